@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "capsa_addon",
+      "sources": ["native/addon/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "capsa-init",
+      "type": "executable",
+      "sources": ["native/init/capsa-init.c", "native/init/mounts.c", "native/init/creds.c", "native/init/plan.c", "native/init/sync.c"],
+      "cflags": ["-std=gnu11", "-D_GNU_SOURCE", "-Os", "-Wall", "-Wextra", "-fno-asynchronous-unwind-tables", "-fno-stack-protector"],
+      "ldflags": ["-static", "-s"]
+    },
+    {
+      "target_name": "capsa-testinit",
+      "type": "executable",
+      "sources": ["test/bin/testinit.c"],
+      "cflags": ["-std=gnu11", "-O1", "-Wall"],
+      "ldflags": ["-static", "-s"]
+    }
+  ]
+}

@@ -1,0 +1,274 @@
+// capsa addon: the few syscalls Node lacks. Nothing here creates namespaces,
+// mounts or changes credentials — those only happen in capsa-init.
+#include "addon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <uv.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+const char* ErrnoName(int err) {
+  switch (err) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(ENOEXEC) E(EBADF) E(ECHILD)
+    E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR)
+    E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY) E(ETXTBSY) E(EFBIG) E(ENOSPC) E(ESPIPE)
+    E(EROFS) E(EMLINK) E(EPIPE) E(ERANGE) E(ENAMETOOLONG) E(ENOSYS) E(ENOTEMPTY) E(ELOOP)
+    E(EOPNOTSUPP) E(ENOTSOCK) E(ECONNREFUSED) E(ETIMEDOUT) E(EPROTO) E(ECANCELED) E(ENODATA)
+#undef E
+    default: return "EUNKNOWN";
+  }
+}
+
+void ThrowErrno(Napi::Env env, const char* op, int err) {
+  std::string msg = std::string(op) + ": " + strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, op));
+  e.ThrowAsJavaScriptException();
+}
+
+namespace {
+
+// pidfd_open(pid) -> fd
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) { ThrowErrno(info.Env(), "pidfd_open", errno); return info.Env().Undefined(); }
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// pidfd_send_signal(fd, sig): no pid-reuse race when signalling a container.
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int sig = info[1].As<Napi::Number>().Int32Value();
+  if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0) ThrowErrno(info.Env(), "pidfd_send_signal", errno);
+  return info.Env().Undefined();
+}
+
+// Reap an exited child through its pidfd without blocking: {code, signal} or null.
+Napi::Value ReapPidfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
+    ThrowErrno(env, "waitid", errno);
+    return env.Undefined();
+  }
+  if (si.si_pid == 0) return env.Null();
+  Napi::Object res = Napi::Object::New(env);
+  if (si.si_code == CLD_EXITED) {
+    res.Set("code", si.si_status);
+    res.Set("signal", env.Null());
+  } else {
+    res.Set("code", env.Null());
+    res.Set("signal", si.si_status);
+  }
+  return res;
+}
+
+// Watch a pidfd with the event loop: calls back once when the process exits.
+struct PidfdWatch {
+  uv_poll_t poll;
+  Napi::FunctionReference callback;
+  napi_env env;
+};
+
+void OnPidfdClosed(uv_handle_t* h) { delete static_cast<PidfdWatch*>(h->data); }
+
+void OnPidfdReadable(uv_poll_t* handle, int status, int) {
+  PidfdWatch* w = static_cast<PidfdWatch*>(handle->data);
+  uv_poll_stop(handle);
+  Napi::Env env(w->env);
+  Napi::HandleScope scope(env);
+  Napi::Function cb = w->callback.Value();
+  uv_close(reinterpret_cast<uv_handle_t*>(handle), OnPidfdClosed);
+  cb.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+}
+
+Napi::Value WatchPidfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* w = new PidfdWatch();
+  w->env = env;
+  w->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  w->poll.data = w;
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc == 0) rc = uv_poll_start(&w->poll, UV_READABLE, OnPidfdReadable);
+  if (rc != 0) {
+    delete w;
+    ThrowErrno(env, "uv_poll_start(pidfd)", -rc);
+  }
+  return env.Undefined();
+}
+
+Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>();
+  int mode = info[1].As<Napi::Number>().Int32Value();
+  if (mkfifo(path.c_str(), (mode_t)mode) < 0) ThrowErrno(info.Env(), ("mkfifo " + path).c_str(), errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value Mknod(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>();
+  int mode = info[1].As<Napi::Number>().Int32Value();
+  int64_t dev = info[2].As<Napi::Number>().Int64Value();
+  if (mknod(path.c_str(), (mode_t)mode, (dev_t)dev) < 0) ThrowErrno(info.Env(), ("mknod " + path).c_str(), errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  Napi::Buffer<uint8_t> value = info[2].As<Napi::Buffer<uint8_t>>();
+  if (lsetxattr(path.c_str(), name.c_str(), value.Data(), value.Length(), 0) < 0)
+    ThrowErrno(info.Env(), ("lsetxattr " + name + " on " + path).c_str(), errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  char buf[65536];
+  ssize_t n = lgetxattr(path.c_str(), name.c_str(), buf, sizeof buf);
+  if (n < 0) {
+    if (errno == ENODATA) return env.Null();
+    ThrowErrno(env, ("lgetxattr " + name + " on " + path).c_str(), errno);
+    return env.Undefined();
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(buf), (size_t)n);
+}
+
+// flock(fd, LOCK_EX|LOCK_NB ...): returns true when taken, false on EWOULDBLOCK.
+Napi::Value Flock(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int op = info[1].As<Napi::Number>().Int32Value();
+  int rc;
+  do rc = flock(fd, op); while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    if (errno == EWOULDBLOCK) return Napi::Boolean::New(info.Env(), false);
+    ThrowErrno(info.Env(), "flock", errno);
+  }
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// Send one fd over a unix socket (SCM_RIGHTS), as the console-socket protocol wants.
+Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  std::string name = info.Length() > 2 ? info[2].As<Napi::String>().Utf8Value() : std::string("/dev/ptmx");
+  struct iovec iov = {(void*)name.data(), name.size()};
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (sendmsg(sock, &msg, 0) < 0) ThrowErrno(info.Env(), "sendmsg(SCM_RIGHTS)", errno);
+  return info.Env().Undefined();
+}
+
+// Receive one fd sent with SCM_RIGHTS (blocking): returns the fd.
+Napi::Value RecvFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  char data[256];
+  struct iovec iov = {data, sizeof data};
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) { ThrowErrno(env, "recvmsg(SCM_RIGHTS)", errno); return env.Undefined(); }
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) { ThrowErrno(env, "recvmsg: no fd received", EPROTO); return env.Undefined(); }
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return Napi::Number::New(env, fd);
+}
+
+// Connect a unix stream socket to a path synchronously; returns the fd.
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) { ThrowErrno(env, "socket", errno); return env.Undefined(); }
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) { close(fd); ThrowErrno(env, ("connect " + path).c_str(), ENAMETOOLONG); return env.Undefined(); }
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) < 0) {
+    int e = errno;
+    close(fd);
+    ThrowErrno(env, ("connect " + path).c_str(), e);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterCore(Napi::Env env, Napi::Object exports) {
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  exports.Set("reapPidfd", Napi::Function::New(env, ReapPidfd));
+  exports.Set("watchPidfd", Napi::Function::New(env, WatchPidfd));
+  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
+  exports.Set("mknod", Napi::Function::New(env, Mknod));
+  exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));
+  exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr));
+  exports.Set("flock", Napi::Function::New(env, Flock));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+}
+
+// Defined in cgroup_bpf.cc when that file is linked in.
+void RegisterCgroupBpf(Napi::Env env, Napi::Object exports) __attribute__((weak));
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  RegisterCore(env, exports);
+  if (RegisterCgroupBpf) RegisterCgroupBpf(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(capsa_addon, Init)

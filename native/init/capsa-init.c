@@ -1,0 +1,237 @@
+/*
+ * capsa-init: executes an encoded Plan, op by op. It holds no policy: every
+ * path, flag and mask was decided by the TypeScript runtime. See protocol.h
+ * for the conversation with the runtime.
+ *
+ * Usage: capsa-init SYNC_FD
+ *
+ * The process starts as P (in the host's namespaces), does the steps that must
+ * happen before the container's first process exists, then clones C with
+ * CLONE_PARENT so C's parent is the runtime, reports C's pid and exits. C runs
+ * the remaining ops and finally execve's the entrypoint. From the clone on,
+ * code runs in a fresh single-threaded process and does not allocate.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+#include "init.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int fifo_fd = -1;
+
+static int read_full(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static void op_sync(struct reader *r) {
+  uint32_t code = rd_u32(r);
+  if (send_msg(MSG_SYNC, (int32_t)code, 0, NULL) < 0) die(EPIPE, "runtime went away");
+  if (wait_ack() < 0) die(ECANCELED, "runtime aborted the container");
+}
+
+static void op_setns(struct reader *r) {
+  const char *path = rd_str(r);
+  uint32_t type = rd_u32(r);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(errno, "open namespace %s", path);
+  if (setns(fd, (int)type) < 0) die(errno, "setns %s", path);
+  close(fd);
+}
+
+static void op_unshare(struct reader *r) {
+  uint32_t flags = rd_u32(r);
+  if (unshare((int)flags) < 0) die(errno, "unshare");
+}
+
+static void op_set_root_ids(void) {
+  if (syscall(SYS_setresgid, 0, 0, 0) < 0) die(errno, "setresgid 0 in user namespace");
+  if (syscall(SYS_setresuid, 0, 0, 0) < 0) die(errno, "setresuid 0 in user namespace");
+}
+
+static void op_write_proc(struct reader *r) {
+  const char *path = rd_str(r);
+  const char *content = rd_str(r);
+  int fd = openat(host_proc_fd, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die(errno, "open /proc/%s", path);
+  size_t len = strlen(content);
+  if (write(fd, content, len) != (ssize_t)len) die(errno, "write /proc/%s", path);
+  close(fd);
+}
+
+static void op_clone(struct reader *r) {
+  uint32_t flags = rd_u32(r);
+  /* CLONE_PARENT: the container's first process becomes the runtime's child,
+   * so `run` can reap it; P itself only exists to get here. */
+  long pid = syscall(SYS_clone, (unsigned long)(flags | CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0);
+  if (pid < 0) die(errno, "clone");
+  if (pid > 0) {
+    send_msg(MSG_CHILD, (int32_t)pid, 0, NULL);
+    _exit(0);
+  }
+}
+
+static void op_chdir(struct reader *r) {
+  const char *path = rd_str(r);
+  char buf[4096];
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  /* Resolve inside the container root and refuse /proc/self/fd/N style magic
+   * links, so a leaked host fd can never become the cwd (CVE-2024-21626). */
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die(errno, "open /");
+  int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+  if (fd < 0) die(errno, "chdir to cwd %s", path);
+  if (fchdir(fd) < 0) die(errno, "chdir to cwd %s", path);
+  close(fd);
+  close(rootfd);
+  if (!getcwd(buf, sizeof buf) || buf[0] != '/') die(EPERM, "cwd %s is outside the container root", path);
+}
+
+static void op_open_fifo(struct reader *r) {
+  const char *path = rd_str(r);
+  fifo_fd = open(path, O_PATH | O_CLOEXEC);
+  if (fifo_fd < 0) die(errno, "open exec fifo %s", path);
+}
+
+static void op_wait_start(void) {
+  char path[64];
+  snprintf(path, sizeof path, "self/fd/%d", fifo_fd);
+  /* Blocks until `start` opens the fifo for reading. */
+  int fd = openat(host_proc_fd, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die(errno, "open exec fifo for writing");
+  if (write(fd, "0", 1) != 1) die(errno, "write exec fifo");
+  close(fd);
+  close(fifo_fd);
+  fifo_fd = -1;
+}
+
+static void op_close_fds(struct reader *r) {
+  uint32_t first = rd_u32(r);
+  if (host_proc_fd >= 0) { close(host_proc_fd); host_proc_fd = -1; }
+  if (root_fd >= 0) { close(root_fd); root_fd = -1; }
+  /* Everything from `first` up closes at execve; the sync socket stays usable
+   * until then so an exec failure can still be reported. */
+  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die(errno, "close_range");
+}
+
+static void run_op(struct op *op) {
+  struct reader *r = &op->args;
+  switch (op->code) {
+  case OP_SYNC: op_sync(r); break;
+  case OP_SETNS: op_setns(r); break;
+  case OP_UNSHARE: op_unshare(r); break;
+  case OP_SET_ROOT_IDS: op_set_root_ids(); break;
+  case OP_WRITE_PROC: op_write_proc(r); break;
+  case OP_CLONE: op_clone(r); break;
+  case OP_SETSID: if (setsid() < 0) die(errno, "setsid"); break;
+  case OP_ROOT_PROPAGATION: op_root_propagation(r, 0); break;
+  case OP_ROOT_PROPAGATION_AFTER: op_root_propagation(r, 1); break;
+  case OP_ROOTFS: op_rootfs(r); break;
+  case OP_MOUNT: op_mount(r); break;
+  case OP_MKNOD: op_mknod(r); break;
+  case OP_SYMLINK: op_symlink(r); break;
+  case OP_MKDIR: op_mkdir(r); break;
+  case OP_MASK: op_mask(r); break;
+  case OP_READONLY: op_readonly(r); break;
+  case OP_PIVOT_ROOT: op_pivot_root(); break;
+  case OP_MOVE_ROOT: op_move_root(); break;
+  case OP_ROOT_READONLY: op_root_readonly(); break;
+  case OP_HOSTNAME: {
+    const char *h = rd_str(r);
+    if (sethostname(h, strlen(h)) < 0) die(errno, "sethostname %s", h);
+    break;
+  }
+  case OP_DOMAINNAME: {
+    const char *d = rd_str(r);
+    if (setdomainname(d, strlen(d)) < 0) die(errno, "setdomainname %s", d);
+    break;
+  }
+  case OP_SYSCTL: op_sysctl(r); break;
+  case OP_RLIMIT: op_rlimit(r); break;
+  case OP_CAP_BOUNDING: op_cap_bounding(r); break;
+  case OP_CREDS: op_creds(r); break;
+  case OP_NO_NEW_PRIVS:
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+    break;
+  case OP_SECCOMP: op_seccomp(r); break;
+  case OP_UMASK: umask((mode_t)rd_u32(r)); break;
+  case OP_CHDIR: op_chdir(r); break;
+  case OP_RESOLVE_EXEC: op_resolve_exec(r); break;
+  case OP_REPORT_CREATED:
+    if (send_msg(MSG_CREATED, (int32_t)getpid(), 0, NULL) < 0) die(EPIPE, "runtime went away");
+    break;
+  case OP_OPEN_FIFO: op_open_fifo(r); break;
+  case OP_WAIT_START: op_wait_start(); break;
+  case OP_CLOSE_FDS: op_close_fds(r); break;
+  case OP_EXEC: op_exec(r); break;
+  case OP_DUMPABLE:
+    if (prctl(PR_SET_DUMPABLE, rd_u32(r), 0, 0, 0) < 0) die(errno, "prctl(PR_SET_DUMPABLE)");
+    break;
+  default: die(EINVAL, "unknown op code %u", op->code);
+  }
+  if (r->bad) die(EINVAL, "malformed op %u", op->code);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    static const char usage[] = "capsa-init is started by the capsa runtime; it is not a command\n";
+    (void)!write(2, usage, sizeof usage - 1);
+    return 2;
+  }
+  sync_fd = atoi(argv[1]);
+  /* Not dumpable: nobody in the container may open /proc/<pid>/exe of this
+   * process for writing or ptrace it (CVE-2019-5736 class). */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* Die with the runtime while it still talks to us. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* Node may have made the shared stdio descriptions non-blocking. */
+  for (int fd = 0; fd < 3; fd++) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
+  host_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (host_proc_fd < 0) die(errno, "open /proc");
+
+  uint32_t len;
+  if (read_full(sync_fd, &len, sizeof len) < 0 || len == 0 || len > (64u << 20)) die(EPROTO, "read plan length");
+  uint8_t *plan = malloc(len);
+  if (!plan) die(ENOMEM, "plan buffer");
+  if (read_full(sync_fd, plan, len) < 0) die(EPROTO, "read plan");
+
+  const uint8_t *cursor;
+  int count = plan_open(plan, len, &cursor);
+  if (count < 0) die(EPROTO, "bad plan header");
+  for (int i = 0; i < count; i++) {
+    struct op op;
+    current_op = i;
+    if (plan_next(&cursor, plan + len, &op) < 0) die(EPROTO, "bad plan op %d", i);
+    if (op.code == OP_CLONE) prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    run_op(&op);
+  }
+  current_op = -1;
+  die(EINVAL, "plan ended without exec");
+}

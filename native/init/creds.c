@@ -1,0 +1,123 @@
+/* Credentials, capabilities, seccomp, rlimits and the final execve. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "init.h"
+
+void op_cap_bounding(struct reader *r) {
+  uint64_t keep = rd_u64(r);
+  uint32_t last = rd_u32(r);
+  for (uint32_t cap = 0; cap <= last && cap < 64; cap++) {
+    if (keep & (1ULL << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die(errno, "drop bounding capability %u", cap);
+  }
+}
+
+static void set_caps(uint64_t eff, uint64_t perm, uint64_t inh) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  data[0].effective = (uint32_t)eff;
+  data[1].effective = (uint32_t)(eff >> 32);
+  data[0].permitted = (uint32_t)perm;
+  data[1].permitted = (uint32_t)(perm >> 32);
+  data[0].inheritable = (uint32_t)inh;
+  data[1].inheritable = (uint32_t)(inh >> 32);
+  if (syscall(SYS_capset, &hdr, data) < 0) die(errno, "capset");
+}
+
+void op_creds(struct reader *r) {
+  gid_t groups[256];
+  uint32_t uid = rd_u32(r), gid = rd_u32(r), set_groups = rd_u32(r), n = rd_u32(r);
+  if (n > 256) die(EINVAL, "too many additional gids");
+  for (uint32_t i = 0; i < n; i++) groups[i] = rd_u32(r);
+  uint64_t eff = rd_u64(r), perm = rd_u64(r), inh = rd_u64(r), amb = rd_u64(r);
+  uint32_t last = rd_u32(r);
+  if (r->bad) die(EINVAL, "malformed credentials op");
+
+  /* Keep permitted caps across setuid; effective is restored by capset. */
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die(errno, "prctl(PR_SET_KEEPCAPS)");
+  if (set_groups && syscall(SYS_setgroups, n, groups) < 0) die(errno, "setgroups");
+  if (syscall(SYS_setresgid, gid, gid, gid) < 0) die(errno, "setresgid %u", gid);
+  if (syscall(SYS_setresuid, uid, uid, uid) < 0) die(errno, "setresuid %u", uid);
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die(errno, "prctl(PR_SET_KEEPCAPS, 0)");
+  set_caps(eff, perm, inh);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die(errno, "clear ambient capabilities");
+  for (uint32_t cap = 0; cap <= last && cap < 64; cap++) {
+    if (!(amb & (1ULL << cap))) continue;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) die(errno, "raise ambient capability %u", cap);
+  }
+}
+
+void op_seccomp(struct reader *r) {
+  uint32_t flags = rd_u32(r);
+  uint32_t len;
+  const uint8_t *prog = rd_blob(r, &len);
+  if (r->bad || len % sizeof(struct sock_filter) != 0) die(EINVAL, "malformed seccomp program");
+  struct sock_fprog fprog = {(unsigned short)(len / sizeof(struct sock_filter)), (struct sock_filter *)prog};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog) < 0) die(errno, "load seccomp filter");
+}
+
+void op_rlimit(struct reader *r) {
+  uint32_t res = rd_u32(r);
+  struct rlimit lim = {(rlim_t)rd_u64(r), (rlim_t)rd_u64(r)};
+  if (setrlimit((int)res, &lim) < 0) die(errno, "setrlimit");
+}
+
+/* The path execve will use, found at create time so a missing entrypoint
+ * fails `create`, with the wording runc users know. */
+static char exec_path[PATH_MAX];
+
+static int is_executable_file(const char *path, int *err) {
+  struct stat st;
+  if (stat(path, &st) < 0) { *err = errno; return 0; }
+  if (S_ISDIR(st.st_mode)) { *err = EACCES; return 0; }
+  if (!(st.st_mode & 0111)) { *err = EACCES; return 0; }
+  return 1;
+}
+
+void op_resolve_exec(struct reader *r) {
+  const char *file = rd_str(r);
+  const char *path_env = rd_str(r);
+  int err = 0;
+  if (strchr(file, '/')) {
+    if (!is_executable_file(file, &err)) {
+      if (err == ENOENT) die(err, "exec: \"%s\": stat %s: no such file or directory", file, file);
+      die(err, "exec: \"%s\": permission denied", file);
+    }
+    strncpy(exec_path, file, sizeof exec_path - 1);
+    return;
+  }
+  const char *p = path_env;
+  while (1) {
+    const char *colon = strchr(p, ':');
+    size_t dlen = colon ? (size_t)(colon - p) : strlen(p);
+    /* An empty PATH element means the current directory. */
+    int n = dlen ? snprintf(exec_path, sizeof exec_path, "%.*s/%s", (int)dlen, p, file)
+                 : snprintf(exec_path, sizeof exec_path, "./%s", file);
+    if (n > 0 && (size_t)n < sizeof exec_path && is_executable_file(exec_path, &err)) return;
+    if (!colon) break;
+    p = colon + 1;
+  }
+  exec_path[0] = '\0';
+  die(ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
+}
+
+void op_exec(struct reader *r) {
+  const char *argv[1024], *envp[1024];
+  rd_strs(r, argv, 1024);
+  rd_strs(r, envp, 1024);
+  if (r->bad) die(E2BIG, "malformed exec op (too many args or env entries?)");
+  execve(exec_path[0] ? exec_path : argv[0], (char *const *)argv, (char *const *)envp);
+  die(errno, "exec %s", exec_path[0] ? exec_path : argv[0]);
+}

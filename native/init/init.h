@@ -1,0 +1,64 @@
+/* Shared declarations of capsa-init's modules. */
+#ifndef CAPSA_INIT_H
+#define CAPSA_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "protocol.h"
+
+/* ---- plan.c: a cursor over one op's payload. No allocation. ---- */
+struct reader {
+  const uint8_t *p;
+  const uint8_t *end;
+  int bad; /* set when a field ran past the end */
+};
+uint32_t rd_u32(struct reader *r);
+uint64_t rd_u64(struct reader *r);
+const char *rd_str(struct reader *r);
+/* Reads a string list into out[0..max-1] followed by NULL; returns count. */
+int rd_strs(struct reader *r, const char **out, int max);
+const uint8_t *rd_blob(struct reader *r, uint32_t *len);
+
+struct op {
+  uint16_t code;
+  struct reader args;
+};
+/* Validates the header; returns op count or -1. */
+int plan_open(const uint8_t *buf, size_t len, const uint8_t **first_op);
+/* Decodes the op at *cursor and advances it; returns 0 or -1 on a bad op. */
+int plan_next(const uint8_t **cursor, const uint8_t *end, struct op *op);
+
+/* ---- sync.c: fixed-size messages over the sync socket. ---- */
+extern int sync_fd;
+extern int current_op;
+int send_msg(uint32_t type, int32_t val, int32_t err, const char *detail);
+/* Waits for MSG_ACK; returns 0, or -1 on ABORT/EOF. */
+int wait_ack(void);
+/* Reports an error for the current op and exits 1. Never returns. */
+void die(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- mounts.c ---- */
+extern int root_fd;     /* O_PATH fd of the container rootfs (before pivot) */
+extern int host_proc_fd;/* O_PATH fd of the host's /proc, closed before exec */
+void op_root_propagation(struct reader *r, int after_pivot);
+void op_rootfs(struct reader *r);
+void op_mount(struct reader *r);
+void op_mknod(struct reader *r);
+void op_symlink(struct reader *r);
+void op_mkdir(struct reader *r);
+void op_mask(struct reader *r);
+void op_readonly(struct reader *r);
+void op_pivot_root(void);
+void op_move_root(void);
+void op_root_readonly(void);
+void op_sysctl(struct reader *r);
+
+/* ---- creds.c ---- */
+void op_cap_bounding(struct reader *r);
+void op_creds(struct reader *r);
+void op_seccomp(struct reader *r);
+void op_rlimit(struct reader *r);
+void op_resolve_exec(struct reader *r);
+void op_exec(struct reader *r);
+#endif

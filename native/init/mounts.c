@@ -1,0 +1,360 @@
+/*
+ * Mount ops. Every destination inside the rootfs is resolved with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), and every mount is attached
+ * with the fd-based mount API (open_tree/fsopen/fsmount + move_mount onto the
+ * resolved fd), so a symlink in the rootfs can never redirect a mount to the
+ * host (CVE-2021-30465 class) and there is no path race between check and use.
+ * No allocation: paths live on the stack or in the plan buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "init.h"
+
+int root_fd = -1;
+int host_proc_fd = -1;
+
+enum { CREATE_NONE = 0, CREATE_DIR = 1, CREATE_FILE = 2 };
+enum { KIND_FS = 0, KIND_BIND = 1, KIND_SETATTR = 2 };
+enum { REC_BIND = 1, REC_ATTR = 2 };
+
+static int openat2_in(int dirfd, const char *path, int flags, uint64_t resolve) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)flags | O_CLOEXEC;
+  how.resolve = resolve;
+  int fd;
+  do {
+    fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  } while (fd < 0 && errno == EAGAIN);
+  return fd;
+}
+
+/* Resolve `path` inside the rootfs, creating missing directories (and the last
+ * component as dir or file when asked). Returns an O_PATH fd or -1/errno. */
+static int open_in_root(int rootfd, const char *path, int create, mode_t mode) {
+  const uint64_t res = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int fd = openat2_in(rootfd, path, O_PATH, res);
+  if (fd >= 0 || errno != ENOENT || create == CREATE_NONE) return fd;
+
+  char buf[PATH_MAX];
+  size_t len = strlen(path);
+  if (len >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+  memcpy(buf, path, len + 1);
+  /* Walk prefixes; each is resolved from the root so symlinks stay inside. */
+  for (char *p = buf; ; ) {
+    while (*p == '/') p++;
+    if (*p == '\0') break;
+    char *slash = strchr(p, '/');
+    int last = 1;
+    if (slash) {
+      char *q = slash;
+      while (*q == '/') q++;
+      last = (*q == '\0');
+      *slash = '\0';
+    }
+    int cfd = openat2_in(rootfd, buf, O_PATH, res);
+    if (cfd < 0 && errno == ENOENT) {
+      /* Create the component in its (already resolved) parent. */
+      char *base = strrchr(buf, '/');
+      const char *name = base ? base + 1 : buf;
+      int pfd;
+      if (base && base != buf) {
+        *base = '\0';
+        pfd = openat2_in(rootfd, buf, O_PATH | O_DIRECTORY, res);
+        *base = '/';
+      } else {
+        pfd = dup(rootfd);
+      }
+      if (pfd < 0) return -1;
+      int rc;
+      if (last && create == CREATE_FILE) {
+        rc = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (rc >= 0) close(rc);
+      } else {
+        rc = mkdirat(pfd, name, last ? mode : 0755);
+      }
+      int saved = errno;
+      close(pfd);
+      if (rc < 0 && saved != EEXIST) { errno = saved; return -1; }
+      cfd = openat2_in(rootfd, buf, O_PATH, res);
+    }
+    if (cfd < 0) return -1;
+    if (last) return cfd;
+    close(cfd);
+    *slash = '/';
+    p = slash + 1;
+  }
+  return openat2_in(rootfd, path, O_PATH, res);
+}
+
+void op_root_propagation(struct reader *r, int after_pivot) {
+  uint32_t flags = rd_u32(r);
+  if (mount(NULL, "/", NULL, flags, NULL) < 0)
+    die(errno, after_pivot ? "set propagation of / after pivot_root" : "set propagation of /");
+}
+
+void op_rootfs(struct reader *r) {
+  const char *path = rd_str(r);
+  /* Bind the rootfs onto itself so it is a mount point pivot_root accepts. */
+  if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) die(errno, "bind rootfs %s", path);
+  root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) die(errno, "open rootfs %s", path);
+}
+
+/* Configure an fs context from "key=value" / "flag" strings. */
+static void fs_configure(int fsfd, const char **data, const char *source) {
+  char kv[1024];
+  if (source && *source && fsconfig(fsfd, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+    die(errno, "fsconfig source=%s", source);
+  for (int i = 0; data[i]; i++) {
+    const char *eq = strchr(data[i], '=');
+    if (!eq) {
+      if (fsconfig(fsfd, FSCONFIG_SET_FLAG, data[i], NULL, 0) < 0) die(errno, "fsconfig %s", data[i]);
+      continue;
+    }
+    size_t klen = (size_t)(eq - data[i]);
+    if (klen >= sizeof kv) die(EINVAL, "mount option too long");
+    memcpy(kv, data[i], klen);
+    kv[klen] = '\0';
+    if (fsconfig(fsfd, FSCONFIG_SET_STRING, kv, eq + 1, 0) < 0) die(errno, "fsconfig %s", data[i]);
+  }
+}
+
+static int make_fs_mount(const char *fstype, const char *source, const char **data) {
+  int fsfd = fsopen(fstype, FSOPEN_CLOEXEC);
+  if (fsfd < 0) die(errno, "fsopen %s", fstype);
+  fs_configure(fsfd, data, source);
+  if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) die(errno, "create %s filesystem", fstype);
+  int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+  if (mfd < 0) die(errno, "fsmount %s", fstype);
+  close(fsfd);
+  return mfd;
+}
+
+static int try_bind_tree(const char *source, int recursive) {
+  return open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+}
+
+/* Apply flags and propagation to a detached tree, then attach it at target. */
+static void attach(int mfd, int targetfd, uint64_t set, uint64_t clr, uint32_t prop, int recursive, const char *dest) {
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = set;
+  attr.attr_clr = clr;
+  attr.propagation = prop;
+  /* Changing atime mode needs the whole MOUNT_ATTR__ATIME field cleared. */
+  if (set & MOUNT_ATTR__ATIME) attr.attr_clr |= MOUNT_ATTR__ATIME;
+  if ((set || attr.attr_clr || prop) &&
+      mount_setattr(mfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    die(errno, "set mount flags on %s", dest);
+  if (move_mount(mfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    die(errno, "attach mount at %s", dest);
+}
+
+void op_mount(struct reader *r) {
+  const char *data[64];
+  uint32_t kind = rd_u32(r);
+  const char *source = rd_str(r);
+  const char *dest = rd_str(r);
+  const char *fstype = rd_str(r);
+  uint64_t set = rd_u64(r), clr = rd_u64(r);
+  uint32_t prop = rd_u32(r), create = rd_u32(r), recursive = rd_u32(r);
+  rd_strs(r, data, 64);
+  const char *fallback = rd_str(r);
+  if (r->bad) die(EINVAL, "malformed mount op");
+
+  int targetfd = open_in_root(root_fd, dest, (int)create, 0755);
+  if (targetfd < 0) die(errno, "resolve mount destination %s in rootfs", dest);
+
+  int rec_attr = (recursive & REC_ATTR) != 0;
+  if (kind == KIND_SETATTR) {
+    /* Change flags of the mount already at dest (e.g. make a tmpfs read-only
+     * after the mounts below it were made). */
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = set;
+    attr.attr_clr = clr | ((set & MOUNT_ATTR__ATIME) ? MOUNT_ATTR__ATIME : 0);
+    attr.propagation = prop;
+    if (mount_setattr(targetfd, "", AT_EMPTY_PATH | (rec_attr ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+      die(errno, "set mount flags on %s", dest);
+    close(targetfd);
+    return;
+  }
+  int mfd;
+  if (kind == KIND_BIND) {
+    mfd = try_bind_tree(source, (recursive & REC_BIND) != 0);
+    if (mfd < 0) die(errno, "bind source %s", source);
+  } else if (*fallback) {
+    /* sysfs in a user namespace without its own netns is refused: bind the
+     * host's instead, as runc does. */
+    int fsfd = fsopen(fstype, FSOPEN_CLOEXEC);
+    if (fsfd < 0) die(errno, "fsopen %s", fstype);
+    fs_configure(fsfd, data, source);
+    if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+      if (errno != EPERM && errno != EACCES) die(errno, "create %s filesystem", fstype);
+      close(fsfd);
+      mfd = try_bind_tree(fallback, 1);
+      if (mfd < 0) die(errno, "bind %s as fallback", fallback);
+      rec_attr = 1;
+    } else {
+      mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+      if (mfd < 0) die(errno, "fsmount %s", fstype);
+      close(fsfd);
+    }
+  } else {
+    mfd = make_fs_mount(fstype, source, data);
+  }
+  attach(mfd, targetfd, set, clr, prop, rec_attr, dest);
+  close(mfd);
+  close(targetfd);
+}
+
+void op_mknod(struct reader *r) {
+  const char *dest = rd_str(r);
+  uint32_t mode = rd_u32(r), maj = rd_u32(r), min = rd_u32(r), uid = rd_u32(r), gid = rd_u32(r);
+  char parent[PATH_MAX];
+  size_t len = strlen(dest);
+  if (len >= sizeof parent) die(ENAMETOOLONG, "device %s", dest);
+  memcpy(parent, dest, len + 1);
+  char *base = strrchr(parent, '/');
+  const char *name = base ? base + 1 : parent;
+  if (base) *base = '\0';
+  int pfd = open_in_root(root_fd, *parent ? parent : "/", CREATE_DIR, 0755);
+  if (pfd < 0) die(errno, "resolve parent of device %s", dest);
+  int dfd = openat(pfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  close(pfd);
+  if (dfd < 0) die(errno, "open parent of device %s", dest);
+  /* Replace whatever is there (the image may ship a regular file). */
+  if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) die(errno, "remove existing %s", dest);
+  if (mknodat(dfd, name, mode, makedev(maj, min)) < 0) die(errno, "mknod %s", dest);
+  if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) die(errno, "chown %s", dest);
+  /* mknod applies the umask; set the exact mode asked for. */
+  if (fchmodat(dfd, name, mode & 07777, 0) < 0) die(errno, "chmod %s", dest);
+  close(dfd);
+}
+
+void op_symlink(struct reader *r) {
+  const char *target = rd_str(r);
+  const char *link = rd_str(r);
+  char parent[PATH_MAX];
+  size_t len = strlen(link);
+  if (len >= sizeof parent) die(ENAMETOOLONG, "symlink %s", link);
+  memcpy(parent, link, len + 1);
+  char *base = strrchr(parent, '/');
+  const char *name = base ? base + 1 : parent;
+  if (base) *base = '\0';
+  int pfd = open_in_root(root_fd, *parent ? parent : "/", CREATE_DIR, 0755);
+  if (pfd < 0) die(errno, "resolve parent of %s", link);
+  int dfd = openat(pfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  close(pfd);
+  if (dfd < 0) die(errno, "open parent of %s", link);
+  if (symlinkat(target, dfd, name) < 0 && errno != EEXIST) die(errno, "symlink %s -> %s", link, target);
+  close(dfd);
+}
+
+void op_mkdir(struct reader *r) {
+  const char *path = rd_str(r);
+  uint32_t mode = rd_u32(r);
+  int fd = open_in_root(root_fd, path, CREATE_DIR, mode);
+  if (fd < 0) die(errno, "mkdir %s", path);
+  close(fd);
+}
+
+/* After pivot_root: masks and read-only paths are resolved from the new "/". */
+static int open_after_pivot(const char *path) {
+  return openat2_in(AT_FDCWD, path, O_PATH | O_NOFOLLOW, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+void op_mask(struct reader *r) {
+  const char *path = rd_str(r);
+  int fd = open_after_pivot(path);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    die(errno, "open masked path %s", path);
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) die(errno, "stat masked path %s", path);
+  int mfd;
+  if (S_ISDIR(st.st_mode)) {
+    const char *data[] = {"size=0", "mode=0755", NULL};
+    mfd = make_fs_mount("tmpfs", "tmpfs", data);
+    attach(mfd, fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, 0, path);
+  } else {
+    /* Only the real null device may be used to mask (CVE-2025-31133). */
+    mfd = open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (mfd < 0) die(errno, "open /dev/null to mask %s", path);
+    struct stat ns;
+    if (fstat(mfd, &ns) < 0 || !S_ISCHR(ns.st_mode) || major(ns.st_rdev) != 1 || minor(ns.st_rdev) != 3)
+      die(EINVAL, "/dev/null is not the null device; refusing to mask %s", path);
+    attach(mfd, fd, 0, 0, 0, 0, path);
+  }
+  close(mfd);
+  close(fd);
+}
+
+void op_readonly(struct reader *r) {
+  const char *path = rd_str(r);
+  int fd = open_after_pivot(path);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    die(errno, "open read-only path %s", path);
+  }
+  int mfd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+  if (mfd < 0) die(errno, "bind read-only path %s", path);
+  attach(mfd, fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, 1, path);
+  close(mfd);
+  close(fd);
+}
+
+void op_pivot_root(void) {
+  if (fchdir(root_fd) < 0) die(errno, "chdir to rootfs");
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die(errno, "pivot_root");
+  /* The old root now sits on top of "."; keep its unmount from propagating. */
+  if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) die(errno, "make old root rslave");
+  if (umount2(".", MNT_DETACH) < 0) die(errno, "detach old root");
+  if (chdir("/") < 0) die(errno, "chdir /");
+}
+
+void op_move_root(void) {
+  if (fchdir(root_fd) < 0) die(errno, "chdir to rootfs");
+  if (mount(".", "/", NULL, MS_MOVE, NULL) < 0) die(errno, "move rootfs to /");
+  if (chroot(".") < 0) die(errno, "chroot");
+  if (chdir("/") < 0) die(errno, "chdir /");
+}
+
+void op_root_readonly(void) {
+  if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+    /* Keep the flags the mount already has (e.g. nodev) or the kernel refuses. */
+    struct statfs sf;
+    if (statfs("/", &sf) < 0) die(errno, "statfs /");
+    unsigned long keep = sf.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+    if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0) die(errno, "remount / read-only");
+  }
+}
+
+/* sysctl writes go through the container's procfs, which must really be
+ * procfs (not a tmpfs or bind planted by the image: CVE-2025-52881 class). */
+void op_sysctl(struct reader *r) {
+  const char *key = rd_str(r);
+  const char *value = rd_str(r);
+  int pfd = openat2_in(AT_FDCWD, "/proc/sys", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+  if (pfd < 0) die(errno, "open /proc/sys");
+  struct statfs sf;
+  if (fstatfs(pfd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) die(EINVAL, "/proc/sys is not procfs");
+  int fd = openat2_in(pfd, key, O_WRONLY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+  if (fd < 0) die(errno, "open /proc/sys/%s", key);
+  size_t len = strlen(value);
+  if (write(fd, value, len) != (ssize_t)len) die(errno, "write %s to /proc/sys/%s", value, key);
+  close(fd);
+  close(pfd);
+}

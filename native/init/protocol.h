@@ -1,0 +1,112 @@
+/*
+ * capsa-init protocol — the one place that documents how TypeScript and
+ * capsa-init talk. Keep src/plan/protocol.ts in step with this file.
+ *
+ * capsa-init is started by the runtime with the sync socket (a unix stream
+ * socket) on fd CAPSA_SYNC_FD_ENV (given in argv[1] as a decimal number).
+ * Fds below it are stdio and --preserve-fds, which pass into the container.
+ *
+ *   step  who        what
+ *   1     TS  -> P   u32 plan length, then the encoded plan (see below)
+ *   2     P   -> TS  MSG_SYNC(val=SYNC_READY)        TS puts P in the cgroups
+ *         TS  -> P   MSG_ACK
+ *   3     P          setns(...) for namespaces given by path (user first)
+ *   4     P   -> TS  MSG_SYNC(val=SYNC_MAPS) after unshare(CLONE_NEWUSER)
+ *         TS  -> P   MSG_ACK after writing /proc/P/{setgroups,uid_map,gid_map}
+ *   5     P          unshare(time) + offsets; clone(CLONE_PARENT|new ns flags)
+ *   6     P   -> TS  MSG_CHILD(val=host pid of C); P exits 0
+ *   7     C          mounts, devices, pivot_root, hostname, sysctl, rlimits,
+ *                    credentials, cwd, PATH lookup
+ *         C   -> TS  MSG_SYNC(val=SYNC_HOOKS) before pivot_root when the
+ *                    config has createRuntime/createContainer/prestart hooks
+ *         TS  -> C   MSG_ACK
+ *   8     C   -> TS  MSG_CREATED; TS writes state.json and exits (create)
+ *   9     C          open(exec.fifo, O_WRONLY) blocks until `start` reads it
+ *  10     C          close fds, seccomp, execve. An execve failure is sent as
+ *                    MSG_ERROR if anyone still listens.
+ *
+ * Any failure: C or P sends MSG_ERROR(op index, errno, detail) and exits 1.
+ * TS never waits without a timeout and treats EOF as "init died".
+ *
+ * Plan encoding (little-endian):
+ *   header: "CPLN" u32 version u32 op_count
+ *   op:     u16 code  u16 reserved  u32 payload_len  payload
+ *   payload fields, in the order listed per op in plan.h:
+ *     u32 | u64 | str (u32 len incl. NUL, bytes, NUL) | strs (u32 n, n×str)
+ *     | blob (u32 len, bytes)
+ */
+#ifndef CAPSA_PROTOCOL_H
+#define CAPSA_PROTOCOL_H
+#include <stdint.h>
+
+#define PLAN_MAGIC "CPLN"
+#define PLAN_VERSION 1
+
+enum msg_type {
+  MSG_SYNC = 1,
+  MSG_CHILD = 2,
+  MSG_CREATED = 3,
+  MSG_ERROR = 4,
+  MSG_WARN = 5,
+  MSG_ACK = 100,
+  MSG_ABORT = 101,
+};
+
+enum sync_code {
+  SYNC_READY = 1,
+  SYNC_MAPS = 2,
+  SYNC_HOOKS = 3,
+};
+
+#define MSG_DETAIL_LEN 240
+struct msg {
+  uint32_t type;
+  int32_t op;     /* index of the op that failed, -1 if none */
+  int32_t err;    /* errno */
+  int32_t val;
+  char detail[MSG_DETAIL_LEN];
+};
+
+enum op_code {
+  OP_SYNC = 1,            /* u32 code */
+  OP_SETNS = 2,           /* str path, u32 nstype */
+  OP_UNSHARE = 3,         /* u32 flags */
+  OP_SET_ROOT_IDS = 4,    /* - */
+  OP_WRITE_PROC = 5,      /* str path relative to host /proc, str content */
+  OP_CLONE = 6,           /* u32 flags */
+  OP_SETSID = 7,          /* - */
+  OP_ROOT_PROPAGATION = 8,/* u32 ms flags, applied to "/" */
+  OP_ROOTFS = 9,          /* str host path: bind onto itself, remember fd */
+  OP_MOUNT = 10,          /* see mounts.c: u32 kind, str source, str dest, str fstype,
+                             u64 attr_set, u64 attr_clr, u32 propagation, u32 create,
+                             u32 recursive, strs data, str fallback_bind_source */
+  OP_MKNOD = 11,          /* str dest, u32 mode, u32 major, u32 minor, u32 uid, u32 gid */
+  OP_SYMLINK = 12,        /* str target, str linkpath */
+  OP_MKDIR = 13,          /* str path, u32 mode */
+  OP_MASK = 14,           /* str path (after pivot) */
+  OP_READONLY = 15,       /* str path (after pivot) */
+  OP_PIVOT_ROOT = 16,     /* - */
+  OP_MOVE_ROOT = 17,      /* - (no pivot: MS_MOVE + chroot) */
+  OP_ROOT_READONLY = 18,  /* - */
+  OP_HOSTNAME = 19,       /* str */
+  OP_DOMAINNAME = 20,     /* str */
+  OP_SYSCTL = 21,         /* str key as path under /proc/sys, str value */
+  OP_RLIMIT = 22,         /* u32 resource, u64 soft, u64 hard */
+  OP_CAP_BOUNDING = 23,   /* u64 keep mask, u32 last cap */
+  OP_CREDS = 24,          /* u32 uid, u32 gid, u32 set_groups, strs-less: u32 n + n×u32 gids,
+                             u64 effective, u64 permitted, u64 inheritable, u64 ambient, u32 last cap */
+  OP_NO_NEW_PRIVS = 25,   /* - */
+  OP_SECCOMP = 26,        /* u32 flags, blob program */
+  OP_UMASK = 27,          /* u32 */
+  OP_CHDIR = 28,          /* str */
+  OP_RESOLVE_EXEC = 29,   /* str file, str PATH */
+  OP_REPORT_CREATED = 30, /* - */
+  OP_OPEN_FIFO = 31,      /* str host path */
+  OP_WAIT_START = 32,     /* - */
+  OP_CLOSE_FDS = 33,      /* u32 first fd to keep closed-on-exec */
+  OP_EXEC = 34,           /* strs argv, strs env */
+  OP_DUMPABLE = 35,       /* u32 0|1 */
+  OP_ROOT_PROPAGATION_AFTER = 36, /* u32 ms flags, applied to new "/" after pivot */
+};
+
+#endif

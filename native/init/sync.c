@@ -1,0 +1,84 @@
+/* Messages to and from the runtime. Async-signal-safe: no stdio, no malloc. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "init.h"
+
+int sync_fd = -1;
+int current_op = -1;
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int send_msg(uint32_t type, int32_t val, int32_t err, const char *detail) {
+  struct msg m;
+  memset(&m, 0, sizeof m);
+  m.type = type;
+  m.op = current_op;
+  m.err = err;
+  m.val = val;
+  if (detail) strncpy(m.detail, detail, sizeof m.detail - 1);
+  if (sync_fd < 0) return -1;
+  return write_all(sync_fd, &m, sizeof m);
+}
+
+int wait_ack(void) {
+  struct msg m;
+  if (read_all(sync_fd, &m, sizeof m) < 0) return -1;
+  return m.type == MSG_ACK ? 0 : -1;
+}
+
+/* vsnprintf from glibc does not allocate for plain %s/%d formats. */
+void die(int err, const char *fmt, ...) {
+  char detail[MSG_DETAIL_LEN];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  if (send_msg(MSG_ERROR, 0, err, detail) < 0) {
+    /* Nobody listens (e.g. after `create` returned): say it on stderr. */
+    const char *prefix = "capsa-init: ";
+    (void)!write(2, prefix, strlen(prefix));
+    (void)!write(2, detail, strlen(detail));
+    if (err) {
+      const char *sep = ": ";
+      const char *e = strerror(err);
+      (void)!write(2, sep, 2);
+      (void)!write(2, e, strlen(e));
+    }
+    (void)!write(2, "\n", 1);
+  }
+  _exit(1);
+}
+
+void warn_msg(const char *fmt, ...) {
+  char detail[MSG_DETAIL_LEN];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  send_msg(MSG_WARN, 0, 0, detail);
+}

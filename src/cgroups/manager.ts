@@ -1,0 +1,46 @@
+// One interface over cgroup v1, v2 and hybrid hosts. The root of the cgroup
+// filesystem is injected (CgroupHost.mountRoot) so unit tests run drivers against
+// a temp dir of fixture files without root.
+import type { Resources } from '../spec/types';
+
+export type CgroupLayout = 'v1' | 'v2' | 'hybrid';
+
+export interface CgroupStats {
+  cpu: { usage: { total: number; kernel: number; user: number; percpu?: number[] }; throttling: { periods: number; throttledPeriods: number; throttledTime: number } };
+  memory: { usage: { usage: number; max: number; failcnt: number; limit: number }; swap?: { usage: number; limit: number }; raw: Record<string, number> };
+  pids: { current: number; limit: number };
+  blkio: Record<string, unknown>;
+  hugetlb: Record<string, { usage: number; max: number; failcnt: number }>;
+}
+
+export interface CgroupManager {
+  readonly layout: CgroupLayout;
+  /** Container's cgroup path relative to each hierarchy root, e.g. "/capsa/ID". */
+  readonly path: string;
+  /** Create the cgroup dirs (and parents), remembering which ones we created. */
+  create(): void;
+  /** Write every linux.resources field. Errors name the field, file and value. */
+  apply(resources: Resources | undefined): void;
+  /** Move a process into the container's cgroup(s). */
+  addProcess(pid: number): void;
+  freeze(): void;
+  thaw(): void;
+  isFrozen(): boolean;
+  /** Host PIDs of every process in the cgroup (recursively). */
+  pids(): number[];
+  stats(): CgroupStats;
+  /** Apply a partial resources update to a running container. */
+  update(resources: Resources): void;
+  /** Remove the container's dirs, and parents capsa created that are now empty. */
+  destroy(): void;
+  /** Serializable description kept in state.json so later calls rebuild the manager. */
+  toJSON(): CgroupRecord;
+}
+
+export interface CgroupRecord {
+  layout: CgroupLayout;
+  path: string;
+  /** Absolute dirs created by capsa (deepest last), removed on destroy when empty. */
+  created: string[];
+  mountRoot: string;
+}

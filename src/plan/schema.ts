@@ -1,0 +1,100 @@
+// The Plan's op table: one entry per op capsa-init knows, with its payload
+// fields in wire order. Mirrors native/init/protocol.h — change both together.
+
+export type FieldType = 'u32' | 'u64' | 'str' | 'strs' | 'blob' | 'u32s';
+
+export const OPS = {
+  sync: { code: 1, fields: [['code', 'u32']] },
+  setns: { code: 2, fields: [['path', 'str'], ['nstype', 'u32']] },
+  unshare: { code: 3, fields: [['flags', 'u32']] },
+  setRootIds: { code: 4, fields: [] },
+  writeProc: { code: 5, fields: [['path', 'str'], ['content', 'str']] },
+  clone: { code: 6, fields: [['flags', 'u32']] },
+  setsid: { code: 7, fields: [] },
+  rootPropagation: { code: 8, fields: [['flags', 'u32']] },
+  rootfs: { code: 9, fields: [['path', 'str']] },
+  mount: {
+    code: 10,
+    fields: [
+      ['kind', 'u32'], ['source', 'str'], ['destination', 'str'], ['fstype', 'str'],
+      ['attrSet', 'u64'], ['attrClear', 'u64'], ['propagation', 'u32'], ['create', 'u32'],
+      ['recursive', 'u32'], ['data', 'strs'], ['fallbackBindSource', 'str'],
+    ],
+  },
+  mknod: { code: 11, fields: [['path', 'str'], ['mode', 'u32'], ['major', 'u32'], ['minor', 'u32'], ['uid', 'u32'], ['gid', 'u32']] },
+  symlink: { code: 12, fields: [['target', 'str'], ['path', 'str']] },
+  mkdir: { code: 13, fields: [['path', 'str'], ['mode', 'u32']] },
+  mask: { code: 14, fields: [['path', 'str']] },
+  readonlyPath: { code: 15, fields: [['path', 'str']] },
+  pivotRoot: { code: 16, fields: [] },
+  moveRoot: { code: 17, fields: [] },
+  rootReadonly: { code: 18, fields: [] },
+  hostname: { code: 19, fields: [['name', 'str']] },
+  domainname: { code: 20, fields: [['name', 'str']] },
+  sysctl: { code: 21, fields: [['key', 'str'], ['value', 'str']] },
+  rlimit: { code: 22, fields: [['resource', 'u32'], ['soft', 'u64'], ['hard', 'u64']] },
+  capBounding: { code: 23, fields: [['keep', 'u64'], ['lastCap', 'u32']] },
+  creds: {
+    code: 24,
+    fields: [
+      ['uid', 'u32'], ['gid', 'u32'], ['setGroups', 'u32'], ['groups', 'u32s'],
+      ['effective', 'u64'], ['permitted', 'u64'], ['inheritable', 'u64'], ['ambient', 'u64'], ['lastCap', 'u32'],
+    ],
+  },
+  noNewPrivs: { code: 25, fields: [] },
+  seccomp: { code: 26, fields: [['flags', 'u32'], ['program', 'blob']] },
+  umask: { code: 27, fields: [['mask', 'u32']] },
+  chdir: { code: 28, fields: [['path', 'str']] },
+  resolveExec: { code: 29, fields: [['file', 'str'], ['path', 'str']] },
+  reportCreated: { code: 30, fields: [] },
+  openFifo: { code: 31, fields: [['path', 'str']] },
+  waitStart: { code: 32, fields: [] },
+  closeFds: { code: 33, fields: [['first', 'u32']] },
+  exec: { code: 34, fields: [['argv', 'strs'], ['env', 'strs']] },
+  dumpable: { code: 35, fields: [['value', 'u32']] },
+  rootPropagationAfter: { code: 36, fields: [['flags', 'u32']] },
+} as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
+
+export type OpName = keyof typeof OPS;
+
+type FieldValue<T extends FieldType> = T extends 'u32' ? number
+  : T extends 'u64' ? bigint | number
+  : T extends 'str' ? string
+  : T extends 'strs' ? string[]
+  : T extends 'u32s' ? number[]
+  : Buffer;
+
+type FieldsOf<N extends OpName> = {
+  [F in (typeof OPS)[N]['fields'][number] as F[0]]: FieldValue<F[1]>;
+};
+
+/** Where an op came from, so a failure can name the config field. */
+export interface OpOrigin {
+  configPath?: string; // e.g. "mounts[2]"
+  what?: string; // e.g. 'mount "proc" on "/proc"'
+}
+
+export type Op = { [N in OpName]: { op: N } & FieldsOf<N> & OpOrigin }[OpName];
+export type OpOf<N extends OpName> = Extract<Op, { op: N }>;
+
+// Namespace clone flags (linux/sched.h).
+export const CLONE = {
+  NEWTIME: 0x00000080,
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+// Sync points and message types (protocol.h).
+export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3 } as const;
+export const MSG = { SYNC: 1, CHILD: 2, CREATED: 3, ERROR: 4, WARN: 5, ACK: 100, ABORT: 101 } as const;
+export const MSG_SIZE = 256;
+export const MSG_DETAIL_LEN = 240;
+
+export const MOUNT_KIND = { FS: 0, BIND: 1, SETATTR: 2 } as const;
+export const CREATE = { NONE: 0, DIR: 1, FILE: 2 } as const;
+export const RECURSIVE = { BIND: 1, ATTR: 2 } as const;
