@@ -1,0 +1,63 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+import { CAPSA_VERSION, features } from '../../src/spec/features';
+
+test('version range and annotations', () => {
+  const f = features();
+  assert.is(f.ociVersionMin, '1.0.0');
+  assert.is(f.ociVersionMax, '1.2.0');
+  assert.equal(f.annotations, { 'io.github.capsa.version': CAPSA_VERSION });
+  assert.equal(features('9.9.9').annotations, { 'io.github.capsa.version': '9.9.9' });
+});
+
+test('hooks are the six runtime-spec hooks', () => {
+  assert.equal(features().hooks, ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
+});
+
+test('mount options are sorted, unique and include the recursive variants', () => {
+  const opts = features().mountOptions;
+  assert.equal(opts, [...opts].sort());
+  assert.is(new Set(opts).size, opts.length);
+  for (const o of ['ro', 'rro', 'rbind', 'rprivate', 'rnosymfollow', 'tmpcopyup', 'defaults']) assert.ok(opts.includes(o), o);
+  assert.is(opts.length, 60);
+});
+
+test('linux namespaces and capabilities', () => {
+  const { linux } = features();
+  assert.equal(linux.namespaces, ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts']);
+  assert.is(linux.capabilities.length, 41);
+  assert.is(linux.capabilities[0], 'CAP_CHOWN');
+  assert.is(linux.capabilities[21], 'CAP_SYS_ADMIN');
+  assert.is(linux.capabilities[40], 'CAP_CHECKPOINT_RESTORE');
+});
+
+test('linux cgroup, seccomp and security modules', () => {
+  const { linux } = features();
+  assert.equal(linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true });
+  assert.is(linux.seccomp.enabled, true);
+  assert.is(linux.seccomp.actions.length, 9);
+  assert.ok(linux.seccomp.actions.includes('SCMP_ACT_KILL_PROCESS'));
+  assert.is(linux.seccomp.operators.length, 7);
+  assert.equal(linux.seccomp.archs, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
+  for (const flag of linux.seccomp.supportedFlags) assert.ok(linux.seccomp.knownFlags.includes(flag), flag);
+  assert.equal(linux.apparmor, { enabled: false });
+  assert.equal(linux.selinux, { enabled: false });
+  assert.equal(linux.intelRdt, { enabled: false });
+  assert.equal(linux.mountExtensions, { idmap: { enabled: false } });
+});
+
+test('top-level keys follow features.md order and serialize', () => {
+  const f = features();
+  assert.equal(Object.keys(f), ['ociVersionMin', 'ociVersionMax', 'hooks', 'mountOptions', 'linux', 'annotations']);
+  assert.equal(JSON.parse(JSON.stringify(f)), f);
+});
+
+test('each call returns a fresh object', () => {
+  features().hooks.length = 0;
+  features().linux.capabilities.pop();
+  assert.is(features().hooks.length, 6);
+  assert.is(features().linux.capabilities.length, 41);
+});
+
+test.run();
