@@ -1,0 +1,102 @@
+// Architectures a filter can cover: the AUDIT_ARCH_* token the kernel puts in
+// seccomp_data.arch, the syscall table, and how arguments are compared.
+
+import { CapsaError } from '../errors';
+import { AARCH64_SYSCALLS } from './tables/aarch64';
+import { ARM_SYSCALLS } from './tables/arm';
+import { X32_SYSCALLS } from './tables/x32';
+import { X86_SYSCALLS } from './tables/x86';
+import { X86_64_SYSCALLS } from './tables/x86_64';
+
+/** x32 shares x86_64's audit token; its syscall numbers carry this bit. */
+export const X32_SYSCALL_BIT = 0x40000000;
+
+// linux/audit.h: EM_* | __AUDIT_ARCH_64BIT (0x80000000) | __AUDIT_ARCH_LE (0x40000000)
+export const AUDIT_ARCH = {
+  X86_64: 0xc000003e,
+  I386: 0x40000003,
+  AARCH64: 0xc00000b7,
+  ARM: 0x40000028,
+} as const;
+
+export interface ArchInfo {
+  /** The OCI / libseccomp name, e.g. SCMP_ARCH_X86_64. */
+  readonly name: string;
+  /** seccomp_data.arch for this ABI. */
+  readonly auditArch: number;
+  readonly table: Readonly<Record<string, number>>;
+  /** Added to table numbers to get seccomp_data.nr (the x32 bit). */
+  readonly nrOffset: number;
+  /**
+   * The kernel zero-extends 32-bit arguments into the u64 args; like
+   * libseccomp we compare only their low word on these ABIs.
+   */
+  readonly args32: boolean;
+}
+
+export const ARCHES: Readonly<Record<string, ArchInfo>> = Object.freeze({
+  SCMP_ARCH_X86_64: { name: 'SCMP_ARCH_X86_64', auditArch: AUDIT_ARCH.X86_64, table: X86_64_SYSCALLS, nrOffset: 0, args32: false },
+  SCMP_ARCH_X32: { name: 'SCMP_ARCH_X32', auditArch: AUDIT_ARCH.X86_64, table: X32_SYSCALLS, nrOffset: X32_SYSCALL_BIT, args32: true },
+  SCMP_ARCH_X86: { name: 'SCMP_ARCH_X86', auditArch: AUDIT_ARCH.I386, table: X86_SYSCALLS, nrOffset: 0, args32: true },
+  SCMP_ARCH_AARCH64: { name: 'SCMP_ARCH_AARCH64', auditArch: AUDIT_ARCH.AARCH64, table: AARCH64_SYSCALLS, nrOffset: 0, args32: false },
+  SCMP_ARCH_ARM: { name: 'SCMP_ARCH_ARM', auditArch: AUDIT_ARCH.ARM, table: ARM_SYSCALLS, nrOffset: 0, args32: true },
+});
+
+/** Valid OCI architecture names that capsa has no syscall table for. */
+const ARCHES_WITHOUT_TABLE = new Set([
+  'SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32',
+  'SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64', 'SCMP_ARCH_MIPSEL64N32',
+  'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_PPC64LE',
+  'SCMP_ARCH_S390', 'SCMP_ARCH_S390X', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64',
+  'SCMP_ARCH_RISCV64', 'SCMP_ARCH_LOONGARCH64', 'SCMP_ARCH_M68K', 'SCMP_ARCH_SH', 'SCMP_ARCH_SHEB',
+]);
+
+const NATIVE: Partial<Record<NodeJS.Architecture, string>> = {
+  x64: 'SCMP_ARCH_X86_64',
+  ia32: 'SCMP_ARCH_X86',
+  arm64: 'SCMP_ARCH_AARCH64',
+  arm: 'SCMP_ARCH_ARM',
+};
+
+export function nativeArch(arch: NodeJS.Architecture): ArchInfo {
+  const name = NATIVE[arch];
+  if (name === undefined) {
+    throw new CapsaError('UNSUPPORTED', `seccomp: no syscall table for host architecture "${arch}"`);
+  }
+  return ARCHES[name]!;
+}
+
+/**
+ * The ABIs the filter covers: the native one always (a process can always make
+ * native syscalls; libseccomp filters include it too), then those listed.
+ * Listed names without a table are skipped with a warning; unknown names are
+ * an error.
+ */
+export function selectArches(listed: unknown, native: ArchInfo, warnings: string[]): ArchInfo[] {
+  const path = 'linux.seccomp.architectures';
+  const chosen: ArchInfo[] = [native];
+  if (listed === undefined || listed === null) return chosen;
+  if (!Array.isArray(listed)) throw invalid(path, 'must be an array of strings');
+  listed.forEach((name: unknown, i) => {
+    if (typeof name !== 'string') throw invalid(`${path}[${i}]`, `must be a string, got ${JSON.stringify(name)}`);
+    const arch = Object.hasOwn(ARCHES, name) ? ARCHES[name] : undefined;
+    if (arch) {
+      if (!chosen.includes(arch)) chosen.push(arch);
+    } else if (ARCHES_WITHOUT_TABLE.has(name)) {
+      warnings.push(`seccomp: architecture ${name} is not supported by capsa, ignoring it`);
+    } else {
+      throw invalid(`${path}[${i}]`, `unknown architecture "${name}"`);
+    }
+  });
+  return chosen;
+}
+
+/** seccomp_data.nr for `name` on `arch`, or undefined if the ABI lacks it. */
+export function syscallNumber(arch: ArchInfo, name: string): number | undefined {
+  if (!Object.hasOwn(arch.table, name)) return undefined;
+  return (arch.table[name]! + arch.nrOffset) >>> 0;
+}
+
+export function invalid(configPath: string, message: string): CapsaError {
+  return new CapsaError('INVALID_CONFIG', `${configPath}: ${message}`, { configPath });
+}

@@ -1,0 +1,38 @@
+// compileSeccomp: OCI linux.seccomp -> a classic BPF program for seccomp(2).
+
+import type { Seccomp } from '../spec/types';
+import { invalid, nativeArch, selectArches } from './arch';
+import { emitFilter, planFilter } from './filter';
+import { isObject, parseDefaultAction, parseFlags, parseRules, validateListener } from './profile';
+
+export interface CompiledSeccomp {
+  /** struct sock_filter[]: 8 bytes each, little-endian u16 code, u8 jt, u8 jf, u32 k. */
+  program: Buffer;
+  /** SECCOMP_FILTER_FLAG_* bits to pass to seccomp(SECCOMP_SET_MODE_FILTER). */
+  flags: number;
+  /** Things skipped or adjusted, one line each, for the caller to log. */
+  warnings: string[];
+  /**
+   * Some rule returns SCMP_ACT_NOTIFY: flags include NEW_LISTENER, and the
+   * fd seccomp() returns must reach the agent at listenerPath.
+   */
+  needsNotifyListener: boolean;
+}
+
+/**
+ * Compile `profile` for a process whose native ABI is `arch` (Node's naming).
+ * The native ABI is always covered; listed architectures are added. Throws
+ * CapsaError INVALID_CONFIG naming the offending field.
+ */
+export function compileSeccomp(profile: Seccomp, arch: NodeJS.Architecture = process.arch): CompiledSeccomp {
+  const raw: unknown = profile;
+  if (!isObject(raw)) throw invalid('linux.seccomp', 'must be an object');
+  const warnings: string[] = [];
+  const defaultAction = parseDefaultAction(raw);
+  validateListener(raw);
+  const rules = parseRules(raw.syscalls);
+  const arches = selectArches(raw.architectures, nativeArch(arch), warnings);
+  const plan = planFilter(rules, arches, defaultAction, warnings);
+  const flags = parseFlags(raw.flags, plan.needsNotifyListener, warnings);
+  return { program: emitFilter(plan), flags, warnings, needsNotifyListener: plan.needsNotifyListener };
+}
