@@ -76,6 +76,8 @@ class LayerWriter {
   private readonly created = new Set<string>();
   /** Paths checked to be real directories (cleared when any directory is removed). */
   private readonly knownDirs = new Set<string>();
+  /** Directories this layer made opaque ('' for the root). */
+  private readonly opaqueDirs = new Set<string>();
   /** Directory times are set last: writing their children changes them. */
   private readonly dirTimes = new Map<string, Times>();
   readonly stats: ExtractStats = { entries: 0, bytes: 0 };
@@ -132,30 +134,45 @@ class LayerWriter {
     }
   }
 
-  /** Checks (without creating) that every component of `parts` is a real directory. */
-  private checkDirs(parts: string[], entry: string): boolean {
+  /**
+   * Checks (without creating) that every component of `parts` is a real
+   * directory. A symlink on the way is hostile where something would be
+   * reached through it (hard links); for a whiteout it just means nothing to hide.
+   */
+  private checkDirs(parts: string[], entry: string, symlinkIsHostile = true): boolean {
     let rel = '';
     for (const part of parts) {
       rel = rel ? `${rel}/${part}` : part;
       if (this.knownDirs.has(rel)) continue;
       const st = lstatOrNull(this.full(rel));
       if (!st) return false;
-      if (st.isSymbolicLink()) throw this.hostile(entry, `refers through the symlink ${JSON.stringify(rel)}: refused`);
+      if (st.isSymbolicLink()) {
+        if (symlinkIsHostile) throw this.hostile(entry, `refers through the symlink ${JSON.stringify(rel)}: refused`);
+        return false;
+      }
       if (!st.isDirectory()) return false;
       this.knownDirs.add(rel);
     }
     return true;
   }
 
-  private makeImplicitDir(rel: string): void {
-    const p = this.full(rel);
-    let model: fs.Stats | undefined;
+  /** The topmost lower layer's directory at rel, if that is what the layers below show. */
+  private lowerDir(rel: string): fs.Stats | undefined {
     for (const lower of this.opts.lowerRoots ?? []) {
       const st = lstatInside(lower, rel);
       if (!st) continue;
-      if (st.isDirectory()) model = st;
-      break; // a whiteout or non-directory hides anything further down
+      return st.isDirectory() ? st : undefined; // a whiteout or non-directory hides anything further down
     }
+    return undefined;
+  }
+
+  private lowerHasDir(rel: string): boolean {
+    return this.lowerDir(rel) !== undefined;
+  }
+
+  private makeImplicitDir(rel: string): void {
+    const p = this.full(rel);
+    const model = this.lowerDir(rel);
     fs.mkdirSync(p, 0o755);
     if (model) {
       fs.lchownSync(p, model.uid, model.gid);
@@ -279,7 +296,8 @@ class LayerWriter {
         this.ensureDirs(parentParts, entry);
         lsetxattr(dirRel ? this.full(dirRel) : this.opts.root, 'trusted.overlay.opaque', Buffer.from('y'));
         if (dirRel) this.created.add(dirRel);
-      } else if (this.checkDirs(parentParts, entry)) {
+        this.opaqueDirs.add(dirRel);
+      } else if (this.checkDirs(parentParts, entry, false)) {
         const dir = dirRel ? this.full(dirRel) : this.opts.root;
         for (const child of fs.readdirSync(dir)) {
           const childRel = dirRel ? `${dirRel}/${child}` : child;
@@ -296,11 +314,14 @@ class LayerWriter {
     const targetRel = dirRel ? `${dirRel}/${name}` : name;
     if (this.created.has(targetRel)) return; // whiteouts hide lower layers only
     if (this.opts.mode === 'flat') {
-      if (!this.checkDirs(parentParts, entry)) return;
+      if (!this.checkDirs(parentParts, entry, false)) return;
       const st = lstatOrNull(this.full(targetRel));
       if (st) this.remove(targetRel, st);
       return;
     }
+    // overlayfs lists whiteouts found in a directory it does not merge (one
+    // that is opaque, or has no directory below it), so make none there.
+    if (dirRel && (this.opaqueDirs.has(dirRel) || !this.lowerHasDir(dirRel))) return;
     this.ensureDirs(parentParts, entry);
     const p = this.full(targetRel);
     const st = lstatOrNull(p);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { Header as TarHeader } from 'tar';
 import { pack as tarPack } from 'tar-stream';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
@@ -52,8 +53,8 @@ function paxRecords(records: [string, Buffer][]): Buffer {
 export async function layerTar(entries: TreeEntry[]): Promise<Buffer> {
   const p = tarPack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => {
-    chunks.push(c);
+  p.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
   });
   const done = new Promise<void>((resolve, reject) => {
     p.on('end', () => resolve());
@@ -61,13 +62,20 @@ export async function layerTar(entries: TreeEntry[]): Promise<Buffer> {
   });
   const add = (header: Record<string, unknown>, body?: Buffer): Promise<void> =>
     new Promise((resolve, reject) => {
-      p.entry(header as never, body ?? Buffer.alloc(0), (err?: Error | null) => (err ? reject(err) : resolve()));
+      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+      if (body) p.entry(header as never, body, cb);
+      else p.entry(header as never, cb).end();
     });
   for (const e of entries) {
-    const type = e.type ?? (e.content !== undefined ? 'file' : 'directory');
+    const type = e.type ?? (e.content !== undefined || path.basename(e.path).startsWith('.wh.') ? 'file' : 'directory');
     if (e.xattrs) {
+      // tar-stream would write PAX values as UTF-8 text: emit the raw header ourselves.
       const pax = paxRecords(Object.entries(e.xattrs).map(([k, v]) => [`SCHILY.xattr.${k}`, v]));
-      await add({ name: `PaxHeaders/${path.basename(e.path)}`, type: 'pax-header', size: pax.length, mode: 0o644 }, pax);
+      const block = Buffer.alloc(512);
+      new TarHeader({ path: `PaxHeaders/${path.basename(e.path)}`, type: 'ExtendedHeader', size: pax.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) }).encode(block, 0);
+      const padded = Buffer.alloc(Math.ceil(pax.length / 512) * 512);
+      pax.copy(padded);
+      (p as unknown as { push(b: Buffer): void }).push(Buffer.concat([block, padded]));
     }
     const body = type === 'file' ? Buffer.from(e.content ?? '') : undefined;
     await add(
