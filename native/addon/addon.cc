@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <unordered_map>
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -90,18 +92,34 @@ struct PidfdWatch {
   uv_poll_t poll;
   Napi::FunctionReference callback;
   napi_env env;
+  int id;
 };
+
+std::unordered_map<int, PidfdWatch*> watches;
+int next_watch_id = 1;
 
 void OnPidfdClosed(uv_handle_t* h) { delete static_cast<PidfdWatch*>(h->data); }
 
+void StopWatch(PidfdWatch* w) {
+  watches.erase(w->id);
+  uv_poll_stop(&w->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnPidfdClosed);
+}
+
 void OnPidfdReadable(uv_poll_t* handle, int status, int) {
   PidfdWatch* w = static_cast<PidfdWatch*>(handle->data);
-  uv_poll_stop(handle);
   Napi::Env env(w->env);
   Napi::HandleScope scope(env);
   Napi::Function cb = w->callback.Value();
-  uv_close(reinterpret_cast<uv_handle_t*>(handle), OnPidfdClosed);
+  StopWatch(w);
   cb.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+}
+
+// Cancels a watch that has not fired; the caller still owns the pidfd.
+Napi::Value UnwatchPidfd(const Napi::CallbackInfo& info) {
+  auto it = watches.find(info[0].As<Napi::Number>().Int32Value());
+  if (it != watches.end()) StopWatch(it->second);
+  return info.Env().Undefined();
 }
 
 Napi::Value WatchPidfd(const Napi::CallbackInfo& info) {
@@ -118,8 +136,11 @@ Napi::Value WatchPidfd(const Napi::CallbackInfo& info) {
   if (rc != 0) {
     delete w;
     ThrowErrno(env, "uv_poll_start(pidfd)", -rc);
+    return env.Undefined();
   }
-  return env.Undefined();
+  w->id = next_watch_id++;
+  watches[w->id] = w;
+  return Napi::Number::New(env, w->id);
 }
 
 Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
@@ -251,6 +272,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
   exports.Set("reapPidfd", Napi::Function::New(env, ReapPidfd));
   exports.Set("watchPidfd", Napi::Function::New(env, WatchPidfd));
+  exports.Set("unwatchPidfd", Napi::Function::New(env, UnwatchPidfd));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("mknod", Napi::Function::New(env, Mknod));
   exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));

@@ -3,16 +3,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "init.h"
 
 int sync_fd = -1;
 int current_op = -1;
 
+/* send(MSG_NOSIGNAL): a runtime that went away must not kill us with SIGPIPE. */
 static int write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {
-    ssize_t n = write(fd, p, len);
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return -1;
     p += n;

@@ -1,0 +1,29 @@
+import { expectArgs, parseFlags, type FlagSpec } from '../args';
+import type { Verb } from '../context';
+
+export const CREATE_FLAGS: FlagSpec[] = [
+  { name: 'bundle', short: 'b', type: 'string' },
+  { name: 'pid-file', type: 'string' },
+  { name: 'console-socket', type: 'string' },
+  { name: 'no-pivot', type: 'bool' },
+  { name: 'no-new-keyring', type: 'bool' },
+  { name: 'preserve-fds', type: 'int' },
+];
+
+export function createOptions(flags: Record<string, unknown>) {
+  return {
+    bundle: (flags.bundle as string | undefined) ?? process.cwd(),
+    pidFile: flags['pid-file'] as string | undefined,
+    consoleSocket: flags['console-socket'] as string | undefined,
+    noPivot: !!flags['no-pivot'],
+    noNewKeyring: !!flags['no-new-keyring'],
+    preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
+  };
+}
+
+export const create: Verb = async (args, ctx) => {
+  const { flags, positional } = parseFlags(args, CREATE_FLAGS);
+  expectArgs('create', positional, 1, 'capsa create [command options] <container-id>');
+  await ctx.runtime().create(positional[0]!, createOptions(flags));
+  return 0;
+};

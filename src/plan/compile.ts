@@ -1,0 +1,239 @@
+// compile(config, host facts) → Plan: the ordered ops capsa-init executes.
+// Pure: no I/O. Everything host-specific arrives in CompileInput.
+import * as path from 'node:path';
+import { CapsaError } from '../errors';
+import type { Mount, NamespaceType, Spec } from '../spec/types';
+import { deviceOps, devSymlinkOps, needsDevSetup } from './devices';
+import { parseMountOptions, rootPropagationFlags, MS } from './mount-options';
+import { capabilitySets, envPath, keepsSysAdmin, rlimitOps, withHome } from './process';
+import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
+
+/** A cgroup hierarchy as the container should see it under /sys/fs/cgroup. */
+export interface CgroupMountSource {
+  name: string; // "cpu", "memory", "unified", ... ; "" for a pure v2 host
+  hostDir: string; // the container's cgroup dir in that hierarchy
+}
+
+export interface CompileInput {
+  spec: Spec;
+  bundle: string; // absolute
+  rootfs: string; // absolute
+  fifoPath: string;
+  preserveFds: number;
+  noPivot: boolean;
+  lastCap: number;
+  cgroupMounts: CgroupMountSource[];
+  seccomp?: { program: Buffer; flags: number };
+  /** Home of the process user from the rootfs passwd file, if found. */
+  home?: string;
+  /** Whether the bind source of each mount is a directory (looked up by the caller). */
+  isDirectory: (hostPath: string) => boolean;
+}
+
+export interface Plan {
+  ops: Op[];
+  warnings: string[];
+  needsIdMaps: boolean;
+  hasHooksSync: boolean;
+}
+
+const NS_FLAG: Record<NamespaceType, number> = {
+  mount: CLONE.NEWNS, uts: CLONE.NEWUTS, ipc: CLONE.NEWIPC, network: CLONE.NEWNET,
+  pid: CLONE.NEWPID, cgroup: CLONE.NEWCGROUP, user: CLONE.NEWUSER, time: CLONE.NEWTIME,
+};
+// setns order: user first so the others are joined with its privileges.
+const JOIN_ORDER: NamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'mount', 'cgroup', 'time'];
+
+function invalid(configPath: string, msg: string): never {
+  throw new CapsaError('INVALID_CONFIG', `config.${configPath}: ${msg}`, { configPath });
+}
+
+interface Namespaces {
+  fresh: Set<NamespaceType>;
+  joined: Map<NamespaceType, string>;
+}
+
+function namespaces(spec: Spec): Namespaces {
+  const fresh = new Set<NamespaceType>();
+  const joined = new Map<NamespaceType, string>();
+  for (const ns of spec.linux?.namespaces ?? []) {
+    if (ns.path) joined.set(ns.type, ns.path);
+    else fresh.add(ns.type);
+  }
+  if (!fresh.has('mount') && !joined.has('mount')) invalid('linux.namespaces', 'a mount namespace is required to set up the rootfs');
+  if (spec.hostname && !fresh.has('uts')) invalid('hostname', 'unable to set hostname without a private UTS namespace');
+  if (spec.domainname && !fresh.has('uts')) invalid('domainname', 'unable to set domainname without a private UTS namespace');
+  if (fresh.has('user')) {
+    if (!spec.linux?.uidMappings?.length) invalid('linux.uidMappings', 'user namespace enabled, but no uid mappings found');
+    if (!spec.linux?.gidMappings?.length) invalid('linux.gidMappings', 'user namespace enabled, but no gid mappings found');
+  } else if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
+    if (!joined.has('user')) invalid('linux.uidMappings', 'id mappings given, but no user namespace in linux.namespaces');
+  }
+  if (spec.linux?.timeOffsets && !fresh.has('time')) invalid('linux.timeOffsets', 'time offsets need a new time namespace');
+  return { fresh, joined };
+}
+
+// runc's rule: a sysctl must belong to a namespace the container has of its own.
+function checkSysctl(key: string, ns: Namespaces): void {
+  const p = `linux.sysctl["${key}"]`;
+  const ipc = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
+  if (ipc.includes(key) || key.startsWith('fs.mqueue.')) {
+    if (!ns.fresh.has('ipc')) invalid(p, `sysctl "${key}" is not allowed in the host's ipc namespace`);
+    return;
+  }
+  if (key.startsWith('net.')) {
+    if (!ns.fresh.has('network')) invalid(p, `sysctl "${key}" is not allowed in the host's network namespace`);
+    return;
+  }
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') {
+    if (!ns.fresh.has('uts')) invalid(p, `sysctl "${key}" is not allowed in the host's uts namespace`);
+    return;
+  }
+  invalid(p, `sysctl "${key}" is not in a separate kernel namespace`);
+}
+
+function preCloneOps(spec: Spec, ns: Namespaces): Op[] {
+  const ops: Op[] = [{ op: 'sync', code: SYNC.READY, what: 'join cgroups' }];
+  for (const type of JOIN_ORDER) {
+    const p = ns.joined.get(type);
+    if (p !== undefined) ops.push({ op: 'setns', path: p, nstype: NS_FLAG[type], configPath: 'linux.namespaces', what: `join ${type} namespace ${p}` });
+  }
+  if (ns.fresh.has('user')) {
+    ops.push({ op: 'unshare', flags: CLONE.NEWUSER, configPath: 'linux.namespaces', what: 'create user namespace' });
+    ops.push({ op: 'sync', code: SYNC.MAPS, configPath: 'linux.uidMappings', what: 'write id mappings' });
+    ops.push({ op: 'setRootIds', what: 'become root in the user namespace' });
+  }
+  if (ns.fresh.has('time')) {
+    ops.push({ op: 'unshare', flags: CLONE.NEWTIME, configPath: 'linux.namespaces', what: 'create time namespace' });
+    const offsets = spec.linux?.timeOffsets ?? {};
+    const lines = Object.entries(offsets).map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`);
+    if (lines.length) ops.push({ op: 'writeProc', path: 'self/timens_offsets', content: lines.join(''), configPath: 'linux.timeOffsets', what: 'set time offsets' });
+  }
+  let flags = 0;
+  for (const type of ns.fresh) if (type !== 'user' && type !== 'time') flags |= NS_FLAG[type];
+  ops.push({ op: 'clone', flags, configPath: 'linux.namespaces', what: 'create the container process' });
+  return ops;
+}
+
+function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warnings: string[]): Op[] {
+  const configPath = `mounts[${i}]`;
+  const opts = parseMountOptions(m.options ?? [], m.type, configPath);
+  warnings.push(...opts.warnings);
+  const type = m.type ?? (opts.bind ? 'bind' : '');
+  const base = { attrSet: opts.attrSet, attrClear: opts.attrClear, propagation: opts.propagation, data: opts.data, fallbackBindSource: '', configPath };
+  if (type === 'cgroup' || type === 'cgroup2') return cgroupMountOps(m, base, input, ns);
+  if (opts.bind) {
+    if (!m.source) invalid(`${configPath}.source`, 'a bind mount needs a source');
+    const source = path.resolve(input.bundle, m.source);
+    return [{
+      ...base, op: 'mount', kind: MOUNT_KIND.BIND, source, destination: m.destination, fstype: '',
+      create: input.isDirectory(source) ? CREATE.DIR : CREATE.FILE, recursive: opts.recursive,
+      what: `bind mount "${m.source}" on "${m.destination}"`,
+    }];
+  }
+  if (!type) invalid(`${configPath}.type`, 'a mount needs a type (or a bind/rbind option)');
+  const fallback = type === 'sysfs' && ns.fresh.has('user') ? '/sys' : '';
+  return [{
+    ...base, op: 'mount', kind: MOUNT_KIND.FS, source: m.source ?? type, destination: m.destination, fstype: type,
+    create: CREATE.DIR, recursive: opts.recursive, fallbackBindSource: fallback,
+    what: `mount "${m.source ?? type}" on "${m.destination}"`,
+  }];
+}
+
+type MountBase = Pick<Extract<Op, { op: 'mount' }>, 'attrSet' | 'attrClear' | 'propagation' | 'data' | 'fallbackBindSource' | 'configPath'>;
+
+// A cgroup mount shows the container's own cgroup at its root.
+function cgroupMountOps(m: Mount, base: MountBase, input: CompileInput, ns: Namespaces): Op[] {
+  const what = `mount cgroup on "${m.destination}"`;
+  const v2Only = input.cgroupMounts.length === 1 && input.cgroupMounts[0]!.name === '';
+  if (v2Only || m.type === 'cgroup2') {
+    const src = v2Only ? input.cgroupMounts[0]! : input.cgroupMounts.find((c) => c.name === 'unified');
+    if (ns.fresh.has('cgroup') || !src) {
+      return [{ ...base, op: 'mount', kind: MOUNT_KIND.FS, source: 'cgroup2', destination: m.destination, fstype: 'cgroup2', create: CREATE.DIR, recursive: 0, data: [], what }];
+    }
+    return [{ ...base, op: 'mount', kind: MOUNT_KIND.BIND, source: src.hostDir, destination: m.destination, fstype: '', create: CREATE.DIR, recursive: RECURSIVE.BIND, data: [], what }];
+  }
+  // v1 / hybrid: a tmpfs holding one bind of each hierarchy's container dir.
+  const ro = (BigInt(base.attrSet) & 1n) !== 0n;
+  const ops: Op[] = [{
+    ...base, op: 'mount', kind: MOUNT_KIND.FS, source: 'tmpfs', destination: m.destination, fstype: 'tmpfs',
+    attrSet: BigInt(base.attrSet) & ~1n, create: CREATE.DIR, recursive: 0, data: ['mode=755'], what,
+  }];
+  for (const c of input.cgroupMounts) {
+    ops.push({
+      ...base, op: 'mount', kind: MOUNT_KIND.BIND, source: c.hostDir, destination: path.posix.join(m.destination, c.name), fstype: '',
+      create: CREATE.DIR, recursive: RECURSIVE.BIND, data: [], what: `bind cgroup ${c.name} on "${path.posix.join(m.destination, c.name)}"`,
+    });
+  }
+  if (ro) ops.push({ ...base, op: 'mount', kind: MOUNT_KIND.SETATTR, source: '', destination: m.destination, fstype: '', attrSet: 1n, attrClear: 0n, propagation: 0, create: CREATE.NONE, recursive: 0, data: [], what: `make "${m.destination}" read-only` });
+  return ops;
+}
+
+export function compile(input: CompileInput): Plan {
+  const { spec } = input;
+  const proc = spec.process;
+  if (!proc) invalid('process', 'is required to create a container');
+  const warnings: string[] = [];
+  const ns = namespaces(spec);
+  const ops: Op[] = preCloneOps(spec, ns);
+  const inUserNs = ns.fresh.has('user') || ns.joined.has('user');
+
+  ops.push({ op: 'setsid', what: 'start a new session' });
+  if (proc.oomScoreAdj !== undefined) ops.push({ op: 'writeProc', path: 'self/oom_score_adj', content: String(proc.oomScoreAdj), configPath: 'process.oomScoreAdj', what: 'set oom_score_adj' });
+  ops.push({ op: 'openFifo', path: input.fifoPath, what: 'open exec fifo' });
+
+  // Filesystem: propagation, rootfs, mounts, /dev.
+  const propagation = rootPropagationFlags(spec.linux?.rootfsPropagation);
+  const sharedRoot = (propagation & MS.SHARED) !== 0;
+  ops.push({ op: 'rootPropagation', flags: sharedRoot ? MS.SLAVE | MS.REC : propagation, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
+  ops.push({ op: 'rootfs', path: input.rootfs, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` });
+  (spec.mounts ?? []).forEach((m, i) => ops.push(...mountOps(m, i, input, ns, warnings)));
+  if (needsDevSetup(spec)) {
+    ops.push(...deviceOps(spec, inUserNs));
+    ops.push(...devSymlinkOps(spec));
+  }
+  const hooks = spec.hooks ?? {};
+  const hasHooksSync = !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length);
+  if (hasHooksSync) ops.push({ op: 'sync', code: SYNC.HOOKS, configPath: 'hooks', what: 'run createRuntime/createContainer hooks' });
+  ops.push({ op: 'mkdir', path: proc.cwd, mode: 0o755, configPath: 'process.cwd', what: `create cwd ${proc.cwd}` });
+  ops.push(input.noPivot ? { op: 'moveRoot', configPath: 'root.path', what: 'move rootfs to / (--no-pivot)' } : { op: 'pivotRoot', configPath: 'root.path', what: 'pivot_root' });
+  if (sharedRoot) ops.push({ op: 'rootPropagationAfter', flags: propagation, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
+
+  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) {
+    checkSysctl(key, ns);
+    ops.push({ op: 'sysctl', key: key.replace(/\./g, '/'), value, configPath: `linux.sysctl["${key}"]`, what: `set sysctl ${key}` });
+  }
+  (spec.linux?.maskedPaths ?? []).forEach((p, i) => ops.push({ op: 'mask', path: p, configPath: `linux.maskedPaths[${i}]`, what: `mask ${p}` }));
+  (spec.linux?.readonlyPaths ?? []).forEach((p, i) => ops.push({ op: 'readonlyPath', path: p, configPath: `linux.readonlyPaths[${i}]`, what: `make ${p} read-only` }));
+  if (spec.root?.readonly) ops.push({ op: 'rootReadonly', configPath: 'root.readonly', what: 'make rootfs read-only' });
+  if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'hostname', name: spec.hostname, configPath: 'hostname', what: 'set hostname' });
+  if (spec.domainname !== undefined && spec.domainname !== '') ops.push({ op: 'domainname', name: spec.domainname, configPath: 'domainname', what: 'set domainname' });
+
+  // Process: limits, privileges, identity.
+  ops.push(...rlimitOps(proc));
+  const caps = capabilitySets(proc, input.lastCap);
+  warnings.push(...caps.warnings);
+  ops.push({ op: 'capBounding', keep: caps.bounding, lastCap: input.lastCap, configPath: 'process.capabilities.bounding', what: 'drop bounding capabilities' });
+  // Loading a filter without no_new_privs needs CAP_SYS_ADMIN: do it while we
+  // still hold it when the process will not.
+  const seccompLate = !!proc.noNewPrivileges || keepsSysAdmin(caps);
+  const seccompOp: Op | undefined = input.seccomp && { op: 'seccomp', flags: input.seccomp.flags, program: input.seccomp.program, configPath: 'linux.seccomp', what: 'load seccomp filter' };
+  if (seccompOp && !seccompLate) ops.push(seccompOp);
+  const user = proc.user;
+  ops.push({
+    op: 'creds', uid: user.uid, gid: user.gid, setGroups: 1, groups: user.additionalGids ?? [],
+    effective: caps.effective, permitted: caps.permitted, inheritable: caps.inheritable, ambient: caps.ambient,
+    lastCap: input.lastCap, configPath: 'process.user', what: `set user ${user.uid}:${user.gid} and capabilities`,
+  });
+  ops.push({ op: 'umask', mask: user.umask ?? 0o022, configPath: 'process.user.umask', what: 'set umask' });
+  ops.push({ op: 'chdir', path: proc.cwd, configPath: 'process.cwd', what: `chdir to ${proc.cwd}` });
+  const env = withHome(proc.env ?? [], input.home);
+  ops.push({ op: 'resolveExec', file: proc.args![0]!, path: envPath(env), configPath: 'process.args', what: 'find the entrypoint' });
+  ops.push({ op: 'reportCreated', what: 'report created' });
+  ops.push({ op: 'waitStart', what: 'wait for start' });
+  ops.push({ op: 'closeFds', first: 3 + input.preserveFds, what: 'close inherited fds' });
+  if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
+  if (seccompOp && seccompLate) ops.push(seccompOp);
+  ops.push({ op: 'exec', argv: proc.args!, env, configPath: 'process.args', what: 'exec the entrypoint' });
+  return { ops, warnings, needsIdMaps: ns.fresh.has('user'), hasHooksSync };
+}

@@ -1,0 +1,172 @@
+// `create`: bundle → container in the `created` state, its init waiting on
+// the exec fifo. On any failure everything made so far is undone.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CapsaError, fromSystemError } from '../errors';
+import type { CgroupManager } from '../cgroups/manager';
+import { compile } from '../plan/compile';
+import { compileSeccomp } from '../seccomp';
+import { loadBundleSpec } from '../spec/load';
+import type { IdMapping, Spec } from '../spec/types';
+import { type ContainerDir, type StateRecord, StateStore } from '../state/store';
+import { addon } from '../sys/addon';
+import { hostLastCap, readProcStat } from '../sys/proc';
+import { cgroupMountSources, makeCgroupManager } from './cgroups';
+import { startInit, type InitOptions } from './init-process';
+import { processStartTime } from './status';
+import { writePidFile } from './pidfile';
+import { runHooks } from './hooks';
+
+export interface CreateOptions {
+  bundle: string;
+  /** Use this spec instead of reading bundle/config.json. */
+  spec?: Spec;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  stdio?: InitOptions['stdio'];
+  systemdCgroup?: boolean;
+  stepTimeoutMs?: number;
+  /** Called with each non-fatal warning (capsa never prints). */
+  onWarning?: (msg: string) => void;
+}
+
+export interface Created {
+  record: StateRecord;
+  dir: ContainerDir;
+  cgroup?: CgroupManager;
+  stdio: InitResultStdio;
+}
+type InitResultStdio = Awaited<ReturnType<typeof startInit>>['stdio'];
+
+function resolveRootfs(bundle: string, spec: Spec): string {
+  const rootfs = path.resolve(bundle, spec.root!.path);
+  let real: string;
+  try {
+    real = fs.realpathSync(rootfs);
+  } catch (e) {
+    throw new CapsaError('INVALID_CONFIG', `config.root.path: rootfs ${rootfs}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`, { configPath: 'root.path' });
+  }
+  if (real === '/') throw new CapsaError('INVALID_CONFIG', `config.root.path: ${rootfs} resolves to the host's root directory`, { configPath: 'root.path' });
+  if (!fs.statSync(real).isDirectory()) throw new CapsaError('INVALID_CONFIG', `config.root.path: ${rootfs} is not a directory`, { configPath: 'root.path' });
+  return real;
+}
+
+/** The home directory of uid from the rootfs's /etc/passwd (not following symlinks). */
+function homeOf(rootfs: string, uid: number): string | undefined {
+  const file = path.join(rootfs, 'etc', 'passwd');
+  try {
+    if (!fs.lstatSync(file).isFile()) return undefined;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 6 && Number(f[2]) === uid && f[2] !== '') return f[5] || '/';
+    }
+  } catch { /* no passwd file: HOME=/ */ }
+  return undefined;
+}
+
+function mapLines(maps: IdMapping[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}
+
+function isDirectory(p: string): boolean {
+  try { return fs.statSync(p).isDirectory(); } catch { return false; }
+}
+
+export async function createContainer(store: StateStore, id: string, opts: CreateOptions): Promise<Created> {
+  const bundle = path.resolve(opts.bundle);
+  const spec = opts.spec ?? loadBundleSpec(bundle);
+  const rootfs = resolveRootfs(bundle, spec);
+  const warn = (m: string) => opts.onWarning?.(m);
+  if (spec.process?.terminal && !opts.consoleSocket && opts.stdio !== undefined && opts.stdio !== 'inherit') {
+    // Library callers capturing stdio cannot also have a terminal.
+    throw new CapsaError('INVALID_ARGUMENT', 'process.terminal needs a console socket or a foreground run');
+  }
+  if (opts.consoleSocket && !spec.process?.terminal) {
+    throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if runc will detach without setting console socket'.replace('runc', 'capsa'));
+  }
+  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+  seccomp?.warnings.forEach(warn);
+  if (seccomp?.needsNotifyListener) throw new CapsaError('UNSUPPORTED', 'config.linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, which capsa does not support yet', { configPath: 'linux.seccomp' });
+
+  const dir = store.claim(id);
+  const me = readProcStat(process.pid)!;
+  const record: StateRecord = {
+    ociVersion: spec.ociVersion, id, bundle, rootfs, created: new Date().toISOString(), owner: '',
+    annotations: spec.annotations, pid: 0, initStartTime: 0, creator: { pid: process.pid, startTime: me.startTime },
+    phase: 'creating', hasPrivatePidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path),
+    hooks: spec.hooks, useSystemd: opts.systemdCgroup,
+  };
+  let cgroup: CgroupManager | undefined;
+  let childPid = 0;
+  try {
+    await dir.lock();
+    dir.write(record);
+    try {
+      addon().mkfifo(dir.fifoPath, 0o622);
+    } catch (e) {
+      throw fromSystemError(e, `create exec fifo ${dir.fifoPath}`);
+    }
+    cgroup = makeCgroupManager(id, spec, !!opts.systemdCgroup);
+    record.cgroup = cgroup.toJSON();
+    dir.write(record);
+    cgroup.apply(spec.linux?.resources);
+
+    const plan = compile({
+      spec, bundle, rootfs, fifoPath: dir.fifoPath, preserveFds: opts.preserveFds ?? 0, noPivot: !!opts.noPivot,
+      lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
+      home: homeOf(rootfs, spec.process!.user.uid), isDirectory,
+    });
+    plan.warnings.forEach(warn);
+    const result = await startInit(plan.ops, {
+      preserveFds: opts.preserveFds ?? 0, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
+    }, {
+      onReady: (pid) => cgroup!.addProcess(pid),
+      onMaps: (pid) => {
+        fs.writeFileSync(`/proc/${pid}/uid_map`, mapLines(spec.linux!.uidMappings!));
+        fs.writeFileSync(`/proc/${pid}/gid_map`, mapLines(spec.linux!.gidMappings!));
+      },
+      onHooks: async (pid) => {
+        const state = { ociVersion: spec.ociVersion, id, status: 'creating' as const, pid, bundle, annotations: spec.annotations };
+        await runHooks('prestart', spec.hooks?.prestart, state);
+        await runHooks('createRuntime', spec.hooks?.createRuntime, state);
+        await runHooks('createContainer', spec.hooks?.createContainer, state, { mountNamespaceOf: pid });
+      },
+      onChild: (pid) => {
+        childPid = pid;
+        record.pid = pid;
+        record.initStartTime = processStartTime(pid);
+        dir.write(record);
+      },
+    });
+    result.warnings.forEach(warn);
+    record.phase = 'created';
+    dir.write(record);
+    if (opts.pidFile) writePidFile(opts.pidFile, result.pid);
+    return { record, dir, cgroup, stdio: result.stdio };
+  } catch (e) {
+    undoCreate(dir, cgroup, childPid);
+    throw e;
+  } finally {
+    dir.unlock();
+  }
+}
+
+/** Best-effort teardown of a half-made container: process, cgroup, state dir. */
+function undoCreate(dir: ContainerDir, cgroup: CgroupManager | undefined, pid: number): void {
+  if (pid > 0) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      const fd = addon().pidfdOpen(pid);
+      try { addon().reapPidfd(fd); } catch { /* not our child */ }
+      addon().closeFd(fd);
+    } catch { /* gone */ }
+  }
+  if (cgroup) {
+    try { for (const p of cgroup.pids()) process.kill(p, 'SIGKILL'); } catch { /* empty or gone */ }
+    try { cgroup.destroy(); } catch { /* reported by the leak check, not here */ }
+  }
+  dir.remove();
+}

@@ -1,0 +1,155 @@
+// start, kill, delete and state of existing containers, with runc's rules and
+// error phrases (engines match on "container does not exist" and
+// "container not running").
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { CapsaError } from '../errors';
+import type { CgroupManager } from '../cgroups/manager';
+import { notExist, type ContainerDir, type StateRecord, type StateStore } from '../state/store';
+import { loadCgroup } from './cgroups';
+import { runHooksWarnOnly } from './hooks';
+import { signalProcess, waitForExit, watchExit } from './process-exit';
+import { deriveStatus, toOciState, type Status } from './status';
+
+const SIGKILL = 9;
+
+export interface Opened {
+  dir: ContainerDir;
+  record: StateRecord;
+  cgroup?: CgroupManager;
+  status: Status;
+}
+
+/** Opens and locks a container; the caller must dir.unlock(). */
+export async function openLocked(store: StateStore, id: string): Promise<Opened> {
+  const dir = store.open(id);
+  await dir.lock();
+  const record = dir.read();
+  if (!record) {
+    dir.unlock();
+    throw notExist(id);
+  }
+  const cgroup = loadCgroup(record.cgroup);
+  return { dir, record, cgroup, status: deriveStatus(record, dir, cgroup) };
+}
+
+/** Reads state without taking the lock (state must never block or crash). */
+export function readState(store: StateStore, id: string) {
+  const dir = store.open(id);
+  const record = dir.read();
+  if (!record) throw notExist(id);
+  let cgroup: CgroupManager | undefined;
+  try { cgroup = loadCgroup(record.cgroup); } catch { cgroup = undefined; }
+  return toOciState(record, deriveStatus(record, dir, cgroup));
+}
+
+function waitReadable(fifo: string, record: StateRecord, timeoutMs: number): Promise<void> {
+  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const sock = new net.Socket({ fd, readable: true, writable: false });
+  // The init dying instead of opening the fifo must not leave us waiting.
+  const death = watchExit({ pid: record.pid, startTime: record.initStartTime }, false);
+  return new Promise((resolve, reject) => {
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      death.cancel();
+      sock.destroy();
+      if (err) reject(err); else resolve();
+    };
+    const timer = setTimeout(() => finish(new CapsaError('TIMEOUT', `container ${record.id} did not start within ${timeoutMs} ms`)), timeoutMs);
+    sock.once('data', () => finish());
+    sock.once('error', (e) => finish(e));
+    death.exited.then(() => finish(new CapsaError('INIT', `container ${record.id} init exited before it could start`)));
+  });
+}
+
+export async function startContainer(store: StateStore, id: string, opts: { timeoutMs?: number; onWarning?: (m: string) => void } = {}): Promise<void> {
+  const o = await openLocked(store, id);
+  try {
+    switch (o.status) {
+      case 'created': break;
+      case 'stopped': throw new CapsaError('BAD_STATE', 'cannot start a container that has stopped');
+      case 'running': throw new CapsaError('BAD_STATE', 'cannot start an already running container');
+      case 'paused': throw new CapsaError('BAD_STATE', 'cannot start a paused container');
+      default: throw new CapsaError('BAD_STATE', `cannot start a container in the ${o.status} state`);
+    }
+    await waitReadable(o.dir.fifoPath, o.record, opts.timeoutMs ?? 30_000);
+    fs.rmSync(o.dir.fifoPath, { force: true });
+    const state = toOciState(o.record, 'running');
+    await runHooksWarnOnly('poststart', o.record.hooks?.poststart, state, opts.onWarning ?? (() => {}));
+  } finally {
+    o.dir.unlock();
+  }
+}
+
+function signalAll(cgroup: CgroupManager | undefined, signal: number): void {
+  if (!cgroup) return;
+  for (const pid of cgroup.pids()) {
+    try { process.kill(pid, signal); } catch { /* exited meanwhile */ }
+  }
+}
+
+export async function killContainer(store: StateStore, id: string, signal: number, all = false): Promise<void> {
+  const o = await openLocked(store, id);
+  try {
+    if (o.status === 'stopped' && !(all && o.cgroup && o.cgroup.pids().length > 0)) throw new CapsaError('BAD_STATE', 'container not running');
+    if (all) {
+      signalAll(o.cgroup, signal);
+      // Frozen tasks only act on a signal once thawed; runc thaws for SIGKILL.
+      if (o.status === 'paused' && signal === SIGKILL) o.cgroup?.thaw();
+      return;
+    }
+    if (!signalProcess({ pid: o.record.pid, startTime: o.record.initStartTime }, signal)) throw new CapsaError('BAD_STATE', 'container not running');
+  } finally {
+    o.dir.unlock();
+  }
+}
+
+async function killAndWait(o: Opened): Promise<void> {
+  const init = { pid: o.record.pid, startTime: o.record.initStartTime };
+  signalAll(o.cgroup, SIGKILL);
+  signalProcess(init, SIGKILL);
+  if (o.status === 'paused') o.cgroup?.thaw();
+  await waitForExit(init, 30_000);
+}
+
+async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void> {
+  // Processes left in the cgroup (no private pid namespace) die with the container.
+  if (o.cgroup) {
+    for (let round = 0; round < 100 && o.cgroup.pids().length > 0; round++) {
+      signalAll(o.cgroup, SIGKILL);
+      await new Promise((r) => setImmediate(r));
+    }
+    try {
+      o.cgroup.destroy();
+    } catch (e) {
+      onWarning(`remove cgroup of ${o.record.id}: ${(e as Error).message}`);
+    }
+  }
+  o.dir.remove();
+  await runHooksWarnOnly('poststop', o.record.hooks?.poststop, toOciState(o.record, 'stopped'), onWarning);
+}
+
+export async function deleteContainer(store: StateStore, id: string, opts: { force?: boolean; onWarning?: (m: string) => void } = {}): Promise<void> {
+  let o: Opened;
+  try {
+    o = await openLocked(store, id);
+  } catch (e) {
+    if (opts.force && e instanceof CapsaError && e.code === 'NOT_FOUND') return;
+    throw e;
+  }
+  try {
+    switch (o.status) {
+      case 'stopped':
+        break;
+      case 'created':
+        await killAndWait(o);
+        break;
+      default:
+        if (!opts.force) throw new CapsaError('BAD_STATE', `cannot delete container ${id} that is not stopped: ${o.status}`);
+        await killAndWait(o);
+    }
+    await destroy(o, opts.onWarning ?? (() => {}));
+  } finally {
+    o.dir.unlock();
+  }
+}

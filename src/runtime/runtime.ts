@@ -1,0 +1,94 @@
+// The library API: the same calls the CLI makes, one per verb.
+import { CapsaError } from '../errors';
+import type { State } from '../spec/types';
+import { DEFAULT_ROOT, StateStore } from '../state/store';
+import { createContainer, type CreateOptions } from './create';
+import { deleteContainer, killContainer, readState, startContainer } from './lifecycle';
+import { exitCodeOf, waitForExit } from './process-exit';
+import type { ExitStatus } from '../sys/addon';
+
+export interface RuntimeOptions {
+  root?: string;
+  systemdCgroup?: boolean;
+  onWarning?: (msg: string) => void;
+}
+
+export interface WaitResult {
+  /** Exit code, or 128+signal; null when capsa is not the container's parent. */
+  exitCode: number | null;
+  signal: number | null;
+}
+
+export class Container {
+  constructor(readonly runtime: Runtime, readonly id: string, private readonly init: { pid: number; startTime: number }) {}
+
+  get pid(): number { return this.init.pid; }
+
+  start(): Promise<void> { return this.runtime.start(this.id); }
+  kill(signal: number | string = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> { return this.runtime.kill(this.id, signal, opts); }
+  state(): State { return this.runtime.state(this.id); }
+  delete(opts: { force?: boolean } = {}): Promise<void> { return this.runtime.delete(this.id, opts); }
+
+  /** Resolves when the container's init exits. */
+  async wait(): Promise<WaitResult> {
+    const status: ExitStatus | null = await waitForExit(this.init);
+    if (!status) return { exitCode: null, signal: null };
+    return { exitCode: exitCodeOf(status), signal: status.signal };
+  }
+}
+
+export class Runtime {
+  readonly store: StateStore;
+  private readonly opts: RuntimeOptions;
+
+  constructor(opts: RuntimeOptions = {}) {
+    this.opts = opts;
+    this.store = new StateStore(opts.root ?? DEFAULT_ROOT);
+  }
+
+  private warn = (m: string) => this.opts.onWarning?.(m);
+
+  async create(id: string, opts: CreateOptions): Promise<Container> {
+    const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, ...opts });
+    return new Container(this, id, { pid: created.record.pid, startTime: created.record.initStartTime });
+  }
+
+  start(id: string): Promise<void> {
+    return startContainer(this.store, id, { onWarning: this.warn });
+  }
+
+  state(id: string): State {
+    return readState(this.store, id);
+  }
+
+  async kill(id: string, signal: number | string, opts: { all?: boolean } = {}): Promise<void> {
+    const { parseSignal } = await import('../cli/signals');
+    const n = typeof signal === 'number' ? signal : parseSignal(signal);
+    return killContainer(this.store, id, n, !!opts.all);
+  }
+
+  delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    return deleteContainer(this.store, id, { force: opts.force, onWarning: this.warn });
+  }
+
+  list(): State[] {
+    const out: State[] = [];
+    for (const id of this.store.ids()) {
+      try {
+        out.push(readState(this.store, id));
+      } catch (e) {
+        // A dir vanishing under us (concurrent delete) is not an error for list.
+        if (!(e instanceof CapsaError && e.code === 'NOT_FOUND')) throw e;
+      }
+    }
+    return out;
+  }
+
+  /** Handle to an existing container (for wait/kill from another process). */
+  get(id: string): Container {
+    const dir = this.store.open(id);
+    const rec = dir.read();
+    if (!rec) throw new CapsaError('NOT_FOUND', 'container does not exist');
+    return new Container(this, id, { pid: rec.pid, startTime: rec.initStartTime });
+  }
+}

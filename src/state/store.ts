@@ -1,0 +1,155 @@
+// <root>/<id>/state.json, written by rename, guarded by flock on the
+// container's directory. A lock dies with its holder, so a killed capsa never
+// wedges a container.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CapsaError, fromSystemError } from '../errors';
+import type { CgroupRecord } from '../cgroups/manager';
+import type { Hooks } from '../spec/types';
+import { addon, LOCK_EX, LOCK_NB, LOCK_UN } from '../sys/addon';
+import { checkContainerId } from './id';
+
+export interface StateRecord {
+  ociVersion: string;
+  id: string;
+  bundle: string;
+  rootfs: string;
+  created: string; // RFC 3339
+  owner: string;
+  annotations?: Record<string, string>;
+  /** Host pid of the container's init; 0 while creating. */
+  pid: number;
+  initStartTime: number;
+  /** The capsa process building the container, so a crashed create reads "stopped". */
+  creator: { pid: number; startTime: number };
+  phase: 'creating' | 'created';
+  cgroup?: CgroupRecord;
+  hasPrivatePidNs: boolean;
+  hooks?: Hooks;
+  useSystemd?: boolean;
+}
+
+export const DEFAULT_ROOT = '/run/capsa';
+const LOCK_TIMEOUT_MS = 30_000;
+
+export class ContainerDir {
+  private lockFd = -1;
+
+  constructor(readonly id: string, readonly dir: string) {}
+
+  get statePath(): string { return path.join(this.dir, 'state.json'); }
+  get fifoPath(): string { return path.join(this.dir, 'exec.fifo'); }
+
+  read(): StateRecord | undefined {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.statePath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw fromSystemError(e, `read state of container ${this.id}`);
+    }
+    try {
+      return JSON.parse(text) as StateRecord;
+    } catch {
+      // Renames are atomic, so this is not our torn write; treat as absent.
+      return undefined;
+    }
+  }
+
+  write(rec: StateRecord): void {
+    const tmp = path.join(this.dir, `.state.json.${process.pid}`);
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(rec), { mode: 0o600 });
+      fs.renameSync(tmp, this.statePath);
+    } catch (e) {
+      try { fs.unlinkSync(tmp); } catch { /* already gone */ }
+      throw fromSystemError(e, `write state of container ${this.id}`);
+    }
+  }
+
+  fifoExists(): boolean {
+    return fs.existsSync(this.fifoPath);
+  }
+
+  /** Takes the container lock, waiting for another capsa holding it. */
+  async lock(): Promise<void> {
+    if (this.lockFd >= 0) return;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notExist(this.id);
+      throw fromSystemError(e, `open state dir of ${this.id}`);
+    }
+    const deadline = Date.now() + LOCK_TIMEOUT_MS;
+    let delay = 1;
+    while (!addon().flock(fd, LOCK_EX | LOCK_NB)) {
+      if (Date.now() > deadline) {
+        fs.closeSync(fd);
+        throw new CapsaError('TIMEOUT', `container ${this.id} is locked by another capsa process`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 50);
+    }
+    this.lockFd = fd;
+  }
+
+  unlock(): void {
+    if (this.lockFd < 0) return;
+    try { addon().flock(this.lockFd, LOCK_UN); } catch { /* closing releases it anyway */ }
+    fs.closeSync(this.lockFd);
+    this.lockFd = -1;
+  }
+
+  /** Removes the directory and everything in it. */
+  remove(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function notExist(id: string): CapsaError {
+  return new CapsaError('NOT_FOUND', 'container does not exist');
+}
+
+export class StateStore {
+  constructor(readonly root: string = DEFAULT_ROOT) {}
+
+  private ensureRoot(): void {
+    try {
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    } catch (e) {
+      throw fromSystemError(e, `create state root ${this.root}`);
+    }
+  }
+
+  /** Claims a new container ID; an existing one is refused. */
+  claim(id: string): ContainerDir {
+    checkContainerId(id);
+    this.ensureRoot();
+    const dir = path.join(this.root, id);
+    try {
+      fs.mkdirSync(dir, { mode: 0o711 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new CapsaError('EXISTS', `container with id exists: ${id}`);
+      throw fromSystemError(e, `create state dir ${dir}`);
+    }
+    return new ContainerDir(id, dir);
+  }
+
+  /** The container's directory; NOT_FOUND when it does not exist. */
+  open(id: string): ContainerDir {
+    checkContainerId(id);
+    const dir = path.join(this.root, id);
+    if (!fs.existsSync(dir)) throw notExist(id);
+    return new ContainerDir(id, dir);
+  }
+
+  ids(): string[] {
+    try {
+      return fs.readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw fromSystemError(e, `list ${this.root}`);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+// Typed access to the native addon, loaded on first use.
+import { nativePath } from './paths';
+
+export interface ExitStatus {
+  code: number | null;
+  signal: number | null;
+}
+
+export interface Addon {
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  reapPidfd(pidfd: number): ExitStatus | null;
+  /** Calls onExit once when the process exits; returns an id for unwatchPidfd. */
+  watchPidfd(pidfd: number, onExit: (status: number) => void): number;
+  unwatchPidfd(watchId: number): void;
+  mkfifo(path: string, mode: number): void;
+  mknod(path: string, mode: number, dev: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lgetxattr(path: string, name: string): Buffer | null;
+  flock(fd: number, op: number): boolean;
+  sendFd(sock: number, fd: number, name?: string): void;
+  recvFd(sock: number): number;
+  connectUnix(path: string): number;
+  closeFd(fd: number): void;
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+let loaded: Addon | undefined;
+
+export function addon(): Addon {
+  if (!loaded) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(nativePath('capsa_addon.node')) as Addon;
+  }
+  return loaded;
+}
