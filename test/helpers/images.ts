@@ -64,7 +64,7 @@ export async function layerTar(entries: TreeEntry[]): Promise<Buffer> {
     new Promise((resolve, reject) => {
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (body) p.entry(header as never, body, cb);
-      else p.entry(header as never, cb).end();
+      else p.entry(header as never, cb); // a body-less entry finishes by itself
     });
   for (const e of entries) {
     const type = e.type ?? (e.content !== undefined || path.basename(e.path).startsWith('.wh.') ? 'file' : 'directory');
