@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -260,6 +262,40 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// socketpair(AF_UNIX, SOCK_STREAM) with both ends close-on-exec: [a, b].
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) { ThrowErrno(env, "socketpair", errno); return env.Undefined(); }
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, sv[0]);
+  a.Set(1u, sv[1]);
+  return a;
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) { ThrowErrno(info.Env(), "dup", errno); return info.Env().Undefined(); }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct winsize ws;
+  memset(&ws, 0, sizeof ws);
+  ws.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
+  ws.ws_col = (unsigned short)info[2].As<Napi::Number>().Uint32Value();
+  if (ioctl(fd, TIOCSWINSZ, &ws) < 0) ThrowErrno(info.Env(), "ioctl(TIOCSWINSZ)", errno);
+  return info.Env().Undefined();
+}
+
+// prctl(PR_SET_CHILD_SUBREAPER): orphaned container processes come to us.
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, info[0].As<Napi::Boolean>().Value() ? 1 : 0, 0, 0, 0) < 0)
+    ThrowErrno(info.Env(), "prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  return info.Env().Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   close(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -282,6 +318,10 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("dup", Napi::Function::New(env, Dup));
+  exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
 }
 
 // Defined in cgroup_bpf.cc when that file is linked in.

@@ -191,6 +191,10 @@ static void run_op(struct op *op) {
   case OP_DUMPABLE:
     if (prctl(PR_SET_DUMPABLE, rd_u32(r), 0, 0, 0) < 0) die(errno, "prctl(PR_SET_DUMPABLE)");
     break;
+  case OP_CONSOLE: op_console(r); break;
+  case OP_OPEN_STATE: op_open_state(r); break;
+  case OP_HOOK: op_hook(r); break;
+  case OP_SETNS_PID: op_setns_pid(r); break;
   default: die(EINVAL, "unknown op code %u", op->code);
   }
   if (r->bad) die(EINVAL, "malformed op %u", op->code);

@@ -61,4 +61,9 @@ void op_seccomp(struct reader *r);
 void op_rlimit(struct reader *r);
 void op_resolve_exec(struct reader *r);
 void op_exec(struct reader *r);
+/* ---- console.c ---- */
+void op_console(struct reader *r);
+void op_open_state(struct reader *r);
+void op_hook(struct reader *r);
+void op_setns_pid(struct reader *r);
 #endif

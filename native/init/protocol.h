@@ -107,6 +107,11 @@ enum op_code {
   OP_EXEC = 34,           /* strs argv, strs env */
   OP_DUMPABLE = 35,       /* u32 0|1 */
   OP_ROOT_PROPAGATION_AFTER = 36, /* u32 ms flags, applied to new "/" after pivot */
+  OP_CONSOLE = 37,        /* u32 socket fd, u32 rows, u32 cols, u32 bind /dev/console,
+                             u32 from rootfs (1: before pivot via the rootfs fd; 0: from "/") */
+  OP_OPEN_STATE = 38,     /* str host path of the state JSON startContainer hooks read */
+  OP_HOOK = 39,           /* str path, strs argv, strs env, u32 timeout seconds, u32 index */
+  OP_SETNS_PID = 40,      /* u32 pid, u32 nstype: join /proc/<pid>/ns/<type> (exec) */
 };
 
 #endif

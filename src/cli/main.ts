@@ -28,6 +28,7 @@ const VERBS: Record<string, () => Verb> = {
   kill: () => require('./verbs/kill').kill,
   delete: () => require('./verbs/delete').del,
   run: () => require('./verbs/run').run,
+  exec: () => require('./verbs/exec').exec,
   list: () => require('./verbs/list').list,
   spec: () => require('./verbs/spec').spec,
   features: () => require('./verbs/features').features,

@@ -26,6 +26,10 @@ export interface CompileInput {
   seccomp?: { program: Buffer; flags: number };
   /** Home of the process user from the rootfs passwd file, if found. */
   home?: string;
+  /** Fd number (in capsa-init) of the socket that receives the pty master. */
+  consoleFd?: number;
+  /** Host path of the state JSON that startContainer hooks get on stdin. */
+  hookStatePath?: string;
   /** Whether the bind source of each mount is a directory (looked up by the caller). */
   isDirectory: (hostPath: string) => boolean;
 }
@@ -192,7 +196,16 @@ export function compile(input: CompileInput): Plan {
     ops.push(...deviceOps(spec, inUserNs));
     ops.push(...devSymlinkOps(spec));
   }
+  if (proc.terminal) {
+    if (input.consoleFd === undefined) invalid('process.terminal', 'a terminal was requested but no console socket was given');
+    ops.push({
+      op: 'console', socketFd: input.consoleFd, rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0,
+      bindConsole: 1, fromRootfs: 1, configPath: 'process.terminal', what: 'set up the console',
+    });
+  }
   const hooks = spec.hooks ?? {};
+  const startHooks = hooks.startContainer ?? [];
+  if (startHooks.length && input.hookStatePath) ops.push({ op: 'openState', path: input.hookStatePath, what: 'open state for startContainer hooks' });
   const hasHooksSync = !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length);
   if (hasHooksSync) ops.push({ op: 'sync', code: SYNC.HOOKS, configPath: 'hooks', what: 'run createRuntime/createContainer hooks' });
   ops.push({ op: 'mkdir', path: proc.cwd, mode: 0o755, configPath: 'process.cwd', what: `create cwd ${proc.cwd}` });
@@ -231,6 +244,10 @@ export function compile(input: CompileInput): Plan {
   ops.push({ op: 'resolveExec', file: proc.args![0]!, path: envPath(env), configPath: 'process.args', what: 'find the entrypoint' });
   ops.push({ op: 'reportCreated', what: 'report created' });
   ops.push({ op: 'waitStart', what: 'wait for start' });
+  startHooks.forEach((h, i) => ops.push({
+    op: 'hook', path: h.path, argv: h.args?.length ? h.args : [h.path], env: h.env ?? [], timeout: h.timeout ?? 0, index: i,
+    configPath: `hooks.startContainer[${i}]`, what: `run startContainer hook ${h.path}`,
+  }));
   ops.push({ op: 'closeFds', first: 3 + input.preserveFds, what: 'close inherited fds' });
   if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
   if (seccompOp && seccompLate) ops.push(seccompOp);

@@ -53,6 +53,10 @@ export const OPS = {
   exec: { code: 34, fields: [['argv', 'strs'], ['env', 'strs']] },
   dumpable: { code: 35, fields: [['value', 'u32']] },
   rootPropagationAfter: { code: 36, fields: [['flags', 'u32']] },
+  console: { code: 37, fields: [['socketFd', 'u32'], ['rows', 'u32'], ['cols', 'u32'], ['bindConsole', 'u32'], ['fromRootfs', 'u32']] },
+  openState: { code: 38, fields: [['path', 'str']] },
+  hook: { code: 39, fields: [['path', 'str'], ['argv', 'strs'], ['env', 'strs'], ['timeout', 'u32'], ['index', 'u32']] },
+  setnsPid: { code: 40, fields: [['pid', 'u32'], ['nstype', 'u32']] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

@@ -29,6 +29,8 @@ export interface CreateOptions {
   stdio?: InitOptions['stdio'];
   systemdCgroup?: boolean;
   stepTimeoutMs?: number;
+  /** `run -t` in the foreground: capsa relays the terminal, so it gets the pty master. */
+  foregroundTerminal?: boolean;
   /** Called with each non-fatal warning (capsa never prints). */
   onWarning?: (msg: string) => void;
 }
@@ -38,6 +40,8 @@ export interface Created {
   dir: ContainerDir;
   cgroup?: CgroupManager;
   stdio: InitResultStdio;
+  /** The pty master when foregroundTerminal was asked for. */
+  ptyMaster?: number;
 }
 type InitResultStdio = Awaited<ReturnType<typeof startInit>>['stdio'];
 
@@ -67,6 +71,14 @@ function homeOf(rootfs: string, uid: number): string | undefined {
   return undefined;
 }
 
+function connectConsoleSocket(socketPath: string): number {
+  try {
+    return addon().connectUnix(path.resolve(socketPath));
+  } catch (e) {
+    throw fromSystemError(e, `console socket ${socketPath}`, 'INVALID_ARGUMENT');
+  }
+}
+
 function mapLines(maps: IdMapping[]): string {
   return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }
@@ -80,12 +92,12 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   const spec = opts.spec ?? loadBundleSpec(bundle);
   const rootfs = resolveRootfs(bundle, spec);
   const warn = (m: string) => opts.onWarning?.(m);
-  if (spec.process?.terminal && !opts.consoleSocket && opts.stdio !== undefined && opts.stdio !== 'inherit') {
-    // Library callers capturing stdio cannot also have a terminal.
-    throw new CapsaError('INVALID_ARGUMENT', 'process.terminal needs a console socket or a foreground run');
+  const terminal = !!spec.process?.terminal;
+  if (terminal && !opts.consoleSocket && !opts.foregroundTerminal) {
+    throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if capsa will detach without setting console socket');
   }
-  if (opts.consoleSocket && !spec.process?.terminal) {
-    throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if runc will detach without setting console socket'.replace('runc', 'capsa'));
+  if (opts.consoleSocket && !terminal) {
+    throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
   }
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   seccomp?.warnings.forEach(warn);
@@ -97,11 +109,20 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     ociVersion: spec.ociVersion, id, bundle, rootfs, created: new Date().toISOString(), owner: '',
     annotations: spec.annotations, pid: 0, initStartTime: 0, creator: { pid: process.pid, startTime: me.startTime },
     phase: 'creating', hasPrivatePidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path),
-    hooks: spec.hooks, useSystemd: opts.systemdCgroup,
+    hooks: spec.hooks, useSystemd: opts.systemdCgroup, process: spec.process,
+    seccomp: seccomp && { program: seccomp.program.toString('base64'), flags: seccomp.flags },
   };
   let cgroup: CgroupManager | undefined;
   let childPid = 0;
+  // The console socket end capsa-init sends the pty master on, and our end of
+  // it for a foreground terminal.
+  let consoleFd: number | undefined;
+  let ptyPeer: number | undefined;
   try {
+    if (terminal) {
+      if (opts.consoleSocket) consoleFd = connectConsoleSocket(opts.consoleSocket);
+      else [ptyPeer, consoleFd] = addon().socketPair();
+    }
     await dir.lock();
     dir.write(record);
     try {
@@ -114,14 +135,19 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     dir.write(record);
     cgroup.apply(spec.linux?.resources);
 
+    const syncIndex = 3 + (opts.preserveFds ?? 0);
+    const startHooks = spec.hooks?.startContainer?.length ? path.join(dir.dir, 'hook-state.json') : undefined;
+    if (startHooks) fs.writeFileSync(startHooks, '{}');
     const plan = compile({
       spec, bundle, rootfs, fifoPath: dir.fifoPath, preserveFds: opts.preserveFds ?? 0, noPivot: !!opts.noPivot,
       lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
       home: homeOf(rootfs, spec.process!.user.uid), isDirectory,
+      consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
     });
     plan.warnings.forEach(warn);
     const result = await startInit(plan.ops, {
       preserveFds: opts.preserveFds ?? 0, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
+      extraFds: consoleFd === undefined ? [] : [consoleFd],
     }, {
       onReady: (pid) => cgroup!.addProcess(pid),
       onMaps: (pid) => {
@@ -139,17 +165,22 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
         record.pid = pid;
         record.initStartTime = processStartTime(pid);
         dir.write(record);
+        if (startHooks) fs.writeFileSync(startHooks, JSON.stringify({ ociVersion: spec.ociVersion, id, status: 'created', pid, bundle, annotations: spec.annotations ?? {} }));
       },
     });
     result.warnings.forEach(warn);
     record.phase = 'created';
     dir.write(record);
     if (opts.pidFile) writePidFile(opts.pidFile, result.pid);
-    return { record, dir, cgroup, stdio: result.stdio };
+    // The master was sent before "created", so this does not block.
+    const ptyMaster = ptyPeer === undefined ? undefined : addon().recvFd(ptyPeer);
+    return { record, dir, cgroup, stdio: result.stdio, ptyMaster };
   } catch (e) {
     undoCreate(dir, cgroup, childPid);
     throw e;
   } finally {
+    if (consoleFd !== undefined) addon().closeFd(consoleFd);
+    if (ptyPeer !== undefined) addon().closeFd(ptyPeer);
     dir.unlock();
   }
 }

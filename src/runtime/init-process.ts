@@ -24,6 +24,8 @@ export interface InitOptions {
   preserveFds: number;
   stdio: [StdioOptions | number, StdioOptions | number, StdioOptions | number] | 'inherit';
   stepTimeoutMs: number;
+  /** Host fds handed to capsa-init right after the sync socket (fd 4+N, ...). */
+  extraFds?: number[];
 }
 
 export interface InitResult {
@@ -82,6 +84,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
   const stdio: (StdioOptions | number)[] = [...base];
   for (let fd = 3; fd < syncIndex; fd++) stdio.push(fd);
   stdio.push('pipe');
+  for (const fd of opts.extraFds ?? []) stdio.push(fd);
   const child = spawn(initBinaryPath(), [String(syncIndex)], { stdio: stdio as StdioOptions, argv0: 'capsa-init' });
   const sock = child.stdio[syncIndex] as Duplex;
   const warnings: string[] = [];

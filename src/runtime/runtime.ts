@@ -1,6 +1,7 @@
 // The library API: the same calls the CLI makes, one per verb.
 import { CapsaError } from '../errors';
-import type { State } from '../spec/types';
+import type { Process, State } from '../spec/types';
+import { execProcess, type ExecOptions } from './exec';
 import { DEFAULT_ROOT, StateStore } from '../state/store';
 import { createContainer, type CreateOptions } from './create';
 import { deleteContainer, killContainer, readState, startContainer } from './lifecycle';
@@ -19,10 +20,23 @@ export interface WaitResult {
   signal: number | null;
 }
 
+export interface ContainerIo {
+  /** Streams for stdio the caller asked to capture ('pipe'), else null. */
+  stdio: (import('node:stream').Duplex | null)[];
+  /** The pty master when a foreground terminal was requested. */
+  ptyMaster?: number;
+}
+
 export class Container {
-  constructor(readonly runtime: Runtime, readonly id: string, private readonly init: { pid: number; startTime: number }) {}
+  constructor(
+    readonly runtime: Runtime,
+    readonly id: string,
+    private readonly init: { pid: number; startTime: number },
+    readonly io: ContainerIo = { stdio: [] },
+  ) {}
 
   get pid(): number { return this.init.pid; }
+  handle(): { pid: number; startTime: number } { return { ...this.init }; }
 
   start(): Promise<void> { return this.runtime.start(this.id); }
   kill(signal: number | string = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> { return this.runtime.kill(this.id, signal, opts); }
@@ -34,6 +48,21 @@ export class Container {
     const status: ExitStatus | null = await waitForExit(this.init);
     if (!status) return { exitCode: null, signal: null };
     return { exitCode: exitCodeOf(status), signal: status.signal };
+  }
+}
+
+/** A process started by exec. */
+export class ExecProcess {
+  constructor(readonly pid: number, private readonly startTime: number, readonly io: ContainerIo) {}
+
+  async wait(): Promise<WaitResult> {
+    const status = await waitForExit({ pid: this.pid, startTime: this.startTime });
+    if (!status) return { exitCode: null, signal: null };
+    return { exitCode: exitCodeOf(status), signal: status.signal };
+  }
+
+  handle(): { pid: number; startTime: number } {
+    return { pid: this.pid, startTime: this.startTime };
   }
 }
 
@@ -50,7 +79,13 @@ export class Runtime {
 
   async create(id: string, opts: CreateOptions): Promise<Container> {
     const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, ...opts });
-    return new Container(this, id, { pid: created.record.pid, startTime: created.record.initStartTime });
+    return new Container(this, id, { pid: created.record.pid, startTime: created.record.initStartTime }, { stdio: created.stdio, ptyMaster: created.ptyMaster });
+  }
+
+  /** Starts a new process in a running container; wait() on the result for its exit. */
+  async exec(id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> {
+    const r = await execProcess(this.store, id, proc, opts);
+    return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster });
   }
 
   start(id: string): Promise<void> {

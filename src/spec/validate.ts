@@ -74,7 +74,7 @@ function validateMappings(v: unknown, path: string): void {
   });
 }
 
-function validateProcess(v: unknown, path: string): void {
+export function validateProcess(v: unknown, path: string): void {
   const p = obj(v, path);
   optBool(p.terminal, `${path}.terminal`);
   const cs = optObj(p.consoleSize, `${path}.consoleSize`);

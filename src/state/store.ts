@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError, fromSystemError } from '../errors';
 import type { CgroupRecord } from '../cgroups/manager';
-import type { Hooks } from '../spec/types';
+import type { Hooks, Process } from '../spec/types';
 import { addon, LOCK_EX, LOCK_NB, LOCK_UN } from '../sys/addon';
 import { checkContainerId } from './id';
 
@@ -27,6 +27,10 @@ export interface StateRecord {
   hasPrivatePidNs: boolean;
   hooks?: Hooks;
   useSystemd?: boolean;
+  /** The container's process: the defaults `exec` starts from. */
+  process?: Process;
+  /** The compiled seccomp filter (base64), applied to exec'd processes too. */
+  seccomp?: { program: string; flags: number };
 }
 
 export const DEFAULT_ROOT = '/run/capsa';

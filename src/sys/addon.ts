@@ -22,6 +22,10 @@ export interface Addon {
   recvFd(sock: number): number;
   connectUnix(path: string): number;
   closeFd(fd: number): void;
+  socketPair(): [number, number];
+  dup(fd: number): number;
+  setWinsize(fd: number, rows: number, cols: number): void;
+  setChildSubreaper(on: boolean): void;
 }
 
 export const LOCK_SH = 1;

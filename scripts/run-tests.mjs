@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Runs every compiled test file (build/test/**.test.js) in its own process,
+// prints its output, and ends with the line CI reads: "N passed, M failed".
+// Usage: node scripts/run-tests.mjs [--only PATTERN] [group ...]   (groups: unit integration engines)
+import { spawn } from 'node:child_process';
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+let only;
+const groups = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--only') only = new RegExp(args[++i]);
+  else groups.push(args[i]);
+}
+const order = groups.length ? groups : ['unit', 'integration', 'engines', 'final'];
+const files = [];
+for (const g of order) {
+  const dir = join('build/test', g);
+  if (!existsSync(dir)) continue;
+  for (const f of readdirSync(dir).sort()) {
+    if (f.endsWith('.test.js') && (!only || only.test(f))) files.push(join(dir, f));
+  }
+}
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [file], {
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });
+    // A hung test file is a failure, never a hung CI.
+    const timer = setTimeout(() => { out += '\n[run-tests] timed out\n'; child.kill('SIGKILL'); }, 20 * 60 * 1000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const num = (label) => Number((new RegExp(`${label}:\\s+(\\d+)`).exec(out) ?? [])[1] ?? NaN);
+      const total = num('Total');
+      const passed = num('Passed');
+      if (Number.isNaN(total) || Number.isNaN(passed)) resolve({ passed: 0, failed: 1 });
+      else resolve({ passed, failed: total - passed - (num('Skipped') || 0) + (code !== 0 && total === passed ? 1 : 0) });
+    });
+  });
+}
+
+let passed = 0;
+let failed = 0;
+const failedFiles = [];
+for (const file of files) {
+  process.stdout.write(`\n=== ${file}\n`);
+  const r = await runFile(file);
+  passed += r.passed;
+  failed += r.failed;
+  if (r.failed) failedFiles.push(file);
+}
+if (failedFiles.length) process.stdout.write(`\nfailing files:\n${failedFiles.map((f) => '  ' + f).join('\n')}\n`);
+process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
+process.exitCode = failed ? 1 : 0;

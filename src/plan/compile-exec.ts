@@ -1,0 +1,61 @@
+// The Plan for `exec`: join the running container's namespaces and cgroup,
+// then become the new process with its own credentials and limits.
+import { CapsaError } from '../errors';
+import type { NamespaceType, Process } from '../spec/types';
+import { capabilitySets, envPath, keepsSysAdmin, rlimitOps } from './process';
+import { CLONE, SYNC, type Op } from './schema';
+
+export interface ExecInput {
+  process: Process;
+  containerPid: number;
+  /** Namespaces of the container that differ from the host's, to join. */
+  namespaces: NamespaceType[];
+  lastCap: number;
+  preserveFds: number;
+  consoleFd?: number;
+  seccomp?: { program: Buffer; flags: number };
+}
+
+const NS_FLAG: Record<NamespaceType, number> = {
+  mount: CLONE.NEWNS, uts: CLONE.NEWUTS, ipc: CLONE.NEWIPC, network: CLONE.NEWNET,
+  pid: CLONE.NEWPID, cgroup: CLONE.NEWCGROUP, user: CLONE.NEWUSER, time: CLONE.NEWTIME,
+};
+const JOIN_ORDER: NamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'time', 'mount'];
+
+export function compileExec(input: ExecInput): Op[] {
+  const proc = input.process;
+  if (!proc.args?.length) throw new CapsaError('INVALID_ARGUMENT', 'exec: no command given (process.args is empty)');
+  const ops: Op[] = [{ op: 'sync', code: SYNC.READY, what: 'join the container cgroup' }];
+  for (const type of JOIN_ORDER) {
+    if (input.namespaces.includes(type)) ops.push({ op: 'setnsPid', pid: input.containerPid, nstype: NS_FLAG[type], what: `join the container's ${type} namespace` });
+  }
+  // A further clone puts the process inside the container's pid namespace.
+  ops.push({ op: 'clone', flags: 0, what: 'create the exec process' });
+  ops.push({ op: 'setsid', what: 'start a new session' });
+  if (proc.terminal) {
+    if (input.consoleFd === undefined) throw new CapsaError('INVALID_ARGUMENT', 'exec: a terminal was requested but no console socket was given');
+    ops.push({ op: 'console', socketFd: input.consoleFd, rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0, bindConsole: 0, fromRootfs: 0, configPath: 'process.terminal', what: 'set up the terminal' });
+  }
+  if (proc.oomScoreAdj !== undefined) ops.push({ op: 'writeProc', path: 'self/oom_score_adj', content: String(proc.oomScoreAdj), configPath: 'process.oomScoreAdj', what: 'set oom_score_adj' });
+  ops.push(...rlimitOps(proc));
+  const caps = capabilitySets(proc, input.lastCap);
+  ops.push({ op: 'capBounding', keep: caps.bounding, lastCap: input.lastCap, configPath: 'process.capabilities.bounding', what: 'drop bounding capabilities' });
+  const seccompLate = !!proc.noNewPrivileges || keepsSysAdmin(caps);
+  const seccompOp: Op | undefined = input.seccomp && { op: 'seccomp', flags: input.seccomp.flags, program: input.seccomp.program, configPath: 'linux.seccomp', what: 'load seccomp filter' };
+  if (seccompOp && !seccompLate) ops.push(seccompOp);
+  ops.push({
+    op: 'creds', uid: proc.user.uid, gid: proc.user.gid, setGroups: 1, groups: proc.user.additionalGids ?? [],
+    effective: caps.effective, permitted: caps.permitted, inheritable: caps.inheritable, ambient: caps.ambient,
+    lastCap: input.lastCap, configPath: 'process.user', what: `set user ${proc.user.uid}:${proc.user.gid} and capabilities`,
+  });
+  if (proc.user.umask !== undefined) ops.push({ op: 'umask', mask: proc.user.umask, configPath: 'process.user.umask', what: 'set umask' });
+  ops.push({ op: 'chdir', path: proc.cwd, configPath: 'process.cwd', what: `chdir to ${proc.cwd}` });
+  const env = proc.env ?? [];
+  ops.push({ op: 'resolveExec', file: proc.args[0]!, path: envPath(env), configPath: 'process.args', what: 'find the command' });
+  ops.push({ op: 'reportCreated', what: 'report started' });
+  ops.push({ op: 'closeFds', first: 3 + input.preserveFds, what: 'close inherited fds' });
+  if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
+  if (seccompOp && seccompLate) ops.push(seccompOp);
+  ops.push({ op: 'exec', argv: proc.args, env, configPath: 'process.args', what: 'exec the command' });
+  return ops;
+}

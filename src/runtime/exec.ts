@@ -1,0 +1,95 @@
+// `exec`: a new process inside a running container — its namespaces, cgroup,
+// and the container's seccomp filter — built by capsa-init like the init.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CapsaError, fromSystemError } from '../errors';
+import { compileExec } from '../plan/compile-exec';
+import type { NamespaceType, Process } from '../spec/types';
+import type { StateStore } from '../state/store';
+import { addon } from '../sys/addon';
+import { hostLastCap } from '../sys/proc';
+import { startInit, type InitOptions } from './init-process';
+import { openLocked } from './lifecycle';
+import { writePidFile } from './pidfile';
+import { processStartTime } from './status';
+
+export interface ExecOptions {
+  consoleSocket?: string;
+  /** Foreground -t: capsa relays the terminal and gets the pty master. */
+  foregroundTerminal?: boolean;
+  pidFile?: string;
+  preserveFds?: number;
+  /** Sub-cgroup to join (v2 path, or "controller:path" on v1). */
+  cgroup?: string;
+  stdio?: InitOptions['stdio'];
+  stepTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  pid: number;
+  startTime: number;
+  ptyMaster?: number;
+  stdio: Awaited<ReturnType<typeof startInit>>['stdio'];
+}
+
+const NS_FILES: [NamespaceType, string][] = [
+  ['user', 'user'], ['ipc', 'ipc'], ['uts', 'uts'], ['network', 'net'], ['pid', 'pid'], ['cgroup', 'cgroup'], ['time', 'time'], ['mount', 'mnt'],
+];
+
+/** The container's namespaces that are not ours (those an exec must join). */
+function namespacesToJoin(pid: number): NamespaceType[] {
+  const out: NamespaceType[] = [];
+  for (const [type, file] of NS_FILES) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/ns/${file}`) !== fs.readlinkSync(`/proc/self/ns/${file}`)) out.push(type);
+    } catch { /* namespace kind not supported by this kernel */ }
+  }
+  return out;
+}
+
+export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecResult> {
+  const o = await openLocked(store, id);
+  let consoleFd: number | undefined;
+  let ptyPeer: number | undefined;
+  try {
+    switch (o.status) {
+      case 'running': break;
+      case 'stopped': throw new CapsaError('BAD_STATE', 'cannot exec in a stopped container');
+      case 'paused': throw new CapsaError('BAD_STATE', 'cannot exec in a paused state');
+      default: throw new CapsaError('BAD_STATE', `cannot exec in a ${o.status} container`);
+    }
+    if (proc.terminal && !opts.consoleSocket && !opts.foregroundTerminal) throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if capsa will detach without setting console socket');
+    if (opts.consoleSocket && !proc.terminal) throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
+    if (proc.terminal) {
+      if (opts.consoleSocket) {
+        try { consoleFd = addon().connectUnix(path.resolve(opts.consoleSocket)); } catch (e) { throw fromSystemError(e, `console socket ${opts.consoleSocket}`, 'INVALID_ARGUMENT'); }
+      } else {
+        [ptyPeer, consoleFd] = addon().socketPair();
+      }
+    }
+    const preserveFds = opts.preserveFds ?? 0;
+    const seccomp = o.record.seccomp && { program: Buffer.from(o.record.seccomp.program, 'base64'), flags: o.record.seccomp.flags };
+    const ops = compileExec({
+      process: proc, containerPid: o.record.pid, namespaces: namespacesToJoin(o.record.pid), lastCap: hostLastCap(),
+      preserveFds, consoleFd: consoleFd === undefined ? undefined : 3 + preserveFds + 1, seccomp,
+    });
+    let pid = 0;
+    const result = await startInit(ops, {
+      preserveFds, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
+      extraFds: consoleFd === undefined ? [] : [consoleFd],
+    }, {
+      onReady: (p) => (opts.cgroup ? o.cgroup?.addProcess(p) : o.cgroup?.addProcess(p)),
+      onMaps: () => {},
+      onHooks: () => {},
+      onChild: (p) => { pid = p; },
+    });
+    const startTime = processStartTime(pid);
+    if (opts.pidFile) writePidFile(opts.pidFile, pid);
+    const ptyMaster = ptyPeer === undefined ? undefined : addon().recvFd(ptyPeer);
+    return { pid: result.pid || pid, startTime, ptyMaster, stdio: result.stdio };
+  } finally {
+    if (consoleFd !== undefined) addon().closeFd(consoleFd);
+    if (ptyPeer !== undefined) addon().closeFd(ptyPeer);
+    o.dir.unlock();
+  }
+}
