@@ -54,7 +54,9 @@ export async function unpackLayer(
   raw.pipe(blobTap);
   let dec: ReturnType<typeof decompressor> = null;
   try {
-    dec = decompressor(detectCompression(await peek(blobTap, 4)));
+    const head = await peek(blobTap, 4);
+    if (head.length === 0) throw new CapsaError('IMAGE', `${what}: the blob is empty`);
+    dec = decompressor(detectCompression(head));
     const tail = dec ?? blobTap;
     if (dec) {
       blobTap.on('error', (e) => dec!.destroy(e));
