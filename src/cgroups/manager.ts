@@ -7,7 +7,13 @@ export type CgroupLayout = 'v1' | 'v2' | 'hybrid';
 
 export interface CgroupStats {
   cpu: { usage: { total: number; kernel: number; user: number; percpu?: number[] }; throttling: { periods: number; throttledPeriods: number; throttledTime: number } };
-  memory: { usage: { usage: number; max: number; failcnt: number; limit: number }; swap?: { usage: number; limit: number }; raw: Record<string, number> };
+  memory: {
+    usage: { usage: number; max: number; failcnt: number; limit: number };
+    swap?: { usage: number; limit: number };
+    /** page cache: memory.stat "cache" (v1) or "file" (v2), as runc reports it */
+    cache?: number;
+    raw: Record<string, number>;
+  };
   pids: { current: number; limit: number };
   blkio: Record<string, unknown>;
   hugetlb: Record<string, { usage: number; max: number; failcnt: number }>;
@@ -35,6 +41,10 @@ export interface CgroupManager {
   destroy(): void;
   /** Serializable description kept in state.json so later calls rebuild the manager. */
   toJSON(): CgroupRecord;
+  /** Things applied partly or ignored (e.g. kernel memory on new kernels), for the caller to print. */
+  readonly warnings?: string[];
+  /** OOM kills in the container's cgroup so far (for `events` "oom"). */
+  oomKillCount?(): number;
 }
 
 export interface CgroupRecord {
@@ -43,4 +53,8 @@ export interface CgroupRecord {
   /** Absolute dirs created by capsa (deepest last), removed on destroy when empty. */
   created: string[];
   mountRoot: string;
+  /** v1/hybrid: controller → hierarchy mount dir; rebuilt by scanning mountRoot when absent. */
+  hierarchies?: Record<string, string>;
+  /** v2/hybrid: the cgroup2 mount. */
+  unified?: string;
 }

@@ -1,0 +1,172 @@
+// Making and removing cgroup dirs: create the missing parents (remembering
+// which ones capsa made), remove only those, deepest first, and only when
+// empty. Removal is rmdir alone: a cgroup dir goes away whole, its files
+// cannot be unlinked, so rm -rf would only fail halfway.
+import * as path from 'node:path';
+import { CapsaError, describeErrno } from '../errors';
+import { errnoOf, type CgroupFs } from './fsio';
+import { pathChain } from './paths';
+
+/**
+ * mkdir each missing dir from the hierarchy root down to `cgroupPath`,
+ * appending each one made to `created` as soon as it exists (so a failure
+ * halfway still leaves an accurate record for cleanup). `beforeChild(parent)`
+ * runs for every parent on the way (v2 enables controllers there so the child
+ * gets their files); `afterMkdir(dir, parent)` for every dir made here.
+ */
+export function createChain(
+  cfs: CgroupFs,
+  hierarchyRoot: string,
+  cgroupPath: string,
+  created: string[],
+  hooks: { beforeChild?: (parent: string) => void; afterMkdir?: (dir: string, parent: string) => void } = {},
+): void {
+  let parent = hierarchyRoot;
+  for (const rel of pathChain(cgroupPath)) {
+    const dir = path.join(hierarchyRoot, rel);
+    hooks.beforeChild?.(parent);
+    if (!cfs.exists(dir)) {
+      let made = false;
+      try {
+        cfs.mkdir(dir);
+        made = true;
+        created.push(dir);
+      } catch (e) {
+        if (errnoOf(e) !== 'EEXIST') throw syscallError(`create cgroup ${dir}`, e);
+      }
+      if (made) hooks.afterMkdir?.(dir, parent);
+    }
+    parent = dir;
+  }
+}
+
+export function syscallError(what: string, e: unknown): CapsaError {
+  const errno = errnoOf(e);
+  return new CapsaError('SYSCALL', `${what}: ${errno ? describeErrno(errno) : String((e as Error)?.message ?? e)}`, { errno, cause: e });
+}
+
+const depth = (p: string) => p.split('/').filter(Boolean).length;
+
+export interface RemoveOptions {
+  /** The container's own dirs: their child cgroups go too, and a busy one is an error. */
+  leaves: string[];
+  /** Every dir capsa created (leaves and parents). */
+  created: string[];
+  sleep: (ms: number) => void;
+}
+
+/**
+ * Remove the container's leaf dirs that capsa created (with any cgroups the
+ * container made inside them), then the parents capsa created, deepest first,
+ * skipping any that are still in use. Throws the first failure to remove a
+ * leaf, after trying everything.
+ */
+export function removeCreated(cfs: CgroupFs, opts: RemoveOptions): void {
+  const created = new Set(opts.created);
+  const errors: CapsaError[] = [];
+  for (const leaf of opts.leaves) {
+    if (!created.has(leaf)) continue;
+    try {
+      removeTree(cfs, leaf, opts.sleep);
+    } catch (e) {
+      errors.push(e as CapsaError);
+    }
+  }
+  const parents = opts.created.filter((d) => !opts.leaves.includes(d)).sort((a, b) => depth(b) - depth(a));
+  for (const dir of parents) {
+    try {
+      cfs.rmdir(dir);
+    } catch (e) {
+      // Busy or not empty: another container (or someone else) lives there now.
+      const errno = errnoOf(e);
+      if (errno !== 'ENOENT' && errno !== 'EBUSY' && errno !== 'ENOTEMPTY') errors.push(syscallError(`remove cgroup ${dir}`, e));
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}
+
+// A dir with processes still exiting is EBUSY for a moment; try a few times.
+const RETRY_DELAYS_MS = [0, 10, 20, 40, 80, 160];
+
+function removeTree(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): void {
+  if (!cfs.exists(dir)) return;
+  for (const child of cfs.subdirs(dir)) removeTree(cfs, path.join(dir, child), sleep);
+  let last: unknown;
+  for (const delay of RETRY_DELAYS_MS) {
+    sleep(delay);
+    try {
+      cfs.rmdir(dir);
+      return;
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return;
+      last = e;
+      if (errnoOf(e) !== 'EBUSY') break;
+    }
+  }
+  throw syscallError(`remove cgroup ${dir}`, last);
+}
+
+/** v2: enable `wanted` controllers (those the parent offers) in parent's subtree_control. */
+export function enableControllers(cfs: CgroupFs, parent: string, wanted: 'all' | string[], warnings: string[]): void {
+  const available = readWords(cfs, path.join(parent, 'cgroup.controllers'));
+  const enabled = new Set(readWords(cfs, path.join(parent, 'cgroup.subtree_control')));
+  const list = wanted === 'all' ? available : wanted.filter((c) => available.includes(c));
+  for (const c of list) {
+    if (enabled.has(c)) continue;
+    try {
+      cfs.write(path.join(parent, 'cgroup.subtree_control'), `+${c}`);
+    } catch (e) {
+      // EBUSY: the parent has processes of its own ("no internal processes" rule).
+      warnings.push(`cannot enable the ${c} controller in ${parent}/cgroup.subtree_control: ${describeErrno(errnoOf(e) ?? 'EIO')}`);
+    }
+  }
+}
+
+export function readWords(cfs: CgroupFs, file: string): string[] {
+  try {
+    return cfs.read(file).split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** v1 cpuset: a new cgroup has empty cpus/mems and refuses tasks until they are set; inherit the parent's. */
+export function inheritCpuset(cfs: CgroupFs, dir: string, parent: string): void {
+  for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+    const own = path.join(dir, file);
+    if (!cfs.exists(own) || cfs.read(own).trim() !== '') continue;
+    const value = cfs.read(path.join(parent, file)).trim();
+    try {
+      cfs.write(own, value);
+    } catch (e) {
+      throw syscallError(`copy ${file} "${value}" from ${parent} into ${dir}`, e);
+    }
+  }
+}
+
+/** Every pid in cgroup.procs of `dir` and its descendants. */
+export function pidsUnder(cfs: CgroupFs, dir: string): number[] {
+  const out: number[] = [];
+  const walk = (d: string) => {
+    let procs: string;
+    try {
+      procs = cfs.read(path.join(d, 'cgroup.procs'));
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return;
+      throw syscallError(`read ${path.join(d, 'cgroup.procs')}`, e);
+    }
+    for (const line of procs.split('\n')) if (line.trim()) out.push(Number(line.trim()));
+    for (const child of cfs.subdirs(d)) walk(path.join(d, child));
+  };
+  walk(dir);
+  return [...new Set(out)];
+}
+
+/** Write a pid into cgroup.procs. */
+export function joinCgroup(cfs: CgroupFs, dir: string, pid: number): void {
+  try {
+    cfs.write(path.join(dir, 'cgroup.procs'), String(pid));
+  } catch (e) {
+    throw syscallError(`add process ${pid} to cgroup ${dir}`, e);
+  }
+}

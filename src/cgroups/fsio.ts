@@ -1,0 +1,137 @@
+// File access to cgroupfs, behind an interface so unit tests can swap in a
+// temp-dir emulation of the kernel's behaviour (files appearing on mkdir,
+// rmdir refusing busy dirs). Also the one place where a failed write becomes a
+// CapsaError naming the config field, the file and the value.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CapsaError, describeErrno } from '../errors';
+
+export interface CgroupFs {
+  exists(file: string): boolean;
+  /** Whole file contents; throws ENOENT when absent. */
+  read(file: string): string;
+  /** One write(2) of `value`; never creates the file (cgroupfs files can't be created). */
+  write(file: string, value: string): void;
+  /** Non-recursive mkdir; throws EEXIST. */
+  mkdir(dir: string): void;
+  /** rmdir(2) only: cgroup dirs are removed whole, their files can't be unlinked. */
+  rmdir(dir: string): void;
+  /** Names of the sub-directories (child cgroups) of `dir`. */
+  subdirs(dir: string): string[];
+}
+
+export const realCgroupFs: CgroupFs = {
+  exists: (file) => fs.existsSync(file),
+  read: (file) => fs.readFileSync(file, 'utf8'),
+  write(file, value) {
+    // O_TRUNC without O_CREAT: a missing file is ENOENT, not a stray regular file.
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    try {
+      fs.writeSync(fd, value);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+  mkdir: (dir) => fs.mkdirSync(dir),
+  rmdir: (dir) => fs.rmdirSync(dir),
+  subdirs: (dir) =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name),
+};
+
+/** A config.json field such as 'linux.resources.memory.limit'. */
+export type FieldPath = string;
+
+export function errnoOf(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Writes values into cgroup files on behalf of a config field, turning kernel
+ * rejections into `<field>: write <value> to <file>: <reason>`.
+ */
+export class CgroupWriter {
+  constructor(
+    readonly fs: CgroupFs,
+    readonly warnings: string[],
+  ) {}
+
+  write(field: FieldPath, dir: string, file: string, value: string): void {
+    const target = path.join(dir, file);
+    try {
+      this.fs.write(target, value);
+    } catch (e) {
+      throw writeError(field, target, value, e);
+    }
+  }
+
+  /** Multi-line values are written one line per write(2), as the kernel parses one rule per write. */
+  writeLines(field: FieldPath, dir: string, file: string, value: string): void {
+    for (const line of value.split('\n')) if (line.trim() !== '') this.write(field, dir, file, line);
+  }
+
+  has(dir: string, file: string): boolean {
+    return this.fs.exists(path.join(dir, file));
+  }
+
+  read(dir: string, file: string): string {
+    return this.fs.read(path.join(dir, file)).trim();
+  }
+
+  readOptional(dir: string, file: string): string | undefined {
+    try {
+      return this.read(dir, file);
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  warn(message: string): void {
+    if (!this.warnings.includes(message)) this.warnings.push(message);
+  }
+}
+
+export function writeError(field: FieldPath, file: string, value: string, cause: unknown): CapsaError {
+  const errno = errnoOf(cause);
+  const reason = errno ? describeErrno(errno) : String((cause as Error)?.message ?? cause);
+  return new CapsaError('SYSCALL', `${field}: write ${value} to ${file}: ${reason}`, { errno, configPath: field, cause });
+}
+
+export function invalid(field: FieldPath, message: string): CapsaError {
+  return new CapsaError('INVALID_CONFIG', `${field}: ${message}`, { configPath: field });
+}
+
+/** Integers as the kernel wants them: no exponent, exact for values past 2^53. */
+export function formatInt(n: number): string {
+  return Number.isSafeInteger(n) ? String(n) : BigInt(n).toString();
+}
+
+/** Parse a cgroup number; "max" becomes `maxAs`. */
+export function parseCgroupInt(text: string | undefined, maxAs = 0): number {
+  if (text === undefined) return 0;
+  const t = text.trim();
+  if (t === 'max') return maxAs;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** "key value" lines (memory.stat, cpu.stat, cgroup.events) into a record. */
+export function parseKeyValues(text: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of (text ?? '').split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && Number.isFinite(Number(v))) out[k] = Number(v);
+  }
+  return out;
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Synchronous pause for bounded polling of kernel state (freezer). */
+export function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(sleepCell, 0, 0, ms);
+}

@@ -1,0 +1,54 @@
+// Public entry of the cgroup drivers: pick a driver for the host's layout,
+// or rebuild one from the record kept in state.json.
+import type { CgroupManager, CgroupRecord } from './manager';
+import { cgroupHostAt, type CgroupHost } from './host';
+import { resolveCgroupPath } from './paths';
+import { createSystemdManager, type SystemdScopeClient } from './systemd-manager';
+import { V1Manager } from './v1';
+import { V2Manager } from './v2';
+
+export type { CgroupHost } from './host';
+export type { CgroupManager, CgroupRecord, CgroupStats, CgroupLayout } from './manager';
+export type { CgroupFs } from './fsio';
+export type { DeviceFilterSyscalls } from './bpf-native';
+export type { DeviceRule, DeviceRuleState } from './devices-rules';
+export type { SystemdScopeClient } from './systemd-manager';
+export { cgroupHostAt, cgroupHostFromSystem, detectLayout, parseCgroupMounts } from './host';
+export { DEFAULT_CGROUP_PARENT, resolveCgroupPath } from './paths';
+export { defaultDeviceRules, effectiveDeviceRules, reduceDeviceRules } from './devices-rules';
+export { compileDeviceFilter } from './devices-ebpf';
+export { isSystemdRunning, parseSystemdCgroupsPath, requireSystemd } from './systemd';
+export { sharesToWeight, blkioWeightToIoWeight, swapToV2 } from './conversions';
+
+export interface CreateCgroupOptions {
+  id: string;
+  /** linux.cgroupsPath */
+  cgroupsPath?: string;
+  host: CgroupHost;
+  /** --systemd-cgroup */
+  systemd?: boolean;
+  /** D-Bus client for the systemd driver; none ships yet. */
+  systemdClient?: SystemdScopeClient;
+}
+
+/**
+ * The manager for a new container. Paths: none → /capsa/<id>; "/a/b" → /a/b
+ * in every hierarchy; "a/b" → /capsa/a/b (see paths.ts). Nothing is created
+ * until create().
+ */
+export function createCgroupManager(opts: CreateCgroupOptions): CgroupManager {
+  if (opts.systemd) return createSystemdManager(opts);
+  const cgroupPath = resolveCgroupPath(opts.id, opts.cgroupsPath);
+  return opts.host.layout === 'v2' ? new V2Manager(opts.host, cgroupPath) : new V1Manager(opts.host, cgroupPath);
+}
+
+/**
+ * Rebuild a manager from state.json. `inject` replaces file access, bpf or
+ * the sleep function (tests).
+ */
+export function loadCgroupManager(record: CgroupRecord, inject: Pick<CgroupHost, 'fs' | 'deviceFilter' | 'sleep'> = {}): CgroupManager {
+  const host: CgroupHost = record.hierarchies || record.unified
+    ? { ...inject, layout: record.layout, mountRoot: record.mountRoot, hierarchies: record.hierarchies ?? {}, ...(record.unified ? { unified: record.unified } : {}) }
+    : { ...cgroupHostAt(record.mountRoot, inject), layout: record.layout };
+  return record.layout === 'v2' ? new V2Manager(host, record.path, record.created) : new V1Manager(host, record.path, record.created);
+}

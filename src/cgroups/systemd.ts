@@ -1,0 +1,81 @@
+// The systemd cgroup driver (--systemd-cgroup). With systemd as PID 1 the
+// container's cgroup is a transient scope unit that systemd creates; capsa
+// would ask for it over D-Bus and then use the cgroupfs drivers on the path
+// systemd made. Without systemd there is nobody to ask, so capsa says so in one
+// line instead of hanging on a socket.
+//
+// A D-Bus client plugs in through SystemdScopeClient; none ships yet.
+import * as fs from 'node:fs';
+import { CapsaError } from '../errors';
+
+export const SYSTEMD_PROBE_PATH = '/run/systemd/system';
+
+export interface SystemdCgroupName {
+  /** e.g. "system.slice" (default when empty) */
+  slice: string;
+  /** e.g. "docker" */
+  prefix: string;
+  /** e.g. the container id */
+  name: string;
+  /** "docker-<id>.scope", or the name itself when it already ends in ".slice" */
+  unit: string;
+  /** cgroup path of the unit relative to the hierarchy root, e.g. "/system.slice/docker-abc.scope" */
+  path: string;
+}
+
+/** What a D-Bus client must offer for the systemd driver. */
+export interface SystemdScopeClient {
+  startTransientScope(unit: string, slice: string, pid: number): void;
+  stopUnit(unit: string): void;
+}
+
+export function isSystemdRunning(probePath = SYSTEMD_PROBE_PATH): boolean {
+  try {
+    return fs.lstatSync(probePath).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Fails with one line when the systemd driver is requested on a host without systemd. */
+export function requireSystemd(probePath = SYSTEMD_PROBE_PATH): void {
+  if (!isSystemdRunning(probePath)) {
+    throw new CapsaError('UNSUPPORTED', 'systemd cgroup driver requested but systemd is not running (PID 1 is not systemd)');
+  }
+}
+
+/**
+ * Parse runc's "slice:prefix:name" (or use the runc defaults when empty) and
+ * expand the slice the way systemd nests it: "a-b.slice" lives in "a.slice".
+ */
+export function parseSystemdCgroupsPath(cgroupsPath: string | undefined, id: string): SystemdCgroupName {
+  const field = 'linux.cgroupsPath';
+  let slice = '';
+  let prefix = 'capsa';
+  let name = id;
+  if (cgroupsPath) {
+    const parts = cgroupsPath.split(':');
+    if (parts.length !== 3) {
+      throw new CapsaError('INVALID_CONFIG', `${field}: expected "slice:prefix:name" for the systemd cgroup driver, got "${cgroupsPath}"`, { configPath: field });
+    }
+    [slice, prefix, name] = parts as [string, string, string];
+  }
+  if (slice === '') slice = 'system.slice';
+  if (!slice.endsWith('.slice') || slice.includes('/')) {
+    throw new CapsaError('INVALID_CONFIG', `${field}: "${slice}" is not a systemd slice name`, { configPath: field });
+  }
+  const unit = name.endsWith('.slice') ? name : `${prefix ? prefix + '-' : ''}${name}.scope`;
+  return { slice, prefix, name, unit, path: expandSlice(slice, field) + '/' + unit };
+}
+
+function expandSlice(slice: string, field: string): string {
+  if (slice === '-.slice') return '';
+  const stem = slice.slice(0, -'.slice'.length);
+  if (stem === '' || stem.startsWith('-') || stem.endsWith('-') || stem.includes('--')) {
+    throw new CapsaError('INVALID_CONFIG', `${field}: invalid slice name "${slice}"`, { configPath: field });
+  }
+  const pieces = stem.split('-');
+  let out = '';
+  for (let i = 1; i <= pieces.length; i++) out += '/' + pieces.slice(0, i).join('-') + '.slice';
+  return out;
+}

@@ -1,0 +1,200 @@
+// The cgroup v1 driver: one dir per mounted hierarchy. On a hybrid host it
+// also makes the same path in the cgroup2 mount (<root>/unified) and puts the
+// container's processes there, as runc does, so tools that only look at v2
+// see them; the v2 side is used for resources only for `unified` keys and for
+// controllers that exist only there (hugetlb on this kind of host).
+import * as path from 'node:path';
+import type { Resources } from '../spec/types';
+import { CapsaError } from '../errors';
+import type { CgroupManager, CgroupRecord, CgroupStats } from './manager';
+import { hostFs, hostSleep, type CgroupHost } from './host';
+import { CgroupWriter, type CgroupFs } from './fsio';
+import { createChain, enableControllers, inheritCpuset, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
+import { pathChain } from './paths';
+import { validateResources } from './validate';
+import { applyV1Resources, type V1Context } from './v1-resources';
+import { unifiedV2 } from './v2-resources';
+import { freezeV1, isFrozenV1, thawV1 } from './freezer';
+import { oomKills, statsV1 } from './stats';
+
+// Where pids() looks: any hierarchy holds every process; prefer ones that are always mounted.
+const PIDS_SOURCE_ORDER = ['pids', 'freezer', 'memory', 'cpu', 'devices', 'cpuacct', 'blkio', 'name=systemd'];
+
+export class V1Manager implements CgroupManager {
+  readonly layout: 'v1' | 'hybrid';
+  readonly warnings: string[] = [];
+  private readonly cfs: CgroupFs;
+  private readonly created: string[];
+
+  constructor(
+    private readonly host: CgroupHost,
+    readonly path: string,
+    created: string[] = [],
+  ) {
+    if (host.layout === 'v2') throw new CapsaError('INTERNAL', 'V1Manager on a cgroup v2 host');
+    this.layout = host.layout;
+    this.cfs = hostFs(host);
+    this.created = [...created];
+  }
+
+  /** Distinct hierarchy mounts (cpu and cpuacct may share one). */
+  private mounts(): string[] {
+    return [...new Set(Object.values(this.host.hierarchies))];
+  }
+
+  /** The container's dir in the hierarchy of `controller`, if mounted. */
+  dir(controller: string): string | undefined {
+    const mount = this.host.hierarchies[controller];
+    return mount === undefined ? undefined : path.join(mount, this.path);
+  }
+
+  private unifiedDir(): string | undefined {
+    return this.layout === 'hybrid' && this.host.unified ? path.join(this.host.unified, this.path) : undefined;
+  }
+
+  create(): void {
+    for (const mount of this.mounts()) {
+      createChain(this.cfs, mount, this.path, this.created);
+    }
+    const cpusetMount = this.host.hierarchies.cpuset;
+    if (cpusetMount) {
+      // Fill every empty cpuset on the way down, ours or a pre-existing empty parent.
+      let parent = cpusetMount;
+      for (const rel of pathChain(this.path)) {
+        const dir = path.join(cpusetMount, rel);
+        inheritCpuset(this.cfs, dir, parent);
+        parent = dir;
+      }
+    }
+    if (this.host.unified && this.layout === 'hybrid') {
+      try {
+        createChain(this.cfs, this.host.unified, this.path, this.created);
+      } catch (e) {
+        this.warnings.push(`cgroup2 side of the hybrid hierarchy not set up: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private context(update: boolean): V1Context {
+    return {
+      w: new CgroupWriter(this.cfs, this.warnings),
+      dir: (c) => this.dir(c),
+      update,
+      ...(this.layout === 'hybrid' ? { v2Fallback: (c: string) => this.unifiedWith(c) } : {}),
+    };
+  }
+
+  /** Hybrid: the cgroup2 dir with `controller` enabled down to it, when the v2 side offers it. */
+  private unifiedWith(controller: string): { dir: string; available: Set<string> } | undefined {
+    const root = this.host.unified;
+    const dir = this.unifiedDir();
+    if (!root || !dir || !this.cfs.exists(dir)) return undefined;
+    if (!readWords(this.cfs, path.join(root, 'cgroup.controllers')).includes(controller)) return undefined;
+    let parent = root;
+    for (const rel of pathChain(this.path)) {
+      enableControllers(this.cfs, parent, [controller], this.warnings);
+      parent = path.join(root, rel);
+    }
+    return { dir, available: new Set(readWords(this.cfs, path.join(dir, 'cgroup.controllers'))) };
+  }
+
+  apply(resources: Resources | undefined): void {
+    validateResources(resources, this.layout);
+    applyV1Resources(this.context(false), resources);
+    this.applyUnified(resources);
+  }
+
+  update(resources: Resources): void {
+    validateResources(resources, this.layout);
+    applyV1Resources(this.context(true), resources);
+    this.applyUnified(resources);
+  }
+
+  private applyUnified(resources: Resources | undefined): void {
+    const keys = Object.keys(resources?.unified ?? {});
+    if (keys.length === 0) return;
+    const dir = this.unifiedDir();
+    if (!dir || !this.cfs.exists(dir)) {
+      throw new CapsaError('INVALID_CONFIG', 'linux.resources.unified: the cgroup2 side of this hybrid host has no dir for the container', { configPath: 'linux.resources.unified' });
+    }
+    // Enable the controllers the keys name, if the v2 side has them at all.
+    const controllers = [...new Set(keys.map((k) => k.split('.')[0]!).filter((c) => c !== 'cgroup'))];
+    for (const c of controllers) this.unifiedWith(c);
+    const available = new Set(readWords(this.cfs, path.join(dir, 'cgroup.controllers')));
+    unifiedV2(new CgroupWriter(this.cfs, this.warnings), dir, available, resources!.unified);
+  }
+
+  addProcess(pid: number): void {
+    for (const mount of this.mounts()) joinCgroup(this.cfs, path.join(mount, this.path), pid);
+    const unified = this.unifiedDir();
+    if (unified && this.cfs.exists(unified)) {
+      try {
+        joinCgroup(this.cfs, unified, pid);
+      } catch (e) {
+        this.warnings.push(`process ${pid} not placed on the cgroup2 side: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private freezerDir(): string {
+    const dir = this.dir('freezer');
+    if (!dir) throw new CapsaError('UNSUPPORTED', 'pause needs the freezer cgroup controller, which is not mounted on this host');
+    return dir;
+  }
+
+  freeze(): void {
+    freezeV1(this.cfs, this.freezerDir(), hostSleep(this.host));
+  }
+
+  thaw(): void {
+    thawV1(this.cfs, this.freezerDir());
+  }
+
+  isFrozen(): boolean {
+    const dir = this.dir('freezer');
+    return dir ? isFrozenV1(this.cfs, dir) : false;
+  }
+
+  pids(): number[] {
+    const controller = PIDS_SOURCE_ORDER.find((c) => this.host.hierarchies[c]) ?? Object.keys(this.host.hierarchies)[0];
+    const dir = controller ? this.dir(controller) : this.unifiedDir();
+    return dir ? pidsUnder(this.cfs, dir) : [];
+  }
+
+  stats(): CgroupStats {
+    const unified = this.unifiedDir();
+    const hugetlbV2 = !this.host.hierarchies.hugetlb && unified && this.cfs.exists(unified) ? unified : undefined;
+    return statsV1(this.cfs, {
+      cpu: this.dir('cpu'),
+      cpuacct: this.dir('cpuacct'),
+      memory: this.dir('memory'),
+      pids: this.dir('pids'),
+      blkio: this.dir('blkio'),
+      hugetlb: this.dir('hugetlb'),
+      ...(hugetlbV2 ? { hugetlbV2 } : {}),
+    });
+  }
+
+  oomKillCount(): number {
+    return oomKills(this.cfs, this.dir('memory'), 'v1');
+  }
+
+  destroy(): void {
+    const leaves = this.mounts().map((m) => path.join(m, this.path));
+    const unified = this.unifiedDir();
+    if (unified) leaves.push(unified);
+    removeCreated(this.cfs, { leaves, created: this.created, sleep: hostSleep(this.host) });
+    this.created.length = 0;
+  }
+
+  toJSON(): CgroupRecord {
+    return {
+      layout: this.layout,
+      path: this.path,
+      created: [...this.created],
+      mountRoot: this.host.mountRoot,
+      hierarchies: { ...this.host.hierarchies },
+      ...(this.host.unified ? { unified: this.host.unified } : {}),
+    };
+  }
+}

@@ -1,0 +1,104 @@
+// The cgroup v2 driver: one dir in the unified hierarchy. Controllers must be
+// enabled in every parent's cgroup.subtree_control before the child gets
+// their files, so create() does that on the way down (all the parent offers,
+// as runc does). Devices are enforced with an eBPF program.
+import * as path from 'node:path';
+import type { Resources } from '../spec/types';
+import { CapsaError } from '../errors';
+import type { CgroupManager, CgroupRecord, CgroupStats } from './manager';
+import { hostFs, hostSleep, type CgroupHost } from './host';
+import { CgroupWriter, type CgroupFs } from './fsio';
+import { createChain, enableControllers, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
+import { validateResources } from './validate';
+import { applyV2Resources } from './v2-resources';
+import { addonDeviceFilter } from './bpf-native';
+import { freezeV2, isFrozenV2, thawV2 } from './freezer';
+import { oomKills, statsV2 } from './stats';
+
+export class V2Manager implements CgroupManager {
+  readonly layout = 'v2' as const;
+  readonly warnings: string[] = [];
+  private readonly cfs: CgroupFs;
+  private readonly created: string[];
+  private readonly root: string;
+
+  constructor(
+    private readonly host: CgroupHost,
+    readonly path: string,
+    created: string[] = [],
+  ) {
+    if (host.layout !== 'v2' || !host.unified) throw new CapsaError('INTERNAL', 'V2Manager needs a cgroup v2 host');
+    this.root = host.unified;
+    this.cfs = hostFs(host);
+    this.created = [...created];
+  }
+
+  get dir(): string {
+    return path.join(this.root, this.path);
+  }
+
+  create(): void {
+    createChain(this.cfs, this.root, this.path, this.created, {
+      beforeChild: (parent) => enableControllers(this.cfs, parent, 'all', this.warnings),
+    });
+  }
+
+  private apply2(resources: Resources | undefined, update: boolean): void {
+    validateResources(resources, 'v2');
+    applyV2Resources(
+      {
+        w: new CgroupWriter(this.cfs, this.warnings),
+        dir: this.dir,
+        available: new Set(readWords(this.cfs, path.join(this.dir, 'cgroup.controllers'))),
+        update,
+        deviceFilter: () => this.host.deviceFilter ?? addonDeviceFilter(),
+      },
+      resources,
+    );
+  }
+
+  apply(resources: Resources | undefined): void {
+    this.apply2(resources, false);
+  }
+
+  update(resources: Resources): void {
+    this.apply2(resources, true);
+  }
+
+  addProcess(pid: number): void {
+    joinCgroup(this.cfs, this.dir, pid);
+  }
+
+  freeze(): void {
+    freezeV2(this.cfs, this.dir, hostSleep(this.host));
+  }
+
+  thaw(): void {
+    thawV2(this.cfs, this.dir);
+  }
+
+  isFrozen(): boolean {
+    return isFrozenV2(this.cfs, this.dir);
+  }
+
+  pids(): number[] {
+    return pidsUnder(this.cfs, this.dir);
+  }
+
+  stats(): CgroupStats {
+    return statsV2(this.cfs, this.dir);
+  }
+
+  oomKillCount(): number {
+    return oomKills(this.cfs, this.dir, 'v2');
+  }
+
+  destroy(): void {
+    removeCreated(this.cfs, { leaves: [this.dir], created: this.created, sleep: hostSleep(this.host) });
+    this.created.length = 0;
+  }
+
+  toJSON(): CgroupRecord {
+    return { layout: 'v2', path: this.path, created: [...this.created], mountRoot: this.host.mountRoot, unified: this.root };
+  }
+}
