@@ -29,6 +29,13 @@ const VERBS: Record<string, () => Verb> = {
   delete: () => require('./verbs/delete').del,
   run: () => require('./verbs/run').run,
   exec: () => require('./verbs/exec').exec,
+  pause: () => require('./verbs/cgroups').pause,
+  resume: () => require('./verbs/cgroups').resume,
+  ps: () => require('./verbs/cgroups').ps,
+  events: () => require('./verbs/cgroups').events,
+  update: () => require('./verbs/cgroups').update,
+  image: () => (args, ctx) => require('./verbs/image').imageCommand(args, { root: ctx.root }),
+  bundle: () => (args, ctx) => require('./verbs/bundle').bundleCommand(args, { root: ctx.root }),
   list: () => require('./verbs/list').list,
   spec: () => require('./verbs/spec').spec,
   features: () => require('./verbs/features').features,
@@ -39,7 +46,8 @@ const USAGE = `capsa — an OCI container runtime
 usage: capsa [global options] command [command options] [arguments...]
 
 commands:
-  create, start, run, state, kill, delete, list, spec, features
+  create, start, run, exec, state, kill, delete, list, pause, resume, ps,
+  events, update, spec, features, image, bundle
 
 global options:
   --root DIR         state directory (default /run/capsa)

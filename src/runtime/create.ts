@@ -127,6 +127,8 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     dir.write(record);
     try {
       addon().mkfifo(dir.fifoPath, 0o622);
+      // mkfifo applies the umask; a non-root container user must be able to open it.
+      fs.chmodSync(dir.fifoPath, 0o622);
     } catch (e) {
       throw fromSystemError(e, `create exec fifo ${dir.fifoPath}`);
     }

@@ -1,0 +1,96 @@
+// Verbs that act through the container's cgroup: pause, resume, ps, stats,
+// update and events.
+import { CapsaError } from '../errors';
+import type { CgroupManager, CgroupStats } from '../cgroups/manager';
+import type { Resources } from '../spec/types';
+import type { StateStore } from '../state/store';
+import { openLocked, type Opened } from './lifecycle';
+
+function requireCgroup(o: Opened): CgroupManager {
+  if (!o.cgroup) throw new CapsaError('BAD_STATE', `container ${o.record.id} has no cgroup`);
+  return o.cgroup;
+}
+
+async function withContainer<T>(store: StateStore, id: string, fn: (o: Opened) => T): Promise<T> {
+  const o = await openLocked(store, id);
+  try {
+    return fn(o);
+  } finally {
+    o.dir.unlock();
+  }
+}
+
+export function pauseContainer(store: StateStore, id: string): Promise<void> {
+  return withContainer(store, id, (o) => {
+    if (o.status !== 'running' && o.status !== 'created') throw new CapsaError('BAD_STATE', 'container not running');
+    requireCgroup(o).freeze();
+  });
+}
+
+export function resumeContainer(store: StateStore, id: string): Promise<void> {
+  return withContainer(store, id, (o) => {
+    if (o.status !== 'paused') throw new CapsaError('BAD_STATE', 'container not paused');
+    requireCgroup(o).thaw();
+  });
+}
+
+/** Host pids of every process in the container's cgroup. */
+export function containerPids(store: StateStore, id: string): Promise<number[]> {
+  return withContainer(store, id, (o) => {
+    if (o.status === 'stopped') return [];
+    return requireCgroup(o).pids();
+  });
+}
+
+export function containerStats(store: StateStore, id: string): Promise<CgroupStats> {
+  return withContainer(store, id, (o) => {
+    if (o.status === 'stopped') throw new CapsaError('BAD_STATE', 'container not running');
+    return requireCgroup(o).stats();
+  });
+}
+
+export function updateContainer(store: StateStore, id: string, resources: Resources): Promise<string[]> {
+  return withContainer(store, id, (o) => {
+    if (o.status === 'stopped') throw new CapsaError('BAD_STATE', 'container not running');
+    const cg = requireCgroup(o);
+    cg.update(resources);
+    return [...(cg.warnings ?? [])];
+  });
+}
+
+export interface ContainerEvent {
+  type: 'stats' | 'oom';
+  id: string;
+  data?: unknown;
+}
+
+/**
+ * Emits a stats event every interval and an "oom" event when the OOM killer
+ * hits the container; ends when the container stops.
+ */
+export async function watchEvents(store: StateStore, id: string, intervalMs: number, emit: (e: ContainerEvent) => void, opts: { oomCheckMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  let lastOom = await withContainer(store, id, (o) => requireCgroup(o).oomKillCount?.() ?? 0);
+  let nextStats = 0;
+  const tick = opts.oomCheckMs ?? Math.min(intervalMs, 100);
+  while (!opts.signal?.aborted) {
+    const done = await withContainer(store, id, (o) => {
+      const cg = requireCgroup(o);
+      // OOM first: a container the OOM killer stopped still reports it.
+      let oom = lastOom;
+      try { oom = cg.oomKillCount?.() ?? 0; } catch { /* cgroup gone */ }
+      if (oom > lastOom) emit({ type: 'oom', id });
+      lastOom = oom;
+      if (o.status === 'stopped') return true;
+      if (Date.now() >= nextStats) {
+        emit({ type: 'stats', id, data: cg.stats() });
+        nextStats = Date.now() + intervalMs;
+      }
+      return false;
+    }).catch((e) => {
+      if (e instanceof CapsaError && e.code === 'NOT_FOUND') return true;
+      throw e;
+    });
+    if (done) return;
+    await new Promise((r) => setTimeout(r, tick));
+  }
+}
