@@ -16,6 +16,7 @@ import { startInit, type InitOptions } from './init-process';
 import { processStartTime } from './status';
 import { writePidFile } from './pidfile';
 import { runHooks } from './hooks';
+import { faultPoint } from './faults';
 
 export interface CreateOptions {
   bundle: string;
@@ -135,6 +136,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     cgroup = makeCgroupManager(id, spec, !!opts.systemdCgroup);
     record.cgroup = cgroup.toJSON();
     dir.write(record);
+    faultPoint('create:cgroup');
     cgroup.apply(spec.linux?.resources);
 
     const syncIndex = 3 + (opts.preserveFds ?? 0);
@@ -147,17 +149,20 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
     });
     plan.warnings.forEach(warn);
+    faultPoint('create:before-init');
     const result = await startInit(plan.ops, {
       preserveFds: opts.preserveFds ?? 0, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
       extraFds: consoleFd === undefined ? [] : [consoleFd],
     }, {
       onReady: (pid) => cgroup!.addProcess(pid),
       onMaps: (pid) => {
+        faultPoint('create:maps');
         fs.writeFileSync(`/proc/${pid}/uid_map`, mapLines(spec.linux!.uidMappings!));
         fs.writeFileSync(`/proc/${pid}/gid_map`, mapLines(spec.linux!.gidMappings!));
       },
       onHooks: async (pid) => {
         const state = { ociVersion: spec.ociVersion, id, status: 'creating' as const, pid, bundle, annotations: spec.annotations };
+        faultPoint('create:hooks');
         await runHooks('prestart', spec.hooks?.prestart, state);
         await runHooks('createRuntime', spec.hooks?.createRuntime, state);
         await runHooks('createContainer', spec.hooks?.createContainer, state, { mountNamespaceOf: pid });
@@ -167,12 +172,14 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
         record.pid = pid;
         record.initStartTime = processStartTime(pid);
         dir.write(record);
+        faultPoint('create:child');
         if (startHooks) fs.writeFileSync(startHooks, JSON.stringify({ ociVersion: spec.ociVersion, id, status: 'created', pid, bundle, annotations: spec.annotations ?? {} }));
       },
     });
     result.warnings.forEach(warn);
     record.phase = 'created';
     dir.write(record);
+    faultPoint('create:created');
     if (opts.pidFile) writePidFile(opts.pidFile, result.pid);
     // The master was sent before "created", so this does not block.
     const ptyMaster = ptyPeer === undefined ? undefined : addon().recvFd(ptyPeer);

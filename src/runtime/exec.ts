@@ -12,6 +12,7 @@ import { startInit, type InitOptions } from './init-process';
 import { openLocked } from './lifecycle';
 import { writePidFile } from './pidfile';
 import { processStartTime } from './status';
+import { faultPoint } from './faults';
 
 export interface ExecOptions {
   consoleSocket?: string;
@@ -81,7 +82,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       onReady: (p) => (opts.cgroup ? o.cgroup?.addProcess(p) : o.cgroup?.addProcess(p)),
       onMaps: () => {},
       onHooks: () => {},
-      onChild: (p) => { pid = p; },
+      onChild: (p) => { pid = p; faultPoint('exec:child'); },
     });
     const startTime = processStartTime(pid);
     if (opts.pidFile) writePidFile(opts.pidFile, pid);

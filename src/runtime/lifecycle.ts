@@ -10,6 +10,7 @@ import { loadCgroup } from './cgroups';
 import { runHooksWarnOnly } from './hooks';
 import { signalProcess, waitForExit, watchExit } from './process-exit';
 import { deriveStatus, toOciState, type Status } from './status';
+import { faultPoint } from './faults';
 
 const SIGKILL = 9;
 
@@ -72,7 +73,9 @@ export async function startContainer(store: StateStore, id: string, opts: { time
       case 'paused': throw new CapsaError('BAD_STATE', 'cannot start a paused container');
       default: throw new CapsaError('BAD_STATE', `cannot start a container in the ${o.status} state`);
     }
+    faultPoint('start:before-fifo');
     await waitReadable(o.dir.fifoPath, o.record, opts.timeoutMs ?? 30_000);
+    faultPoint('start:after-fifo');
     fs.rmSync(o.dir.fifoPath, { force: true });
     const state = toOciState(o.record, 'running');
     await runHooksWarnOnly('poststart', o.record.hooks?.poststart, state, opts.onWarning ?? (() => {}));
@@ -105,6 +108,7 @@ export async function killContainer(store: StateStore, id: string, signal: numbe
 }
 
 async function killAndWait(o: Opened): Promise<void> {
+  faultPoint('delete:before-kill');
   const init = { pid: o.record.pid, startTime: o.record.initStartTime };
   signalAll(o.cgroup, SIGKILL);
   signalProcess(init, SIGKILL);
@@ -114,6 +118,7 @@ async function killAndWait(o: Opened): Promise<void> {
 
 async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void> {
   // Processes left in the cgroup (no private pid namespace) die with the container.
+  faultPoint('delete:before-cgroup');
   if (o.cgroup) {
     for (let round = 0; round < 100 && o.cgroup.pids().length > 0; round++) {
       signalAll(o.cgroup, SIGKILL);
@@ -125,8 +130,26 @@ async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void>
       onWarning(`remove cgroup of ${o.record.id}: ${(e as Error).message}`);
     }
   }
+  faultPoint('delete:before-remove');
   o.dir.remove();
   await runHooksWarnOnly('poststop', o.record.hooks?.poststop, toOciState(o.record, 'stopped'), onWarning);
+}
+
+async function removeRecordless(store: StateStore, id: string): Promise<boolean> {
+  let dir: ContainerDir;
+  try {
+    dir = store.open(id);
+  } catch {
+    return false;
+  }
+  await dir.lock();
+  try {
+    if (dir.read()) return false;
+    dir.remove();
+    return true;
+  } finally {
+    dir.unlock();
+  }
 }
 
 export async function deleteContainer(store: StateStore, id: string, opts: { force?: boolean; onWarning?: (m: string) => void } = {}): Promise<void> {
@@ -134,7 +157,10 @@ export async function deleteContainer(store: StateStore, id: string, opts: { for
   try {
     o = await openLocked(store, id);
   } catch (e) {
-    if (opts.force && e instanceof CapsaError && e.code === 'NOT_FOUND') return;
+    if (!(e instanceof CapsaError && e.code === 'NOT_FOUND')) throw e;
+    // A create killed before it wrote state.json leaves an empty dir behind.
+    if (await removeRecordless(store, id)) return;
+    if (opts.force) return;
     throw e;
   }
   try {
