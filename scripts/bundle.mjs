@@ -22,6 +22,8 @@ await build({
   banner: { js: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node' },
 });
 chmodSync('dist/capsa', 0o755);
+// The image verbs, loaded by the CLI only when called (see imageVerbs in src/cli/main.ts).
+await build({ ...common, entryPoints: ['src/cli/image-chunk.ts'], outfile: 'dist/capsa-image.js', format: 'cjs' });
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.cjs', format: 'cjs' });
 await build({
   ...common,

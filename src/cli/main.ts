@@ -34,12 +34,25 @@ const VERBS: Record<string, () => Verb> = {
   ps: () => require('./verbs/cgroups').ps,
   events: () => require('./verbs/cgroups').events,
   update: () => require('./verbs/cgroups').update,
-  image: () => (args, ctx) => require('./verbs/image').imageCommand(args, { root: ctx.root }),
-  bundle: () => (args, ctx) => require('./verbs/bundle').bundleCommand(args, { root: ctx.root }),
+  image: () => (args, ctx) => imageVerbs().imageCommand(args, { root: ctx.root }),
+  bundle: () => (args, ctx) => imageVerbs().bundleCommand(args, { root: ctx.root }),
   list: () => require('./verbs/list').list,
   spec: () => require('./verbs/spec').spec,
   features: () => require('./verbs/features').features,
 };
+
+// The image verbs pull in tar and zstd code that no other verb needs: the
+// bundled CLI ships them as a separate file (dist/capsa-image.js) so every
+// other command starts without parsing them.
+type ImageVerb = (args: string[], globals: { root: string }) => Promise<number>;
+function imageVerbs(): { imageCommand: ImageVerb; bundleCommand: ImageVerb } {
+  const path = require('node:path') as typeof import('node:path');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const chunk = path.join(__dirname, 'capsa-image.js');
+  const load = require;
+  if (fs.existsSync(chunk)) return load(chunk);
+  return { imageCommand: load('./verbs/image').imageCommand, bundleCommand: load('./verbs/bundle').bundleCommand };
+}
 
 const USAGE = `capsa — an OCI container runtime
 
