@@ -195,6 +195,17 @@ static void run_op(struct op *op) {
   case OP_OPEN_STATE: op_open_state(r); break;
   case OP_HOOK: op_hook(r); break;
   case OP_SETNS_PID: op_setns_pid(r); break;
+  case OP_SESSION_KEYRING: {
+    const char *name = rd_str(r);
+    /* KEYCTL_JOIN_SESSION_KEYRING: keys of the runtime stay out of reach.
+     * Kernels without keyrings (ENOSYS) or refusing in a user ns are fine. */
+    if (syscall(SYS_keyctl, 1, name) < 0 && errno != ENOSYS && errno != EPERM && errno != EACCES)
+      die(errno, "join session keyring %s", name);
+    break;
+  }
+  case OP_PERSONALITY:
+    if (syscall(SYS_personality, (unsigned long)rd_u32(r)) < 0) die(errno, "personality");
+    break;
   default: die(EINVAL, "unknown op code %u", op->code);
   }
   if (r->bad) die(EINVAL, "malformed op %u", op->code);

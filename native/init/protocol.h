@@ -112,6 +112,8 @@ enum op_code {
   OP_OPEN_STATE = 38,     /* str host path of the state JSON startContainer hooks read */
   OP_HOOK = 39,           /* str path, strs argv, strs env, u32 timeout seconds, u32 index */
   OP_SETNS_PID = 40,      /* u32 pid, u32 nstype: join /proc/<pid>/ns/<type> (exec) */
+  OP_SESSION_KEYRING = 41,/* str name: join a new session keyring */
+  OP_PERSONALITY = 42,    /* u32 persona */
 };
 
 #endif

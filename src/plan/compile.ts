@@ -30,6 +30,10 @@ export interface CompileInput {
   consoleFd?: number;
   /** Host path of the state JSON that startContainer hooks get on stdin. */
   hookStatePath?: string;
+  /** Container ID (names the session keyring). */
+  id?: string;
+  /** --no-new-keyring */
+  noNewKeyring?: boolean;
   /** Whether the bind source of each mount is a directory (looked up by the caller). */
   isDirectory: (hostPath: string) => boolean;
 }
@@ -183,6 +187,14 @@ export function compile(input: CompileInput): Plan {
   const inUserNs = ns.fresh.has('user') || ns.joined.has('user');
 
   ops.push({ op: 'setsid', what: 'start a new session' });
+  if (!input.noNewKeyring) ops.push({ op: 'sessionKeyring', name: `_ses.${input.id ?? 'capsa'}`, what: 'join a new session keyring' });
+  const persona = spec.linux?.personality;
+  if (persona) {
+    const domains: Record<string, number> = { LINUX: 0, LINUX32: 8 };
+    const value = domains[persona.domain];
+    if (value === undefined) invalid('linux.personality.domain', `unknown personality domain "${persona.domain}" (expected LINUX or LINUX32)`);
+    ops.push({ op: 'personality', persona: value, configPath: 'linux.personality', what: `set personality ${persona.domain}` });
+  }
   if (proc.oomScoreAdj !== undefined) ops.push({ op: 'writeProc', path: 'self/oom_score_adj', content: String(proc.oomScoreAdj), configPath: 'process.oomScoreAdj', what: 'set oom_score_adj' });
   ops.push({ op: 'openFifo', path: input.fifoPath, what: 'open exec fifo' });
 

@@ -57,6 +57,8 @@ export const OPS = {
   openState: { code: 38, fields: [['path', 'str']] },
   hook: { code: 39, fields: [['path', 'str'], ['argv', 'strs'], ['env', 'strs'], ['timeout', 'u32'], ['index', 'u32']] },
   setnsPid: { code: 40, fields: [['pid', 'u32'], ['nstype', 'u32']] },
+  sessionKeyring: { code: 41, fields: [['name', 'str']] },
+  personality: { code: 42, fields: [['persona', 'u32']] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

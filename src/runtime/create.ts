@@ -147,6 +147,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
       home: homeOf(rootfs, spec.process!.user.uid), isDirectory,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
+      id, noNewKeyring: opts.noNewKeyring,
     });
     plan.warnings.forEach(warn);
     faultPoint('create:before-init');
