@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import { CapsaError, fromSystemError } from '../errors';
 import type { CgroupManager } from '../cgroups/manager';
 import { compile } from '../plan/compile';
-import { compileSeccomp } from '../seccomp';
 import { loadBundleSpec } from '../spec/load';
 import type { IdMapping, Spec } from '../spec/types';
 import { type ContainerDir, type StateRecord, StateStore } from '../state/store';
@@ -100,7 +99,8 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   if (opts.consoleSocket && !terminal) {
     throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
   }
-  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+  // Loaded only for configs with a filter (keeps the CLI's other paths light).
+  const seccomp = spec.linux?.seccomp ? (require('../seccomp') as typeof import('../seccomp')).compileSeccomp(spec.linux.seccomp) : undefined;
   seccomp?.warnings.forEach(warn);
   if (seccomp?.needsNotifyListener) throw new CapsaError('UNSUPPORTED', 'config.linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, which capsa does not support yet', { configPath: 'linux.seccomp' });
 

@@ -2,11 +2,25 @@
 // seccomp_data.arch, the syscall table, and how arguments are compared.
 
 import { CapsaError } from '../errors';
-import { AARCH64_SYSCALLS } from './tables/aarch64';
-import { ARM_SYSCALLS } from './tables/arm';
-import { X32_SYSCALLS } from './tables/x32';
-import { X86_SYSCALLS } from './tables/x86';
-import { X86_64_SYSCALLS } from './tables/x86_64';
+
+// Tables are loaded on first use: most filters only need the native one, and
+// the CLI should not parse five syscall tables on every start.
+type Table = Readonly<Record<string, number>>;
+const lazyTables: Record<string, () => Table> = {
+  x86_64: () => (require('./tables/x86_64') as typeof import('./tables/x86_64')).X86_64_SYSCALLS,
+  x32: () => (require('./tables/x32') as typeof import('./tables/x32')).X32_SYSCALLS,
+  x86: () => (require('./tables/x86') as typeof import('./tables/x86')).X86_SYSCALLS,
+  aarch64: () => (require('./tables/aarch64') as typeof import('./tables/aarch64')).AARCH64_SYSCALLS,
+  arm: () => (require('./tables/arm') as typeof import('./tables/arm')).ARM_SYSCALLS,
+};
+
+function arch(name: string, auditArch: number, table: string, nrOffset: number, args32: boolean): ArchInfo {
+  let loaded: Table | undefined;
+  return {
+    name, auditArch, nrOffset, args32,
+    get table() { return (loaded ??= lazyTables[table]!()); },
+  };
+}
 
 /** x32 shares x86_64's audit token; its syscall numbers carry this bit. */
 export const X32_SYSCALL_BIT = 0x40000000;
@@ -35,11 +49,11 @@ export interface ArchInfo {
 }
 
 export const ARCHES: Readonly<Record<string, ArchInfo>> = Object.freeze({
-  SCMP_ARCH_X86_64: { name: 'SCMP_ARCH_X86_64', auditArch: AUDIT_ARCH.X86_64, table: X86_64_SYSCALLS, nrOffset: 0, args32: false },
-  SCMP_ARCH_X32: { name: 'SCMP_ARCH_X32', auditArch: AUDIT_ARCH.X86_64, table: X32_SYSCALLS, nrOffset: X32_SYSCALL_BIT, args32: true },
-  SCMP_ARCH_X86: { name: 'SCMP_ARCH_X86', auditArch: AUDIT_ARCH.I386, table: X86_SYSCALLS, nrOffset: 0, args32: true },
-  SCMP_ARCH_AARCH64: { name: 'SCMP_ARCH_AARCH64', auditArch: AUDIT_ARCH.AARCH64, table: AARCH64_SYSCALLS, nrOffset: 0, args32: false },
-  SCMP_ARCH_ARM: { name: 'SCMP_ARCH_ARM', auditArch: AUDIT_ARCH.ARM, table: ARM_SYSCALLS, nrOffset: 0, args32: true },
+  SCMP_ARCH_X86_64: arch('SCMP_ARCH_X86_64', AUDIT_ARCH.X86_64, 'x86_64', 0, false),
+  SCMP_ARCH_X32: arch('SCMP_ARCH_X32', AUDIT_ARCH.X86_64, 'x32', X32_SYSCALL_BIT, true),
+  SCMP_ARCH_X86: arch('SCMP_ARCH_X86', AUDIT_ARCH.I386, 'x86', 0, true),
+  SCMP_ARCH_AARCH64: arch('SCMP_ARCH_AARCH64', AUDIT_ARCH.AARCH64, 'aarch64', 0, false),
+  SCMP_ARCH_ARM: arch('SCMP_ARCH_ARM', AUDIT_ARCH.ARM, 'arm', 0, true),
 });
 
 /** Valid OCI architecture names that capsa has no syscall table for. */
