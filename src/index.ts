@@ -4,3 +4,6 @@ export type { CreateOptions } from './runtime/create';
 export { CapsaError, type ErrorCode } from './errors';
 export type * from './spec/types';
 export { defaultSpec } from './spec/defaults';
+export { spec, SpecBuilder, type BindOptions, type TmpfsOptions } from './builder';
+export { runOnce, type RunResult, type RunOnceOptions, type RunSource, type RunTimeoutError } from './runtime/oneshot';
+export { containerStats, type ContainerStats } from './runtime/stats';

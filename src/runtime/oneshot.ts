@@ -1,0 +1,166 @@
+// `runtime.run()`: one container from start to finish — create with piped
+// stdio, start, feed stdin, capture stdout/stderr, wait, delete — for tests
+// that want "run this and tell me what it printed". The container is deleted
+// on every path (success, non-zero exit, timeout, error); a temporary bundle
+// made for the { spec, rootfs } form is removed too.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { CapsaError } from '../errors';
+import type { Spec } from '../spec/types';
+import type { Container, Runtime } from './runtime';
+
+/** An existing bundle (config.json read from it unless `spec` is given)… */
+export interface BundleSource {
+  bundle: string;
+  spec?: Spec;
+}
+
+/** …or a spec and a root filesystem directory (a temporary bundle is made). */
+export interface SpecSource {
+  spec: Spec;
+  rootfs: string;
+}
+
+export type RunSource = BundleSource | SpecSource;
+
+export interface RunOnceOptions {
+  /** Written to the container's stdin, which is then closed (closed at once when absent). */
+  input?: string | Buffer;
+  /** Kill the container (SIGKILL) and reject with TIMEOUT when it runs longer than this. */
+  timeoutMs?: number;
+  /** Called for each warning capsa would print (the library never prints). */
+  onWarning?: (msg: string) => void;
+}
+
+export interface RunResult {
+  /** Exit code, or 128+signal when the init was killed by a signal. */
+  exitCode: number | null;
+  signal: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** Thrown with code TIMEOUT; carries what the container printed before it was killed. */
+export interface RunTimeoutError extends CapsaError {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+function isSpecSource(s: RunSource): s is SpecSource {
+  return (s as SpecSource).rootfs !== undefined && (s as BundleSource).bundle === undefined;
+}
+
+/** Collects a stream into a Buffer; resolves on end/close (never rejects). */
+function collect(stream: Readable | null | undefined): { done: Promise<void>; buffer(): Buffer } {
+  const chunks: Buffer[] = [];
+  if (!stream) return { done: Promise.resolve(), buffer: () => Buffer.alloc(0) };
+  const done = new Promise<void>((resolve) => {
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+  });
+  return { done, buffer: () => Buffer.concat(chunks) };
+}
+
+function feed(stdin: Writable | null | undefined, input: string | Buffer | undefined): void {
+  if (!stdin) return;
+  // The container may exit without reading: EPIPE is not our caller's error.
+  stdin.on('error', () => {});
+  if (input !== undefined && input.length > 0) stdin.end(input);
+  else stdin.end();
+}
+
+/** A temporary bundle dir whose config.json points at the rootfs by absolute path. */
+function writeTempBundle(spec: Spec, rootfs: string): { dir: string; spec: Spec } {
+  const abs = path.resolve(rootfs);
+  const withRoot: Spec = { ...spec, root: { ...spec.root, path: abs } };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-bundle-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(withRoot));
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return { dir, spec: withRoot };
+}
+
+function checkSource(source: RunSource): void {
+  if (typeof source !== 'object' || source === null) throw new CapsaError('INVALID_ARGUMENT', 'run: expected { bundle } or { spec, rootfs }');
+  const s = source as Partial<BundleSource & SpecSource>;
+  if (s.bundle === undefined && (s.spec === undefined || s.rootfs === undefined)) {
+    throw new CapsaError('INVALID_ARGUMENT', 'run: expected { bundle } or { spec, rootfs }');
+  }
+  if (s.bundle !== undefined && s.rootfs !== undefined) throw new CapsaError('INVALID_ARGUMENT', 'run: give either bundle or rootfs, not both');
+  if (s.spec?.process?.terminal) {
+    throw new CapsaError('INVALID_ARGUMENT', 'run: process.terminal is true, but run captures output through pipes; set it to false (spec() does)', { configPath: 'process.terminal' });
+  }
+}
+
+/**
+ * Runs container `id` to completion and returns its exit status and output.
+ * The container is always deleted afterwards; an id already in use is an
+ * EXISTS error and the container holding it is left alone.
+ */
+export async function runOnce(runtime: Runtime, id: string, source: RunSource, opts: RunOnceOptions = {}): Promise<RunResult> {
+  checkSource(source);
+  let tempBundle: string | undefined;
+  let bundle: string;
+  let spec: Spec | undefined;
+  if (isSpecSource(source)) {
+    const t = writeTempBundle(source.spec, source.rootfs);
+    tempBundle = bundle = t.dir;
+    spec = t.spec;
+  } else {
+    bundle = source.bundle;
+    spec = source.spec;
+  }
+  let container: Container | undefined;
+  try {
+    // A failed create undoes its own work, and an EXISTS error means the id is
+    // someone else's container: either way there is nothing for us to delete.
+    container = await runtime.create(id, { bundle, ...(spec ? { spec } : {}), stdio: ['pipe', 'pipe', 'pipe'] });
+    const [stdin, stdoutStream, stderrStream] = container.io.stdio;
+    const out = collect(stdoutStream);
+    const err = collect(stderrStream);
+    // Watch for exit before start so even an instant exit is seen through the pidfd.
+    const exited = container.wait();
+    await container.start();
+    feed(stdin as Writable | null, opts.input);
+
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const status = await (opts.timeoutMs === undefined ? exited : Promise.race([
+      exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(new CapsaError('TIMEOUT', `container ${id} did not exit within ${opts.timeoutMs} ms; it was killed`));
+        }, opts.timeoutMs);
+      }),
+    ])).finally(() => clearTimeout(timer)).catch(async (e: unknown) => {
+      if (!timedOut) throw e;
+      // Kill it, let delete tear it down, and hand back what it printed.
+      await runtime.delete(id, { force: true }).catch(() => {});
+      container = undefined;
+      await exited.catch(() => {});
+      await Promise.all([out.done, err.done]);
+      const te = e as RunTimeoutError;
+      te.stdout = out.buffer();
+      te.stderr = err.buffer();
+      throw te;
+    });
+    // Processes left in the container's cgroup (no pid namespace) could keep
+    // the pipes open: delete first, then read the pipes to their end.
+    const c = container;
+    container = undefined;
+    await c.delete({ force: true });
+    await Promise.all([out.done, err.done]);
+    return { exitCode: status.exitCode, signal: status.signal, stdout: out.buffer(), stderr: err.buffer() };
+  } finally {
+    if (container) await runtime.delete(id, { force: true }).catch(() => {});
+    if (tempBundle) fs.rmSync(tempBundle, { recursive: true, force: true });
+  }
+}
