@@ -21,6 +21,25 @@ export function createChain(
   created: string[],
   hooks: { beforeChild?: (parent: string) => void; afterMkdir?: (dir: string, parent: string) => void } = {},
 ): void {
+  // Another container's delete may remove a shared parent (e.g. /capsa) between
+  // our mkdirs: ENOENT then means "start again from the top".
+  for (let attempt = 0; ; attempt++) {
+    try {
+      createChainOnce(cfs, hierarchyRoot, cgroupPath, created, hooks);
+      return;
+    } catch (e) {
+      if (attempt >= 5 || !(e instanceof CapsaError) || e.errno !== 'ENOENT') throw e;
+    }
+  }
+}
+
+function createChainOnce(
+  cfs: CgroupFs,
+  hierarchyRoot: string,
+  cgroupPath: string,
+  created: string[],
+  hooks: { beforeChild?: (parent: string) => void; afterMkdir?: (dir: string, parent: string) => void },
+): void {
   let parent = hierarchyRoot;
   for (const rel of pathChain(cgroupPath)) {
     const dir = path.join(hierarchyRoot, rel);
@@ -30,7 +49,7 @@ export function createChain(
       try {
         cfs.mkdir(dir);
         made = true;
-        created.push(dir);
+        if (!created.includes(dir)) created.push(dir);
       } catch (e) {
         if (errnoOf(e) !== 'EEXIST') throw syscallError(`create cgroup ${dir}`, e);
       }
@@ -52,6 +71,8 @@ export interface RemoveOptions {
   leaves: string[];
   /** Every dir capsa created (leaves and parents). */
   created: string[];
+  /** capsa's shared default parents (e.g. <root>/capsa): removed when empty, whoever made them. */
+  sharedParents?: string[];
   sleep: (ms: number) => void;
 }
 
@@ -72,7 +93,7 @@ export function removeCreated(cfs: CgroupFs, opts: RemoveOptions): void {
       errors.push(e as CapsaError);
     }
   }
-  const parents = opts.created.filter((d) => !opts.leaves.includes(d)).sort((a, b) => depth(b) - depth(a));
+  const parents = [...new Set([...opts.created.filter((d) => !opts.leaves.includes(d)), ...(opts.sharedParents ?? [])])].sort((a, b) => depth(b) - depth(a));
   for (const dir of parents) {
     try {
       cfs.rmdir(dir);

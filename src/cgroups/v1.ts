@@ -10,7 +10,7 @@ import type { CgroupManager, CgroupRecord, CgroupStats } from './manager';
 import { hostFs, hostSleep, type CgroupHost } from './host';
 import { CgroupWriter, type CgroupFs } from './fsio';
 import { createChain, enableControllers, inheritCpuset, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
-import { pathChain } from './paths';
+import { DEFAULT_CGROUP_PARENT, pathChain } from './paths';
 import { validateResources } from './validate';
 import { applyV1Resources, type V1Context } from './v1-resources';
 import { unifiedV2 } from './v2-resources';
@@ -180,10 +180,15 @@ export class V1Manager implements CgroupManager {
   }
 
   destroy(): void {
-    const leaves = this.mounts().map((m) => path.join(m, this.path));
+    const roots = this.mounts();
+    const leaves = roots.map((m) => path.join(m, this.path));
     const unified = this.unifiedDir();
-    if (unified) leaves.push(unified);
-    removeCreated(this.cfs, { leaves, created: this.created, sleep: hostSleep(this.host) });
+    if (unified) {
+      leaves.push(unified);
+      roots.push(this.host.unified!);
+    }
+    const sharedParents = this.path.startsWith(DEFAULT_CGROUP_PARENT + '/') ? roots.map((m) => path.join(m, DEFAULT_CGROUP_PARENT)) : [];
+    removeCreated(this.cfs, { leaves, created: this.created, sharedParents, sleep: hostSleep(this.host) });
     this.created.length = 0;
   }
 

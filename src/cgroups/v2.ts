@@ -3,6 +3,7 @@
 // their files, so create() does that on the way down (all the parent offers,
 // as runc does). Devices are enforced with an eBPF program.
 import * as path from 'node:path';
+import { DEFAULT_CGROUP_PARENT } from './paths';
 import type { Resources } from '../spec/types';
 import { CapsaError } from '../errors';
 import type { CgroupManager, CgroupRecord, CgroupStats } from './manager';
@@ -94,7 +95,8 @@ export class V2Manager implements CgroupManager {
   }
 
   destroy(): void {
-    removeCreated(this.cfs, { leaves: [this.dir], created: this.created, sleep: hostSleep(this.host) });
+    const sharedParents = this.path.startsWith(DEFAULT_CGROUP_PARENT + '/') ? [path.join(this.root, DEFAULT_CGROUP_PARENT)] : [];
+    removeCreated(this.cfs, { leaves: [this.dir], created: this.created, sharedParents, sleep: hostSleep(this.host) });
     this.created.length = 0;
   }
 
