@@ -6,6 +6,7 @@ import { CapsaError, fromSystemError } from '../errors';
 import { compileExec } from '../plan/compile-exec';
 import type { NamespaceType, Process } from '../spec/types';
 import type { StateStore } from '../state/store';
+import type { CgroupRecord } from '../cgroups/manager';
 import { addon } from '../sys/addon';
 import { hostLastCap } from '../sys/proc';
 import { startInit, type InitOptions } from './init-process';
@@ -20,8 +21,8 @@ export interface ExecOptions {
   foregroundTerminal?: boolean;
   pidFile?: string;
   preserveFds?: number;
-  /** Sub-cgroup to join (v2 path, or "controller:path" on v1). */
-  cgroup?: string;
+  /** Sub-cgroups to join: "path" (v2, or every v1 controller) or "controller[,controller]:path". */
+  cgroup?: string[];
   stdio?: InitOptions['stdio'];
   stepTimeoutMs?: number;
 }
@@ -46,6 +47,34 @@ function namespacesToJoin(pid: number): NamespaceType[] {
     } catch { /* namespace kind not supported by this kernel */ }
   }
   return out;
+}
+
+/** runc exec --cgroup: move the process into existing sub-cgroups of the container's. */
+function joinSubCgroups(record: CgroupRecord | undefined, specs: string[], pid: number): void {
+  if (!record) throw new CapsaError('BAD_STATE', 'exec --cgroup: the container has no cgroup');
+  const dirs: string[] = [];
+  for (const spec of specs) {
+    const colon = spec.indexOf(':');
+    const sub = colon >= 0 ? spec.slice(colon + 1) : spec;
+    if (sub.split('/').includes('..')) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: ".." is not allowed`);
+    if (record.layout === 'v2') {
+      dirs.push(path.join(record.mountRoot, record.path, sub));
+      continue;
+    }
+    const controllers = colon >= 0 ? spec.slice(0, colon).split(',') : Object.keys(record.hierarchies ?? {});
+    for (const c of controllers) {
+      const mount = record.hierarchies?.[c];
+      if (!mount) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: controller "${c}" is not mounted`);
+      dirs.push(path.join(mount, record.path, sub));
+    }
+  }
+  for (const dir of dirs) {
+    try {
+      fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    } catch (e) {
+      throw fromSystemError(e, `exec --cgroup: join ${dir}`, 'INVALID_ARGUMENT');
+    }
+  }
 }
 
 export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -79,7 +108,10 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       preserveFds, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
       extraFds: consoleFd === undefined ? [] : [consoleFd],
     }, {
-      onReady: (p) => (opts.cgroup ? o.cgroup?.addProcess(p) : o.cgroup?.addProcess(p)),
+      onReady: (p) => {
+        o.cgroup?.addProcess(p);
+        if (opts.cgroup?.length) joinSubCgroups(o.record.cgroup, opts.cgroup, p);
+      },
       onMaps: () => {},
       onHooks: () => {},
       onChild: (p) => { pid = p; faultPoint('exec:child'); },

@@ -98,6 +98,7 @@ export const exec: Verb = async (args, ctx) => {
     foregroundTerminal: !!proc.terminal && !flags['console-socket'] && !detach,
     pidFile: flags['pid-file'] as string | undefined,
     preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
+    cgroup: flags.cgroup as string[] | undefined,
   });
   if (detach) return 0;
   return foreground(p.handle(), () => p.wait(), p.io.ptyMaster);
