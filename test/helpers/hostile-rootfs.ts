@@ -1,0 +1,489 @@
+// Security test fixtures: `secprobe`, a small static attacker binary compiled
+// from the C source below (it does what a hostile container process would:
+// unmount and remount its confinement, open /proc/<pid>/exe, walk other
+// processes' fds, call syscalls with chosen arguments), a private copy of the
+// test rootfs holding it, and hostile rootfs copies whose paths are symlinks
+// aimed at decoy "host" directories under /tmp/capsa-test-*.
+//
+// Every result secprobe prints is one line of "key=value" words, values being
+// "ok" or a symbolic errno name, so tests assert exactly what the kernel said.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Spec } from '../../src/spec/types';
+import { makeBundle, type TestBundle } from './bundle';
+import { CAPSA_BIN, type CapsaSuite, type RunResult } from './capsa';
+import { snapshot } from './leaks';
+import { removeTestDir, sharedTestRootfs } from './rootfs';
+
+const SECPROBE_SOURCE = String.raw`
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *en(int e) {
+  static char b[16];
+  const char *n = strerrorname_np(e);
+  if (n) return n;
+  snprintf(b, sizeof b, "E%d", e);
+  return b;
+}
+static const char *res(long rc) { return rc < 0 ? en(errno) : "ok"; }
+static unsigned long num(const char *s) { return strtoul(s, NULL, 0); }
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+static void nap(void) { struct timespec t = {0, 2000000}; nanosleep(&t, NULL); }
+
+static const struct { const char *name; long nr; } sysnames[] = {
+  {"personality", SYS_personality}, {"mkdir", SYS_mkdir}, {"chmod", SYS_chmod}, {"getpid", SYS_getpid},
+  {"umask", SYS_umask}, {"setpgid", SYS_setpgid}, {"getpriority", SYS_getpriority}, {"socket", SYS_socket},
+  {"unshare", SYS_unshare}, {"sethostname", SYS_sethostname}, {"reboot", SYS_reboot},
+};
+
+/* sys NAME|NR [ARG...]: the raw syscall with these arguments (0 for the rest). */
+static int cmd_sys(int argc, char **argv) {
+  long nr = -1;
+  for (size_t i = 0; i < sizeof sysnames / sizeof sysnames[0]; i++)
+    if (!strcmp(argv[0], sysnames[i].name)) nr = sysnames[i].nr;
+  if (nr < 0) nr = (long)num(argv[0]);
+  unsigned long a[6] = {0};
+  for (int i = 1; i < argc && i <= 6; i++) a[i - 1] = num(argv[i]);
+  long rc = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  printf("%s\n", res(rc));
+  return 0;
+}
+
+static int cmd_umount(int argc, char **argv) {
+  int flags = argc > 1 && !strcmp(argv[1], "detach") ? MNT_DETACH : 0;
+  printf("%s\n", res(umount2(argv[0], flags)));
+  return 0;
+}
+
+/* remount-rw PATH: every way to make a read-only mount writable again. */
+static int cmd_remount_rw(int argc, char **argv) {
+  (void)argc;
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_clr = MOUNT_ATTR_RDONLY;
+  printf("bind-remount=%s", res(mount(NULL, argv[0], NULL, MS_REMOUNT | MS_BIND, NULL)));
+  printf(" sb-remount=%s", res(mount(NULL, argv[0], NULL, MS_REMOUNT, NULL)));
+  printf(" setattr=%s\n", res(syscall(SYS_mount_setattr, AT_FDCWD, argv[0], 0, &attr, sizeof attr)));
+  return 0;
+}
+
+static int cmd_mount_tmpfs(int argc, char **argv) {
+  (void)argc;
+  printf("%s\n", res(mount("tmpfs", argv[0], "tmpfs", 0, "size=64k")));
+  return 0;
+}
+
+/* exe PID: can /proc/PID/exe be read, opened, opened for writing? */
+static int cmd_exe(int argc, char **argv) {
+  (void)argc;
+  char p[64], buf[4096];
+  snprintf(p, sizeof p, "/proc/%s/exe", argv[0]);
+  ssize_t n = readlink(p, buf, sizeof buf - 1);
+  printf("readlink=%s", n < 0 ? en(errno) : "ok");
+  int fd = open(p, O_PATH | O_CLOEXEC);
+  printf(" opath=%s", res(fd));
+  if (fd >= 0) close(fd);
+  fd = open(p, O_RDONLY | O_CLOEXEC);
+  printf(" rdonly=%s", res(fd));
+  if (fd >= 0) close(fd);
+  fd = open(p, O_WRONLY | O_CLOEXEC);
+  printf(" wronly=%s\n", res(fd));
+  if (fd >= 0) close(fd);
+  return 0;
+}
+
+/* Reopen an O_PATH fd for writing the way the CVE-2019-5736 exploit does;
+ * never writes a byte. */
+static const char *reopen_w(int fd) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+  int w = open(p, O_WRONLY | O_CLOEXEC);
+  const char *r = res(w);
+  if (w >= 0) close(w);
+  return r;
+}
+
+/* hold-exe PID: keep an O_PATH fd of /proc/PID/exe while that process goes
+ * on to exec something else, then try to open the held file for writing. */
+static int cmd_hold_exe(int argc, char **argv) {
+  (void)argc;
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%s/exe", argv[0]);
+  int fd = open(p, O_PATH | O_CLOEXEC);
+  if (fd < 0) { printf("hold=%s\n", en(errno)); return 0; }
+  struct stat held, cur;
+  fstat(fd, &held);
+  printf("hold=ok dev=%lu ino=%lu\n", (unsigned long)held.st_dev, (unsigned long)held.st_ino);
+  fflush(stdout);
+  double deadline = now() + 30;
+  for (;;) {
+    if (stat(p, &cur) < 0 || cur.st_ino != held.st_ino || cur.st_dev != held.st_dev) break;
+    if (now() > deadline) { printf("moved=timeout\n"); return 0; }
+    nap();
+  }
+  printf("moved=ok reopen-w=%s\n", reopen_w(fd));
+  return 0;
+}
+
+/* fd-escape PID HOSTPID SECRET: through each fd of PID, try to reach the file
+ * SECRET (an absolute host path) as if the fd were a host directory or the
+ * host's procfs. Prints one line per fd. */
+static int cmd_fd_escape(int argc, char **argv) {
+  (void)argc;
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%s/fd", argv[0]);
+  DIR *d = opendir(dir);
+  if (!d) { printf("fds=%s\n", en(errno)); return 0; }
+  printf("fds=ok\n");
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    char link[128], target[4096], via[8192];
+    snprintf(link, sizeof link, "%s/%s", dir, de->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n < 0) snprintf(target, sizeof target, "?%s", en(errno)); else target[n] = 0;
+    const char *found = "none";
+    const char *tries[] = {"%s/%s/root%s", "%s/../../../../../../../../..%s%s"};
+    for (int t = 0; t < 2; t++) {
+      if (t == 0) snprintf(via, sizeof via, tries[0], link, argv[1], argv[2]);
+      else snprintf(via, sizeof via, tries[1], link, "", argv[2]);
+      int fd = open(via, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd >= 0) { found = t == 0 ? "procfs" : "dotdot"; close(fd); break; }
+    }
+    printf("fd=%s target=%s escape=%s\n", de->d_name, target, found);
+  }
+  closedir(d);
+  return 0;
+}
+
+/* steal-exe FIFO_A FIFO_B: the container side of CVE-2019-5736. Another
+ * process (started by capsa exec as /bin/evil, whose "#!/proc/self/exe" makes
+ * the kernel run the runtime's own binary) opens FIFO_A, then FIFO_B. Between
+ * the two, grab its /proc/PID/exe; after it exits, try to reopen it for
+ * writing. */
+static int find_evil(void) {
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  int found = -1;
+  while (d && (de = readdir(d))) {
+    int pid = atoi(de->d_name);
+    if (pid <= 0 || pid == getpid()) continue;
+    char p[64], buf[256] = {0};
+    snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0 && !strncmp(buf, "/proc/self/exe", 14)) { found = pid; break; }
+  }
+  if (d) closedir(d);
+  return found;
+}
+
+static void drain(const char *fifo) {
+  int fd = open(fifo, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { printf("fifo=%s\n", en(errno)); exit(0); }
+  char b[64];
+  while (read(fd, b, sizeof b) > 0) {}
+  close(fd);
+}
+
+static int cmd_steal_exe(int argc, char **argv) {
+  (void)argc;
+  drain(argv[0]);
+  int pid = find_evil();
+  if (pid < 0) { printf("evil=none\n"); return 0; }
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/exe", pid);
+  int fd = open(p, O_PATH | O_CLOEXEC);
+  printf("evil=ok exe=%s", res(fd));
+  if (fd >= 0) {
+    struct stat st;
+    fstat(fd, &st);
+    printf(" dev=%lu ino=%lu", (unsigned long)st.st_dev, (unsigned long)st.st_ino);
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  drain(argv[1]);
+  if (pidfd >= 0) {
+    struct pollfd pf = {pidfd, POLLIN, 0};
+    int rc = poll(&pf, 1, 20000);
+    printf(" exited=%s", rc == 1 ? "ok" : "timeout");
+  }
+  if (fd >= 0) printf(" reopen-w=%s", reopen_w(fd));
+  printf("\n");
+  return 0;
+}
+
+static const struct { const char *name; int min; int (*fn)(int, char **); } cmds[] = {
+  {"sys", 1, cmd_sys}, {"umount", 1, cmd_umount}, {"remount-rw", 1, cmd_remount_rw},
+  {"mount-tmpfs", 1, cmd_mount_tmpfs}, {"exe", 1, cmd_exe}, {"hold-exe", 1, cmd_hold_exe},
+  {"fd-escape", 3, cmd_fd_escape}, {"steal-exe", 2, cmd_steal_exe},
+};
+
+int main(int argc, char **argv) {
+  for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++) {
+    if (strcmp(argv[1], cmds[i].name) != 0) continue;
+    if (argc - 2 < cmds[i].min) break;
+    int rc = cmds[i].fn(argc - 2, argv + 2);
+    fflush(stdout);
+    return rc;
+  }
+  fprintf(stderr, "usage: secprobe sys|umount|remount-rw|mount-tmpfs|exe|hold-exe|fd-escape|steal-exe ARGS\n");
+  return 2;
+}
+`;
+
+/** The compiled secprobe binary (cached by source hash under /tmp). */
+export function secprobeBinary(): string {
+  const hash = createHash('sha256').update(SECPROBE_SOURCE).digest('hex').slice(0, 12);
+  const dir = path.join(os.tmpdir(), `capsa-test-secprobe-${process.getuid?.() ?? 0}-${hash}`);
+  const bin = path.join(dir, 'secprobe');
+  if (fs.existsSync(bin)) return bin;
+  fs.mkdirSync(dir, { recursive: true });
+  const src = path.join(dir, 'secprobe.c');
+  fs.writeFileSync(src, SECPROBE_SOURCE);
+  const tmp = `${bin}.${process.pid}`;
+  try {
+    execFileSync('gcc', ['-std=gnu11', '-O1', '-Wall', '-static', '-s', '-o', tmp, src], { stdio: 'pipe' });
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? String(e);
+    throw new Error(`cannot compile secprobe:\n${stderr}`);
+  }
+  fs.renameSync(tmp, bin); // atomic: concurrent test files never see half a binary
+  return bin;
+}
+
+/** Copy the test rootfs to `dest` and add /bin/secprobe. */
+export function copySecurityRootfs(dest: string): void {
+  execFileSync('cp', ['-a', sharedTestRootfs(), dest]);
+  fs.copyFileSync(secprobeBinary(), path.join(dest, 'bin/secprobe'));
+  fs.chmodSync(path.join(dest, 'bin/secprobe'), 0o755);
+}
+
+let securityRoot: string | undefined;
+
+/** One rootfs with secprobe per test process (never modified by tests). */
+export function securityRootfs(): string {
+  if (securityRoot) return securityRoot;
+  const dir = path.join(os.tmpdir(), `capsa-test-secrootfs-${process.pid}`);
+  removeTestDir(dir);
+  fs.mkdirSync(dir, { mode: 0o755 });
+  const rootfs = path.join(dir, 'rootfs');
+  copySecurityRootfs(rootfs);
+  process.on('exit', () => removeTestDir(dir));
+  securityRoot = rootfs;
+  return rootfs;
+}
+
+export interface HostileRootfs {
+  /** The temp dir holding everything: /tmp/capsa-test-hostile-*. */
+  dir: string;
+  rootfs: string;
+  /** A directory standing in for a host path (like /etc) that must never change. */
+  decoy: string;
+  /** A file inside the decoy, for "was it written?" checks. */
+  decoyFile: string;
+  cleanup(): void;
+}
+
+export const DECOY_CONTENT = 'capsa-test decoy: a host file the container must never reach\n';
+
+/**
+ * A private copy of the security rootfs plus a decoy "host" directory next to
+ * it; `plant` makes the rootfs hostile (symlinks to the decoy, fake devices).
+ */
+export function makeHostileRootfs(tag: string, plant?: (h: HostileRootfs) => void): HostileRootfs {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `capsa-test-hostile-${tag}-`));
+  fs.chmodSync(dir, 0o755);
+  const rootfs = path.join(dir, 'rootfs');
+  copySecurityRootfs(rootfs);
+  const decoy = path.join(dir, 'decoy');
+  fs.mkdirSync(decoy, { mode: 0o755 });
+  const decoyFile = path.join(decoy, 'secret');
+  fs.writeFileSync(decoyFile, DECOY_CONTENT, { mode: 0o644 });
+  const h: HostileRootfs = { dir, rootfs, decoy, decoyFile, cleanup: () => removeTestDir(dir) };
+  try {
+    plant?.(h);
+  } catch (e) {
+    h.cleanup();
+    throw e;
+  }
+  return h;
+}
+
+/** Replace `rel` inside the rootfs with a symlink to `target`. */
+export function plantSymlink(rootfs: string, rel: string, target: string): void {
+  const p = path.join(rootfs, rel);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.rmSync(p, { recursive: true, force: true });
+  fs.symlinkSync(target, p);
+}
+
+/** Every file under dir with its content hash, mode and mtime: equal snapshots mean nothing changed. */
+export function treeSnapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = path.join(d, name);
+      const st = fs.lstatSync(p);
+      const rel = path.relative(dir, p);
+      if (st.isDirectory()) { out.push(`${rel}/ ${st.mode.toString(8)} ${st.mtimeMs}`); walk(p); continue; }
+      const content = st.isFile() ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : st.isSymbolicLink() ? fs.readlinkSync(p) : '';
+      out.push(`${rel} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${content}`);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The host's mount points (field 5 of mountinfo) with their options and fs type. */
+export function hostMounts(): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => {
+    const f = l.split(' ');
+    const dash = f.indexOf('-');
+    return `${f[4]} ${f[5]} ${f[dash + 1]} ${f[dash + 2]}`;
+  }).sort();
+}
+
+/** sha256 of a file, for "the host binary is unchanged" checks. */
+export function fileHash(p: string): string {
+  return createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+}
+
+// ---- running containers for security tests ----
+
+
+export type Config = (s: Spec) => void;
+export const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
+export const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
+export const probe = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/secprobe', ...a]; };
+
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `check` until it returns a value; a deadline turns a hang into a failure. */
+export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await tick(20);
+  }
+}
+
+/** Containers run detached are orphans reaped by the host's init: wait for ours to go. */
+export async function waitReaped(before: ReadonlySet<string>): Promise<void> {
+  await until('container processes to be reaped', () => (snapshot([]).processes.every((p) => before.has(p)) ? true : undefined), 15_000);
+}
+
+export interface Started {
+  b: TestBundle;
+  id: string;
+  /** Host pid of the container's init. */
+  pid: number;
+  /** What the container wrote to stdout/stderr so far. */
+  output(): string;
+}
+
+export interface RunOpts {
+  rootfs?: string;
+  input?: string | Buffer;
+  args?: string[];
+}
+
+/** The helpers a security test file needs, bound to its capsaSuite. */
+export function securityHarness(suite: Pick<CapsaSuite, 'capsa' | 'capsaOk' | 'root'>) {
+  const { capsa, capsaOk, root } = suite;
+
+  /** `capsa run` in the foreground; the bundle and container are always removed. */
+  async function runIn(config: Config, opts: RunOpts = {}): Promise<RunResult> {
+    const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs() });
+    try {
+      return await capsa(['run', ...(opts.args ?? []), '-b', b.dir, b.id], { input: opts.input as string | undefined });
+    } finally {
+      await capsa(['delete', '--force', b.id]);
+      b.cleanup();
+    }
+  }
+
+  async function runOk(config: Config, opts: RunOpts = {}): Promise<string> {
+    const r = await runIn(config, opts);
+    if (r.code !== 0) throw new Error(`container exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** create (verb "create") or run -d (verb "run"), stdio to a file; fn gets the init's host pid. */
+  async function withContainer(verb: 'create' | 'run', config: Config, fn: (c: Started) => Promise<void>, opts: RunOpts = {}): Promise<void> {
+    const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs() });
+    const before = new Set(snapshot([]).processes);
+    const outPath = path.join(b.dir, 'output');
+    try {
+      const out = fs.openSync(outPath, 'w');
+      const args = verb === 'run' ? ['run', '-d', ...(opts.args ?? [])] : ['create', ...(opts.args ?? [])];
+      const child = spawn(CAPSA_BIN, ['--root', root, ...args, '-b', b.dir, b.id], { stdio: ['ignore', out, out] });
+      fs.closeSync(out);
+      const code = await new Promise<number | null>((resolve, reject) => { child.on('exit', resolve); child.on('error', reject); });
+      if (code !== 0) throw new Error(`capsa ${verb} exited ${code}: ${fs.readFileSync(outPath, 'utf8')}`);
+      const st = JSON.parse((await capsaOk(['state', b.id])).stdout) as { pid: number };
+      await fn({ b, id: b.id, pid: st.pid, output: () => fs.readFileSync(outPath, 'utf8') });
+    } finally {
+      await capsa(['delete', '--force', b.id]);
+      b.cleanup();
+      await waitReaped(before);
+    }
+  }
+
+  const withCreated = (config: Config, fn: (c: Started) => Promise<void>, opts?: RunOpts) => withContainer('create', config, fn, opts);
+  const withRunning = (config: Config, fn: (c: Started) => Promise<void>, opts?: RunOpts) => withContainer('run', config, fn, opts);
+
+  /** Wait until a detached container has stopped; returns its output. */
+  async function waitStopped(c: Started, ms = 20_000): Promise<string> {
+    await until(`container ${c.id} to stop`, async () => {
+      const r = await capsa(['state', c.id]);
+      return r.code === 0 && (JSON.parse(r.stdout) as { status: string }).status === 'stopped' ? true : undefined;
+    }, ms);
+    return c.output();
+  }
+
+  return { runIn, runOk, withCreated, withRunning, waitStopped };
+}
+
+/** /proc/<pid>/status fields as a map ("CapEff" -> "0000000000000000"). */
+export function procStatus(pid: number | 'self'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** "Key:\tvalue" lines (testinit caps/nnp/seccomp output) as a map. */
+export function statusLines(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** A capability mask as /proc/PID/status prints it. */
+export const hexMask = (mask: bigint): string => mask.toString(16).padStart(16, '0');
