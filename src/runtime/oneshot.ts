@@ -6,9 +6,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import * as net from 'node:net';
+import type { Readable } from 'node:stream';
 import { CapsaError } from '../errors';
 import type { Spec } from '../spec/types';
+import { addon } from '../sys/addon';
 import type { Container, Runtime } from './runtime';
 
 /** An existing bundle (config.json read from it unless `spec` is given)… */
@@ -65,12 +67,39 @@ function collect(stream: Readable | null | undefined): { done: Promise<void>; bu
   return { done, buffer: () => Buffer.concat(chunks) };
 }
 
-function feed(stdin: Writable | null | undefined, input: string | Buffer | undefined): void {
-  if (!stdin) return;
-  // The container may exit without reading: EPIPE is not our caller's error.
-  stdin.on('error', () => {});
-  if (input !== undefined && input.length > 0) stdin.end(input);
-  else stdin.end();
+/**
+ * The container's stdin: /dev/null without input, else one end of a socket
+ * pair whose other end we write the input to and then shut down.
+ *
+ * Not a 'pipe' from create: Node destroys a child's stdin stream when that
+ * child (capsa-init) exits, which it does as soon as the container exists,
+ * so the container would see EOF before we could write anything.
+ */
+function stdinFor(input: string | Buffer | undefined): { fd: number | 'ignore'; feed(): void; close(): void } {
+  if (input === undefined || input.length === 0) return { fd: 'ignore', feed: () => {}, close: () => {} };
+  const [ours, theirs] = addon().socketPair();
+  let theirsOpen = true;
+  let sock: net.Socket | undefined;
+  const closeTheirs = () => {
+    if (theirsOpen) addon().closeFd(theirs);
+    theirsOpen = false;
+  };
+  return {
+    fd: theirs,
+    feed: () => {
+      closeTheirs();
+      sock = new net.Socket({ fd: ours, readable: false, writable: true });
+      // The container may exit without reading: EPIPE is not our caller's error.
+      sock.on('error', () => {});
+      sock.end(input);
+    },
+    close: () => {
+      closeTheirs();
+      if (sock) sock.destroy();
+      else addon().closeFd(ours);
+      sock = undefined;
+    },
+  };
 }
 
 /** A temporary bundle dir whose config.json points at the rootfs by absolute path. */
@@ -118,17 +147,20 @@ export async function runOnce(runtime: Runtime, id: string, source: RunSource, o
     spec = source.spec;
   }
   let container: Container | undefined;
+  let stdin: ReturnType<typeof stdinFor> | undefined;
   try {
+    stdin = stdinFor(opts.input);
     // A failed create undoes its own work, and an EXISTS error means the id is
     // someone else's container: either way there is nothing for us to delete.
-    container = await runtime.create(id, { bundle, ...(spec ? { spec } : {}), stdio: ['pipe', 'pipe', 'pipe'] });
-    const [stdin, stdoutStream, stderrStream] = container.io.stdio;
+    container = await runtime.create(id, { bundle, ...(spec ? { spec } : {}), stdio: [stdin.fd, 'pipe', 'pipe'] });
+    const [, stdoutStream, stderrStream] = container.io.stdio;
     const out = collect(stdoutStream);
     const err = collect(stderrStream);
     // Watch for exit before start so even an instant exit is seen through the pidfd.
     const exited = container.wait();
+    exited.catch(() => {}); // awaited below; start() failing first must not leave it unhandled
+    stdin.feed();
     await container.start();
-    feed(stdin as Writable | null, opts.input);
 
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
@@ -160,6 +192,7 @@ export async function runOnce(runtime: Runtime, id: string, source: RunSource, o
     await Promise.all([out.done, err.done]);
     return { exitCode: status.exitCode, signal: status.signal, stdout: out.buffer(), stderr: err.buffer() };
   } finally {
+    stdin?.close();
     if (container) await runtime.delete(id, { force: true }).catch(() => {});
     if (tempBundle) fs.rmSync(tempBundle, { recursive: true, force: true });
   }

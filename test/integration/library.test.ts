@@ -1,0 +1,331 @@
+// capsa as a library, as root with real containers: the entry points, the
+// spec builder's settings as seen from inside the container and in cgroupfs,
+// runOnce (captured output, stdin, exit status, timeout, cleanup on every
+// path), exec with streams, stats, and misuse raising CapsaError while the
+// runtime state stays consistent.
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as assert from 'uvu/assert';
+
+import { spec, type SpecBuilder } from '../../src/builder';
+import { CapsaError } from '../../src/errors';
+import { Runtime } from '../../src/runtime/runtime';
+import { runOnce, type RunResult, type RunTimeoutError } from '../../src/runtime/oneshot';
+import { containerStats } from '../../src/runtime/stats';
+import { makeBundle } from '../helpers/bundle';
+import { capsaSuite } from '../helpers/capsa';
+import { REPO_ROOT, removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+
+const { test, root } = capsaSuite('library');
+const runtime = new Runtime({ root });
+const rootfs = sharedTestRootfs();
+
+const newId = () => `capsa-test-lib-${randomBytes(4).toString('hex')}`;
+const base = (): SpecBuilder => spec();
+const text = (b: Buffer) => b.toString('utf8');
+
+/** Runs testinit with `args` in a container made from `b` (default: plain spec()). */
+async function testinit(args: string[], b: SpecBuilder = base(), input?: string): Promise<RunResult> {
+  return runOnce(runtime, newId(), { spec: b.withArgs('/bin/testinit', ...args).build(), rootfs }, input === undefined ? {} : { input });
+}
+
+async function expectCapsaError(p: Promise<unknown> | (() => unknown), code: string, ...parts: string[]): Promise<CapsaError> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    assert.instance(e, CapsaError, String(e));
+    const err = e as CapsaError;
+    assert.is(err.code, code, err.message);
+    for (const part of parts) assert.ok(err.message.includes(part), `"${err.message}" should contain "${part}"`);
+    return err;
+  }
+  throw new assert.Assertion({ message: `expected CapsaError ${code}`, operator: 'throws', expects: code, actual: 'no error' });
+}
+
+const tempBundles = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('capsa-bundle-')).sort();
+const alive = (pid: number) => { try { return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return false; } };
+const ids = () => runtime.list().map((s) => s.id);
+
+// Node opens a /dev/null fd the first time it spawns with 'ignore' stdio and
+// keeps it; open it before the leak check's first snapshot.
+test.before(() => new Promise<void>((resolve) => { spawn('true', [], { stdio: ['ignore', 'pipe', 'pipe'] }).on('close', () => resolve()); }));
+
+// ---- entry points ----
+
+test('dist/index.cjs and dist/index.mjs export the API and load nothing native on import', () => {
+  const script = `
+    const cjs = require(${JSON.stringify(path.join(REPO_ROOT, 'dist/index.cjs'))});
+    const native = Object.keys(require.cache).filter((k) => k.endsWith('.node'));
+    import(${JSON.stringify(path.join(REPO_ROOT, 'dist/index.mjs'))}).then((esm) => {
+      console.log(JSON.stringify({ cjs: Object.keys(cjs).sort(), esm: Object.keys(esm).sort(), native, handles: process._getActiveHandles().length }));
+    });`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { cjs: string[]; esm: string[]; native: string[]; handles: number };
+  for (const name of ['Runtime', 'Container', 'CapsaError', 'spec', 'SpecBuilder', 'runOnce', 'containerStats', 'defaultSpec']) {
+    assert.ok(out.cjs.includes(name), `cjs exports ${name}`);
+    assert.ok(out.esm.includes(name), `esm exports ${name}`);
+  }
+  assert.equal(out.native, [], 'no addon loaded at import');
+  assert.is(out.handles, 0, 'no handles (timers, sockets) opened at import');
+});
+
+// ---- runOnce ----
+
+test('runOnce {spec, rootfs}: exit status and stdout; the temporary bundle and the container are gone', async () => {
+  const bundlesBefore = tempBundles();
+  const id = newId();
+  const r = await runOnce(runtime, id, { spec: spec().withArgs('/bin/testinit', 'echo', 'hello', 'library').build(), rootfs });
+  assert.is(r.exitCode, 0);
+  assert.is(r.signal, null);
+  assert.is(text(r.stdout), 'hello library\n');
+  assert.is(text(r.stderr), '');
+  assert.ok(Buffer.isBuffer(r.stdout) && Buffer.isBuffer(r.stderr));
+  assert.not.ok(ids().includes(id));
+  assert.not.ok(fs.existsSync(path.join(root, id)));
+  assert.equal(tempBundles(), bundlesBefore);
+});
+
+test('runOnce feeds input to stdin and captures stderr and a non-zero exit code', async () => {
+  const echoed = await testinit(['stdin'], base(), 'line one\nline two\n');
+  assert.is(text(echoed.stdout), 'line one\nline two\n');
+  const big = 'x'.repeat(300_000) + '\n';
+  assert.is(text((await testinit(['stdin'], base(), big)).stdout), big, 'more than a socket buffer of input');
+  const noInput = await testinit(['stdin']);
+  assert.is(noInput.exitCode, 0, 'stdin is at EOF without input');
+  assert.is(text(noInput.stdout), '');
+  const failed = await testinit(['cat', '/no/such/file']);
+  assert.is(failed.exitCode, 1);
+  assert.match(text(failed.stderr), /\/no\/such\/file: ENOENT/);
+  assert.is(text(failed.stdout), '');
+  assert.is((await testinit(['exit', '42'])).exitCode, 42);
+});
+
+test('runOnce {bundle} reads config.json from the bundle', async () => {
+  const b = makeBundle({ config: (s) => { s.process!.args = ['/bin/testinit', 'hostname']; s.hostname = 'from-bundle'; } });
+  try {
+    const r = await runOnce(runtime, b.id, { bundle: b.dir });
+    assert.is(r.exitCode, 0);
+    assert.is(text(r.stdout), 'from-bundle\n');
+    assert.ok(fs.existsSync(path.join(b.dir, 'config.json')), 'the caller\'s bundle is left alone');
+    assert.not.ok(ids().includes(b.id));
+  } finally {
+    b.cleanup();
+  }
+});
+
+test('runOnce reports a signal death as signal and 128+signal', async () => {
+  // Without a pid namespace testinit is not a pid-1 init, so SIGKILL to itself works.
+  const r = await testinit(['kill-self', 'KILL'], base().withoutNamespace('pid'));
+  assert.is(r.signal, 9);
+  assert.is(r.exitCode, 137);
+});
+
+test('runOnce timeout: rejects with TIMEOUT, the container is killed and deleted', async () => {
+  const id = newId();
+  const bundlesBefore = tempBundles();
+  const err = await expectCapsaError(
+    runOnce(runtime, id, { spec: spec().withArgs('/bin/testinit', 'sleep', 'forever').build(), rootfs }, { timeoutMs: 300 }),
+    'TIMEOUT', id, '300 ms',
+  ) as RunTimeoutError;
+  assert.ok(Buffer.isBuffer(err.stdout) && Buffer.isBuffer(err.stderr));
+  assert.not.ok(ids().includes(id));
+  assert.equal(tempBundles(), bundlesBefore);
+  // (the suite's leak check verifies no process or cgroup of it is left)
+});
+
+test('runOnce: an id in use is EXISTS and the container holding it is untouched', async () => {
+  const id = newId();
+  const b = makeBundle({ config: (s) => { s.process!.args = ['/bin/testinit', 'sleep', 'forever']; } });
+  try {
+    const held = await runtime.create(id, { bundle: b.dir, stdio: ['ignore', 'ignore', 'ignore'] });
+    await expectCapsaError(runOnce(runtime, id, { spec: spec().withArgs('/bin/testinit', 'true').build(), rootfs }), 'EXISTS');
+    assert.is(runtime.state(id).status, 'created');
+    assert.ok(alive(held.pid));
+    await held.delete({ force: true });
+    assert.not.ok(alive(held.pid));
+  } finally {
+    b.cleanup();
+  }
+});
+
+test('runOnce: a create failure leaves no container, bundle or process; bad sources are INVALID_ARGUMENT', async () => {
+  const id = newId();
+  const bundlesBefore = tempBundles();
+  await expectCapsaError(runOnce(runtime, id, { spec: spec().withArgs('/bin/no-such-program').build(), rootfs }), 'INIT', 'no-such-program');
+  assert.not.ok(ids().includes(id));
+  assert.equal(tempBundles(), bundlesBefore);
+  await expectCapsaError(runOnce(runtime, id, { spec: spec().withTerminal().build(), rootfs }), 'INVALID_ARGUMENT', 'process.terminal');
+  await expectCapsaError(runOnce(runtime, id, {} as never), 'INVALID_ARGUMENT', '{ bundle } or { spec, rootfs }');
+  await expectCapsaError(runOnce(runtime, id, { spec: spec().build(), rootfs: '/no/such/rootfs' }), 'INVALID_CONFIG', 'root.path');
+  await expectCapsaError(runOnce(runtime, 'bad/id', { spec: spec().build(), rootfs }), 'INVALID_ARGUMENT');
+  assert.equal(tempBundles(), bundlesBefore);
+  assert.equal(ids(), []);
+});
+
+// ---- the builder's settings, read back from inside the container ----
+
+test('builder: args, env, cwd, user, hostname, rlimit, no_new_privs as the process sees them', async () => {
+  const b = () => base().withEnv('DB_URL', 'postgres://db/test').withCwd('/tmp').withUser(1000, 1000, [4242]).withHostname('db-test')
+    .withRlimit('NOFILE', 123, 456).withNoNewPrivileges();
+  const env = text((await testinit(['env'], b())).stdout).split('\n');
+  assert.ok(env.includes('DB_URL=postgres://db/test'), env.join(' '));
+  assert.is(text((await testinit(['cwd'], b())).stdout), '/tmp\n');
+  assert.is(text((await testinit(['id'], b())).stdout), 'uid=1000 gid=1000 euid=1000 egid=1000 groups=4242\n');
+  assert.is(text((await testinit(['hostname'], b())).stdout), 'db-test\n');
+  assert.is(text((await testinit(['rlimit', 'NOFILE'], b())).stdout), '123 456\n');
+  assert.is(text((await testinit(['nnp'], b())).stdout), 'NoNewPrivs:\t1\n');
+  assert.is(text((await testinit(['nnp'], base().withNoNewPrivileges(false))).stdout), 'NoNewPrivs:\t0\n');
+});
+
+test('builder: capabilities as the kernel set them', async () => {
+  const caps = (out: Buffer) => Object.fromEntries(text(out).trim().split('\n').map((l) => l.split(':\t') as [string, string]));
+  // CAP_KILL = 5, CAP_NET_ADMIN = 12, CAP_SYS_ADMIN = 21
+  const exact = caps((await testinit(['caps'], base().withCapabilities(['KILL', 'NET_ADMIN']))).stdout);
+  assert.is(exact.CapBnd, (1n << 5n | 1n << 12n).toString(16).padStart(16, '0'));
+  assert.is(exact.CapEff, exact.CapBnd);
+  const changed = caps((await testinit(['caps'], base().addCapability('SYS_ADMIN').dropCapability('CAP_AUDIT_WRITE').dropCapability('NET_BIND_SERVICE'))).stdout);
+  assert.is(changed.CapBnd, (1n << 5n | 1n << 21n).toString(16).padStart(16, '0'));
+});
+
+test('builder: resource limits in the container\'s cgroup files', async () => {
+  const b = base().withMemoryLimit('48m').withPidsLimit(17).withCpuQuota(25_000, 50_000);
+  const r = await testinit(['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu/cpu.cfs_period_us'], b);
+  assert.is(r.exitCode, 0, text(r.stderr));
+  assert.is(text(r.stdout), `${48 * 1024 * 1024}\n17\n25000\n50000\n`);
+});
+
+test('builder: bind mounts (read-only and read-write), tmpfs, read-only root, namespaces', async () => {
+  const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-bind-'));
+  try {
+    fs.writeFileSync(path.join(hostDir, 'seed.sql'), 'CREATE TABLE t;\n');
+    fs.mkdirSync(path.join(rootfs, 'data'), { recursive: true });
+    fs.mkdirSync(path.join(rootfs, 'out'), { recursive: true });
+    fs.mkdirSync(path.join(rootfs, 'scratch'), { recursive: true });
+    const b = () => base().withBind(hostDir, '/data', { readonly: true }).withBind(hostDir, '/out').withTmpfs('/scratch', { size: '8m', mode: 0o750 });
+    assert.is(text((await testinit(['cat', '/data/seed.sql'], b())).stdout), 'CREATE TABLE t;\n');
+    const roWrite = await testinit(['write', '/data/x', 'nope'], b());
+    assert.is(roWrite.exitCode, 1);
+    assert.match(text(roWrite.stderr), /EROFS/);
+    assert.is((await testinit(['write', '/out/written', 'from the container'], b())).exitCode, 0);
+    assert.is(fs.readFileSync(path.join(hostDir, 'written'), 'utf8'), 'from the container');
+    const mountinfo = text((await testinit(['mounts'], b())).stdout).split('\n');
+    const scratch = mountinfo.find((l) => l.split(' ')[4] === '/scratch');
+    assert.ok(scratch, mountinfo.join('\n'));
+    assert.match(scratch!, / - tmpfs tmpfs .*size=8192k/);
+    assert.match(scratch!, /mode=750/);
+    // read-only root (the default) and a writable one
+    assert.match(text((await testinit(['touch', '/rootfile'])).stderr), /EROFS/);
+    const rw = await testinit(['touch', '/capsa-test-rw'], base().withReadonlyRoot(false));
+    assert.is(rw.exitCode, 0, text(rw.stderr));
+    assert.ok(fs.existsSync(path.join(rootfs, 'capsa-test-rw')));
+    fs.rmSync(path.join(rootfs, 'capsa-test-rw'));
+    // the host's network namespace vs a new one
+    const hostNet = fs.readlinkSync('/proc/self/ns/net');
+    assert.is(text((await testinit(['readlink', '/proc/self/ns/net'], base().withoutNamespace('network'))).stdout), `${hostNet}\n`);
+    assert.is.not(text((await testinit(['readlink', '/proc/self/ns/net'])).stdout), `${hostNet}\n`);
+  } finally {
+    removeTestDir(hostDir);
+  }
+});
+
+test('builder: a seccomp profile is enforced', async () => {
+  const profile = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] };
+  const r = await testinit(['mkdir', '/tmp/denied'], base().withSeccomp(profile));
+  assert.is(r.exitCode, 1);
+  assert.match(text(r.stderr), /EPERM/);
+  assert.is((await testinit(['mkdir', '/tmp/allowed'], base().withReadonlyRoot(false))).exitCode, 0);
+  fs.rmSync(path.join(rootfs, 'tmp', 'allowed'), { recursive: true, force: true });
+});
+
+// ---- long-running containers: exec, stats, misuse ----
+
+async function sleeper(b: SpecBuilder = base()): Promise<{ id: string; c: Awaited<ReturnType<Runtime['create']>>; dir: string }> {
+  const id = newId();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-bundle-'));
+  const c = await runtime.create(id, { bundle: dir, spec: b.withRootfs(rootfs).withArgs('/bin/testinit', 'sleep', 'forever').build(), stdio: ['ignore', 'ignore', 'ignore'] });
+  return { id, c, dir };
+}
+
+async function readAll(stream: NodeJS.ReadableStream | null | undefined): Promise<string> {
+  if (!stream) return '';
+  let s = '';
+  for await (const chunk of stream) s += chunk;
+  return s;
+}
+
+test('exec with streams into a running container', async () => {
+  const { id, c, dir } = await sleeper(base().withEnv('ROLE', 'db'));
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'echo', 'from', 'exec'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    const p = await runtime.exec(id, proc, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [out, err, status] = await Promise.all([readAll(p.io.stdio[1]), readAll(p.io.stdio[2]), p.wait()]);
+    assert.is(out, 'from exec\n');
+    assert.is(err, '');
+    assert.equal(status, { exitCode: 0, signal: null });
+    const q = await runtime.exec(id, { ...proc, args: ['/bin/testinit', 'exit', '3'] }, { stdio: ['ignore', 'ignore', 'ignore'] });
+    assert.equal(await q.wait(), { exitCode: 3, signal: null });
+    // the exec'd process ran in the container's pid namespace
+    const r = await runtime.exec(id, { ...proc, args: ['/bin/testinit', 'readlink', '/proc/self/ns/pid'] }, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const [ns] = await Promise.all([readAll(r.io.stdio[1]), r.wait()]);
+    assert.is(ns, `${fs.readlinkSync(`/proc/${c.pid}/ns/pid`)}\n`);
+  } finally {
+    await c.delete({ force: true });
+    removeTestDir(dir);
+  }
+});
+
+test('containerStats reads the container\'s cgroup: matches the files in cgroupfs', async () => {
+  const { id, c, dir } = await sleeper(base().withMemoryLimit('64m').withPidsLimit(33));
+  try {
+    await c.start();
+    const stats = containerStats(runtime, id);
+    const cg = (controller: string, file: string) => fs.readFileSync(path.join('/sys/fs/cgroup', controller, 'capsa', id, file), 'utf8').trim();
+    assert.is(stats.pids.current, Number(cg('pids', 'pids.current')));
+    assert.is(stats.pids.current, 1, 'just the init');
+    assert.is(stats.pids.limit, 33);
+    assert.is(stats.memory.usage.limit, 64 * 1024 * 1024);
+    assert.is(String(stats.memory.usage.limit), cg('memory', 'memory.limit_in_bytes'));
+    assert.ok(stats.memory.usage.usage > 0);
+    assert.ok(stats.cpu.usage.total > 0, 'the init has used some cpu');
+  } finally {
+    await c.delete({ force: true });
+    removeTestDir(dir);
+  }
+  await expectCapsaError(() => containerStats(runtime, id), 'NOT_FOUND', 'container does not exist');
+});
+
+test('misuse raises CapsaError and leaves the state consistent', async () => {
+  const { id, c, dir } = await sleeper();
+  try {
+    await expectCapsaError(runtime.exec(id, { args: ['/bin/testinit', 'true'], cwd: '/', user: { uid: 0, gid: 0 } }, { stdio: ['ignore', 'ignore', 'ignore'] }), 'BAD_STATE', 'created');
+    await c.start();
+    await expectCapsaError(c.start(), 'BAD_STATE', 'already running');
+    assert.is(c.state().status, 'running');
+    await expectCapsaError(c.delete(), 'BAD_STATE', 'not stopped');
+    assert.is(c.state().status, 'running');
+    assert.ok(alive(c.pid));
+    await expectCapsaError(runtime.create(id, { bundle: dir, spec: spec().withRootfs(rootfs).build(), stdio: ['ignore', 'ignore', 'ignore'] }), 'EXISTS');
+    assert.is(c.state().status, 'running', 'a second create of the id did not disturb the first');
+    await c.kill('SIGKILL');
+    assert.equal(await c.wait(), { exitCode: 137, signal: 9 });
+    assert.is(c.state().status, 'stopped');
+    await expectCapsaError(c.start(), 'BAD_STATE', 'stopped');
+    await expectCapsaError(c.kill('SIGTERM'), 'BAD_STATE', 'container not running');
+    await expectCapsaError(runtime.exec(id, { args: ['/bin/testinit', 'true'], cwd: '/', user: { uid: 0, gid: 0 } }, { stdio: ['ignore', 'ignore', 'ignore'] }), 'BAD_STATE', 'stopped');
+    assert.is(c.state().status, 'stopped');
+    await c.delete();
+    assert.not.ok(ids().includes(id));
+    await expectCapsaError(() => runtime.get(id), 'NOT_FOUND', 'container does not exist');
+    await expectCapsaError(() => runtime.state(id), 'NOT_FOUND');
+    await expectCapsaError(c.delete(), 'NOT_FOUND');
+    await c.delete({ force: true }); // force on a missing container is not an error
+  } finally {
+    await runtime.delete(id, { force: true });
+    removeTestDir(dir);
+  }
+});
+
+test.run();
