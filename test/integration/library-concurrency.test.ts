@@ -1,0 +1,158 @@
+// Many containers from one process without blocking the event loop, and the
+// API used from worker threads (the addon is N-API, so it loads per thread).
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import * as assert from 'uvu/assert';
+
+import { spec } from '../../src/builder';
+import { Runtime, type Container } from '../../src/runtime/runtime';
+import { runOnce } from '../../src/runtime/oneshot';
+import { capsaSuite } from '../helpers/capsa';
+import { REPO_ROOT, removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+
+const { test, root } = capsaSuite('library-concurrency');
+const runtime = new Runtime({ root });
+const rootfs = sharedTestRootfs();
+const N = 20;
+
+test.before(() => new Promise<void>((resolve) => { spawn('true', [], { stdio: ['ignore', 'pipe', 'pipe'] }).on('close', () => resolve()); }));
+
+async function readAll(stream: NodeJS.ReadableStream | null | undefined): Promise<string> {
+  if (!stream) return '';
+  let s = '';
+  for await (const chunk of stream) s += chunk;
+  return s;
+}
+
+const isChildOfUs = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+  } catch { return false; }
+};
+
+test(`${N} containers created, started, awaited and deleted concurrently while the event loop keeps running`, async () => {
+  const tag = randomBytes(3).toString('hex');
+  const ids = Array.from({ length: N }, (_, i) => `capsa-test-conc-${tag}-${i}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-bundle-'));
+  let inFlight = 0;
+  let ticksWhileInFlight = 0;
+  const interval = setInterval(() => { if (inFlight > 0) ticksWhileInFlight++; }, 1);
+  const containers: Container[] = [];
+  try {
+    inFlight = N;
+    const created = await Promise.all(ids.map(async (id) => {
+      try {
+        const c = await runtime.create(id, {
+          bundle: dir, spec: spec().withRootfs(rootfs).withArgs('/bin/testinit', 'echo', id).build(), stdio: ['ignore', 'pipe', 'ignore'],
+        });
+        containers.push(c);
+        return c;
+      } finally {
+        inFlight--;
+      }
+    }));
+    const createTicks = ticksWhileInFlight;
+    // All N exist at once, each waiting in its own init, each a child of this process.
+    assert.equal(created.filter((c) => !(c.pid > 0)).map((c) => c.id), [], 'every create reported its init pid');
+    const states = runtime.list().filter((s) => ids.includes(s.id));
+    assert.is(states.length, N);
+    assert.ok(states.every((s) => s.status === 'created'), states.map((s) => s.status).join(' '));
+    assert.is(new Set(created.map((c) => c.pid)).size, N);
+    assert.ok(created.every((c) => isChildOfUs(c.pid)));
+
+    inFlight = N;
+    const results = await Promise.all(created.map(async (c) => {
+      try {
+        const out = readAll(c.io.stdio[1]);
+        const exited = c.wait();
+        await c.start();
+        const status = await exited;
+        await c.delete();
+        return { id: c.id, status, out: await out };
+      } finally {
+        inFlight--;
+      }
+    }));
+    for (const r of results) {
+      assert.equal(r.status, { exitCode: 0, signal: null }, r.id);
+      assert.is(r.out, `${r.id}\n`, 'each container\'s output reached its own stream');
+    }
+    assert.equal(runtime.list().filter((s) => ids.includes(s.id)), []);
+    assert.ok(createTicks > 0, 'the interval ran while the creates were in flight');
+    assert.ok(ticksWhileInFlight > createTicks, 'and while the containers ran and were awaited');
+  } finally {
+    clearInterval(interval);
+    await Promise.all(containers.map((c) => c.delete({ force: true }).catch(() => {})));
+    removeTestDir(dir);
+  }
+});
+
+test(`${N} runOnce calls at once each get their own output and exit code`, async () => {
+  const tag = randomBytes(3).toString('hex');
+  const results = await Promise.all(Array.from({ length: N }, (_, i) => runOnce(runtime, `capsa-test-conc-${tag}-${i}`, {
+    spec: spec().withArgs('/bin/testinit', 'exit', String(i)).build(), rootfs,
+  })));
+  assert.equal(results.map((r) => r.exitCode), Array.from({ length: N }, (_, i) => i));
+  assert.equal(runtime.list(), []);
+});
+
+// The worker loads the bundled library (dist/index.cjs), as a user's worker would.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Runtime, spec, runOnce } = require(workerData.lib);
+(async () => {
+  const runtime = new Runtime({ root: workerData.root });
+  const out = [];
+  for (let i = 0; i < workerData.runs; i++) {
+    const id = workerData.prefix + '-' + i;
+    const r = await runOnce(runtime, id, { spec: spec().withArgs('/bin/testinit', 'echo', id).build(), rootfs: workerData.rootfs });
+    out.push({ id, exitCode: r.exitCode, stdout: r.stdout.toString() });
+  }
+  // a long-running container: created, started, killed and awaited from this thread
+  const dir = require('node:fs').mkdtempSync('/tmp/capsa-test-bundle-');
+  const c = await runtime.create(workerData.prefix + '-long', { bundle: dir, spec: spec().withRootfs(workerData.rootfs).withArgs('/bin/testinit', 'sleep', 'forever').build(), stdio: ['ignore', 'ignore', 'ignore'] });
+  const exited = c.wait();
+  await c.start();
+  const running = c.state().status;
+  await c.kill('SIGKILL');
+  const status = await exited;
+  await c.delete();
+  require('node:fs').rmSync(dir, { recursive: true, force: true });
+  parentPort.postMessage({ out, running, status, threadId: require('node:worker_threads').threadId });
+})().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e), code: e && e.code }));
+`;
+
+function runWorker(prefix: string, runs: number): Promise<{ out: { id: string; exitCode: number; stdout: string }[]; running: string; status: unknown; threadId: number; error?: string }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { lib: path.join(REPO_ROOT, 'dist', 'index.cjs'), root, rootfs, prefix, runs } });
+    let msg: unknown;
+    w.once('message', (m) => { msg = m; });
+    w.once('error', reject);
+    w.once('exit', (code) => (msg ? resolve(msg as never) : reject(new Error(`worker exited ${code} without a result`))));
+  });
+}
+
+test('the API works from worker threads, two workers and the main thread at once', async () => {
+  const tag = randomBytes(3).toString('hex');
+  const [a, b, main] = await Promise.all([
+    runWorker(`capsa-test-wa-${tag}`, 3),
+    runWorker(`capsa-test-wb-${tag}`, 3),
+    runOnce(runtime, `capsa-test-wm-${tag}`, { spec: spec().withArgs('/bin/testinit', 'echo', 'main').build(), rootfs }),
+  ]);
+  for (const [w, prefix] of [[a, `capsa-test-wa-${tag}`], [b, `capsa-test-wb-${tag}`]] as const) {
+    assert.is(w.error, undefined, w.error);
+    assert.ok(w.threadId > 0, 'ran off the main thread');
+    assert.equal(w.out, [0, 1, 2].map((i) => ({ id: `${prefix}-${i}`, exitCode: 0, stdout: `${prefix}-${i}\n` })));
+    assert.is(w.running, 'running');
+    assert.equal(w.status, { exitCode: 137, signal: 9 });
+  }
+  assert.is(main.stdout.toString(), 'main\n');
+  assert.equal(runtime.list(), []);
+});
+
+test.run();
