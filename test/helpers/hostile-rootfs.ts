@@ -370,6 +370,9 @@ export function fileHash(p: string): string {
 // ---- running containers for security tests ----
 
 
+/** Container IDs of the security tests, so their leftovers are recognisable. */
+export const ID_PREFIX = 'capsa-test-sec';
+
 export type Config = (s: Spec) => void;
 export const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
 export const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
@@ -414,7 +417,7 @@ export function securityHarness(suite: Pick<CapsaSuite, 'capsa' | 'capsaOk' | 'r
 
   /** `capsa run` in the foreground; the bundle and container are always removed. */
   async function runIn(config: Config, opts: RunOpts = {}): Promise<RunResult> {
-    const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs() });
+    const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs(), idPrefix: ID_PREFIX });
     try {
       return await capsa(['run', ...(opts.args ?? []), '-b', b.dir, b.id], { input: opts.input as string | undefined });
     } finally {
@@ -431,7 +434,7 @@ export function securityHarness(suite: Pick<CapsaSuite, 'capsa' | 'capsaOk' | 'r
 
   /** create (verb "create") or run -d (verb "run"), stdio to a file; fn gets the init's host pid. */
   async function withContainer(verb: 'create' | 'run', config: Config, fn: (c: Started) => Promise<void>, opts: RunOpts = {}): Promise<void> {
-    const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs() });
+    const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs(), idPrefix: ID_PREFIX });
     const before = new Set(snapshot([]).processes);
     const outPath = path.join(b.dir, 'output');
     try {
