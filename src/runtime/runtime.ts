@@ -42,6 +42,12 @@ export class Container {
   kill(signal: number | string = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> { return this.runtime.kill(this.id, signal, opts); }
   state(): State { return this.runtime.state(this.id); }
   delete(opts: { force?: boolean } = {}): Promise<void> { return this.runtime.delete(this.id, opts); }
+  /** cgroup statistics (cpu, memory, pids, blkio, hugetlb) of the container. */
+  stats(): import('./stats').ContainerStats {
+    return (require('./stats') as typeof import('./stats')).containerStats(this.runtime, this.id);
+  }
+  /** Runs a process inside this running container. */
+  exec(proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> { return this.runtime.exec(this.id, proc, opts); }
 
   /** Resolves when the container's init exits. */
   async wait(): Promise<WaitResult> {
@@ -117,6 +123,11 @@ export class Runtime {
       }
     }
     return out;
+  }
+
+  /** create + start + wait + delete, capturing stdout and stderr (see oneshot.ts). */
+  run(id: string, source: import('./oneshot').RunSource, opts?: import('./oneshot').RunOnceOptions): Promise<import('./oneshot').RunResult> {
+    return (require('./oneshot') as typeof import('./oneshot')).runOnce(this, id, source, opts);
   }
 
   /** Handle to an existing container (for wait/kill from another process). */
