@@ -413,6 +413,7 @@ for (const [opt, optionalRe, propagates] of [
   ['slave', /^master:\d+$/, true],
   ['rslave', /^master:\d+$/, true],
   ['shared', /^shared:\d+$/, true],
+  ['unbindable', /^unbindable$/, false],
 ] as const) {
   test(`mount propagation "${opt}": mountinfo fields and whether a host mount shows up inside`, async () => {
     await withSharedHostDir(async (dir) => {
