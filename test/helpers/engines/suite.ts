@@ -24,8 +24,11 @@ export interface GroupHooks<T> {
   watchdogMs?: number;
 }
 
+/** Registers a test whose engine leftovers are checked (and cleaned) right after it. */
+export type EngineTest = (name: string, fn: () => Promise<void> | void) => void;
+
 export interface Group<T> {
-  test: Test;
+  test: EngineTest;
   ctx: T;
   sb: Sandbox;
 }
@@ -84,16 +87,30 @@ export async function engineGroup<T>(name: string, hooks: GroupHooks<T>, registe
   }
 
   const c = ctx;
-  let reported = false;
-  test.before.each(() => { reported = false; });
-  test.after.each(async () => {
-    if (reported) return; // uvu runs after.each again for a failed test
-    reported = true;
-    const left = await hooks.leftovers(c);
-    if (left.length) throw new Error(`test left engine resources behind (now removed):\n  ${left.join('\n  ')}`);
+  // Not an after.each hook: uvu aborts the whole suite when a hook throws
+  // after a failed test. The check runs inside the test instead.
+  const engineTest: EngineTest = (title, fn) => test(title, async () => {
+    let failure: unknown;
+    try {
+      await fn();
+    } catch (e) {
+      failure = e;
+    }
+    let left: string[];
+    try {
+      left = await hooks.leftovers(c);
+    } catch (e) {
+      left = [`leftover check failed: ${(e as Error).message}`];
+    }
+    const note = left.length ? `test left engine resources behind (now removed):\n  ${left.join('\n  ')}` : '';
+    if (failure) {
+      if (note && failure instanceof Error) failure.message += `\n${note}`;
+      throw failure;
+    }
+    if (note) throw new Error(note);
   });
 
-  register({ test, ctx: c, sb });
+  register({ test: engineTest, ctx: c, sb });
 
   test('leaves nothing on the host: daemons stopped, no containers, cgroups, mounts, state or temp dir', async () => {
     const problems = [...(await teardown())];
