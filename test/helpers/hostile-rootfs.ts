@@ -15,8 +15,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from './bundle';
-import { CAPSA_BIN, type CapsaSuite, type RunResult } from './capsa';
-import { snapshot } from './leaks';
+import { suite } from 'uvu';
+import { CAPSA_BIN, runCommand, type CapsaSuite, type RunOptions, type RunResult } from './capsa';
+import { leaksBetween, snapshot, type HostSnapshot } from './leaks';
 import { removeTestDir, sharedTestRootfs } from './rootfs';
 
 const SECPROBE_SOURCE = String.raw`
@@ -287,6 +288,7 @@ export function securityRootfs(): string {
   fs.mkdirSync(dir, { mode: 0o755 });
   const rootfs = path.join(dir, 'rootfs');
   copySecurityRootfs(rootfs);
+  ownDirs.add(dir);
   process.on('exit', () => removeTestDir(dir));
   securityRoot = rootfs;
   return rootfs;
@@ -316,6 +318,7 @@ export function makeHostileRootfs(tag: string, plant?: (h: HostileRootfs) => voi
   copySecurityRootfs(rootfs);
   const decoy = path.join(dir, 'decoy');
   fs.mkdirSync(decoy, { mode: 0o755 });
+  ownDirs.add(dir);
   const decoyFile = path.join(decoy, 'secret');
   fs.writeFileSync(decoyFile, DECOY_CONTENT, { mode: 0o644 });
   const h: HostileRootfs = { dir, rootfs, decoy, decoyFile, cleanup: () => removeTestDir(dir) };
@@ -371,7 +374,68 @@ export function fileHash(p: string): string {
 
 
 /** Container IDs of the security tests, so their leftovers are recognisable. */
-export const ID_PREFIX = 'capsa-test-sec';
+export const ID_PREFIX = `capsa-test-sec${process.pid}`;
+
+// Every capsa process this test process starts carries this in its
+// environment (and so does capsa-init), which tells our leftovers from those
+// of other test runs sharing the host.
+const OWNER_MARK = `CAPSA_TEST_OWNER=${process.pid}`;
+process.env.CAPSA_TEST_OWNER = String(process.pid);
+
+/** Directories this process made, under which a leftover mount is ours. */
+const ownDirs = new Set<string>();
+
+function ownedBy(line: string): boolean {
+  const [kind, ...rest] = line.split(': ');
+  const item = rest.join(': ');
+  if (item.includes(ID_PREFIX)) return true;
+  if (kind === 'fds' || kind === 'stateDirs') return true;
+  if (kind === 'mounts') return [...ownDirs].some((d) => item.includes(d));
+  if (kind === 'processes') {
+    const pid = item.split(' ')[0];
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(ID_PREFIX)) return true;
+      return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(OWNER_MARK);
+    } catch {
+      return false; // gone: not left behind
+    }
+  }
+  return false;
+}
+
+/**
+ * capsaSuite with the same per-test leak check, narrowed to what this test
+ * file made: on a host where other suites run at the same time, their
+ * containers are not our leaks.
+ */
+export function securitySuite(name: string): CapsaSuite {
+  const root = `/tmp/capsa-test-root-${process.pid}-${name.replace(/[^A-Za-z0-9]+/g, '-')}`;
+  ownDirs.add(root);
+  const test = suite(name);
+  const run = (args: readonly string[], opts?: RunOptions) => runCommand(CAPSA_BIN, ['--root', root, ...args], opts);
+  const runOk = async (args: readonly string[], opts?: RunOptions) => {
+    const r = await run(args, opts);
+    if (r.code !== 0) throw new Error(`capsa ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+    return r;
+  };
+  let before: HostSnapshot | undefined;
+  test.before.each(() => { before = snapshot([root]); });
+  test.after.each(async () => {
+    if (!before) return;
+    const found = () => leaksBetween(before!, snapshot([root])).filter(ownedBy);
+    // a killed container's processes may still be on their way out
+    let leaks = found();
+    for (let i = 0; leaks.some((l) => l.startsWith('processes')) && i < 100; i++) {
+      await tick(50);
+      leaks = found();
+    }
+    before = undefined;
+    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) await run(['delete', '--force', id]);
+    if (leaks.length) throw new Error(`test left resources behind:\n  ${leaks.join('\n  ')}`);
+  });
+  test.after(() => { fs.rmSync(root, { recursive: true, force: true }); });
+  return { test, root, capsa: run, capsaOk: runOk };
+}
 
 export type Config = (s: Spec) => void;
 export const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
@@ -418,6 +482,7 @@ export function securityHarness(suite: Pick<CapsaSuite, 'capsa' | 'capsaOk' | 'r
   /** `capsa run` in the foreground; the bundle and container are always removed. */
   async function runIn(config: Config, opts: RunOpts = {}): Promise<RunResult> {
     const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs(), idPrefix: ID_PREFIX });
+    ownDirs.add(b.dir);
     try {
       return await capsa(['run', ...(opts.args ?? []), '-b', b.dir, b.id], { input: opts.input as string | undefined });
     } finally {
@@ -435,6 +500,7 @@ export function securityHarness(suite: Pick<CapsaSuite, 'capsa' | 'capsaOk' | 'r
   /** create (verb "create") or run -d (verb "run"), stdio to a file; fn gets the init's host pid. */
   async function withContainer(verb: 'create' | 'run', config: Config, fn: (c: Started) => Promise<void>, opts: RunOpts = {}): Promise<void> {
     const b = makeBundle({ config, rootfs: opts.rootfs ?? securityRootfs(), idPrefix: ID_PREFIX });
+    ownDirs.add(b.dir);
     const before = new Set(snapshot([]).processes);
     const outPath = path.join(b.dir, 'output');
     try {

@@ -10,10 +10,10 @@ import { capabilityMask, CAPABILITY_NAMES } from '../../src/spec/capabilities';
 import { detectLsm } from '../../src/security/lsm';
 import type { Process } from '../../src/spec/types';
 import { makeBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, runCommand, type RunResult } from '../helpers/capsa';
-import { all, cmd, hexMask, ID_PREFIX, procStatus, securityHarness, securityRootfs, statusLines, type Config } from '../helpers/hostile-rootfs';
+import { CAPSA_BIN, runCommand, type RunResult } from '../helpers/capsa';
+import { securitySuite, all, cmd, hexMask, ID_PREFIX, procStatus, securityHarness, securityRootfs, statusLines, type Config } from '../helpers/hostile-rootfs';
 
-const suite = capsaSuite('security-process');
+const suite = securitySuite('security-process');
 const { test, capsa } = suite;
 const { runIn, runOk, withCreated, withRunning } = securityHarness(suite);
 

@@ -1,0 +1,251 @@
+// seccomp, as root with real containers: the profile capsa compiles is loaded
+// into the kernel, and the kernel answers the container's syscalls with the
+// configured action. Syscalls are made raw by secprobe (`sys NAME ARGS...`)
+// or through libc by testinit, and the result is the errno the kernel gave.
+import * as assert from 'uvu/assert';
+
+import { X86_64_SYSCALLS } from '../../src/seccomp/tables/x86_64';
+import type { Seccomp } from '../../src/spec/types';
+import type { RunResult } from '../helpers/capsa';
+import { securitySuite, all, cmd, probe, securityHarness, type Config } from '../helpers/hostile-rootfs';
+
+const suite = securitySuite('security-seccomp');
+const { test, capsa } = suite;
+const { runIn, runOk, withRunning } = securityHarness(suite);
+
+type Rule = NonNullable<Seccomp['syscalls']>[number];
+const seccomp = (profile: Partial<Seccomp> & Record<string, unknown>): Config => (s) => { s.linux!.seccomp = profile as Seccomp; };
+const allowBut = (...syscalls: Rule[]): Config => seccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls });
+const nnp = (on: boolean): Config => (s) => { s.process!.noNewPrivileges = on; };
+
+const SIGSYS = 31;
+
+function assertOneLineError(r: RunResult, field: string): void {
+  assert.is(r.code, 1, `expected exit 1, got ${r.code}: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.is(lines.length, 1, `one line expected:\n${r.stderr}`);
+  assert.ok(lines[0]!.includes(field), `"${lines[0]}" should name ${field}`);
+  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+// ---- actions ----
+
+test('seccomp: mkdir -> ERRNO (EPERM by default), chmod -> ERRNO with errnoRet 38; others still work', async () => {
+  const profile = allowBut(
+    { names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' },
+    { names: ['chmod', 'fchmodat'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+  );
+  assert.is(await runOk(all(profile, cmd('syscall', 'mkdir'))), 'EPERM\n');
+  assert.is(await runOk(all(profile, cmd('syscall', 'chmod'))), 'ENOSYS\n');
+  assert.is(await runOk(all(profile, cmd('syscall', 'getpid'))), 'ok\n');
+  // without the filter the same calls get past seccomp (the read-only rootfs answers instead)
+  assert.is(await runOk(cmd('syscall', 'mkdir')), 'EROFS\n');
+});
+
+test('seccomp: /proc/self/status says Seccomp: 2 (filter mode), and 0 without a profile', async () => {
+  assert.is(await runOk(all(allowBut({ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }), cmd('seccomp'))), 'Seccomp:\t2\n');
+  assert.is(await runOk(cmd('seccomp')), 'Seccomp:\t0\n');
+});
+
+test('seccomp: defaultAction ERRNO with defaultErrnoRet answers every syscall not listed (large allow-list, mkdir left out)', async () => {
+  const names = Object.keys(X86_64_SYSCALLS).filter((n) => n !== 'mkdir' && n !== 'mkdirat');
+  const profile = seccomp({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38, syscalls: [{ names, action: 'SCMP_ACT_ALLOW' }] });
+  assert.is(await runOk(all(profile, cmd('syscall', 'mkdir'))), 'ENOSYS\n');
+  assert.is(await runOk(all(profile, cmd('syscall', 'uname'))), 'ok\n');
+});
+
+test('seccomp: SCMP_ACT_KILL_PROCESS kills the process with SIGSYS (exit 128+31)', async () => {
+  const r = await runIn(all(allowBut({ names: ['mkdir'], action: 'SCMP_ACT_KILL_PROCESS' }), cmd('syscall', 'mkdir')));
+  assert.is(r.code, 128 + SIGSYS, `exit ${r.code}: ${r.stderr}`);
+  assert.is(r.stdout, '', 'nothing printed after the killing syscall');
+});
+
+test('seccomp: SCMP_ACT_KILL (kill thread) and SCMP_ACT_TRAP end a single-threaded entrypoint with SIGSYS too', async () => {
+  for (const action of ['SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP'] as const) {
+    const r = await runIn(all(allowBut({ names: ['mkdir'], action }), cmd('syscall', 'mkdir')));
+    assert.is(r.code, 128 + SIGSYS, `${action}: exit ${r.code}: ${r.stderr}`);
+  }
+});
+
+test('seccomp: SCMP_ACT_LOG and SCMP_ACT_ALLOW rules let the call through', async () => {
+  for (const action of ['SCMP_ACT_LOG', 'SCMP_ACT_ALLOW'] as const) {
+    const profile = seccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['umask'], action }, { names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
+    assert.is(await runOk(all(profile, probe('sys', 'umask', '022'))), 'ok\n', action);
+  }
+});
+
+test('seccomp: SCMP_ACT_TRACE without a tracer fails the syscall with ENOSYS', async () => {
+  assert.is(await runOk(all(allowBut({ names: ['umask'], action: 'SCMP_ACT_TRACE' }), probe('sys', 'umask', '022'))), 'ENOSYS\n');
+});
+
+// ---- argument conditions ----
+
+test('seccomp args: personality(0xffffffff) allowed by SCMP_CMP_EQ, every other value denied', async () => {
+  const profile = allowBut(
+    { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0xffffffff, op: 'SCMP_CMP_EQ' }] },
+    { names: ['personality'], action: 'SCMP_ACT_ERRNO' },
+  );
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0xffffffff'))), 'ok\n');
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0'))), 'EPERM\n');
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0x8'))), 'EPERM\n');
+  // all 64 bits are compared: the same low word with a high bit set is another value
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0x1ffffffff'))), 'EPERM\n');
+  // testinit's libc-free call agrees
+  assert.is(await runOk(all(profile, cmd('syscall', 'personality'))), 'ok\n');
+});
+
+test('seccomp args: SCMP_CMP_MASKED_EQ compares (arg & value) with valueTwo', async () => {
+  const profile = allowBut(
+    { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0xff00, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+    { names: ['personality'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 },
+  );
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0'))), 'ok\n');
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0xffffffff'))), 'EACCES\n');
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0xffff00ff'))), 'ok\n', 'bits outside the mask do not matter');
+  assert.is(await runOk(all(profile, probe('sys', 'personality', '0x0400'))), 'EACCES\n');
+});
+
+// Every comparison operator against 0x1000, with umask (harmless with any argument).
+const CASES: [string, [number, number, number], Record<string, unknown>][] = [
+  ['SCMP_CMP_EQ', [0, 1, 0], {}],
+  ['SCMP_CMP_NE', [1, 0, 1], {}],
+  ['SCMP_CMP_LT', [1, 0, 0], {}],
+  ['SCMP_CMP_LE', [1, 1, 0], {}],
+  ['SCMP_CMP_GT', [0, 0, 1], {}],
+  ['SCMP_CMP_GE', [0, 1, 1], {}],
+  ['SCMP_CMP_MASKED_EQ', [0, 1, 1], { value: 0xf000, valueTwo: 0x1000 }],
+];
+for (const [op, denied, extra] of CASES) {
+  test(`seccomp args: ${op} decides umask(0xfff / 0x1000 / 0x1001) as the kernel evaluates it`, async () => {
+    const profile = allowBut({ names: ['umask'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, args: [{ index: 0, value: 0x1000, op, ...extra } as never] });
+    const got: number[] = [];
+    for (const arg of ['0xfff', '0x1000', '0x1001']) got.push((await runOk(all(profile, probe('sys', 'umask', arg)))) === 'EPERM\n' ? 1 : 0);
+    assert.equal(got, denied);
+  });
+}
+
+test('seccomp args: conditions on two arguments must all hold (AND)', async () => {
+  // setpgid(pid, pgid) denied with ENOSYS (which setpgid itself never returns) only when both are 0
+  const profile = allowBut({ names: ['setpgid'], action: 'SCMP_ACT_ERRNO', errnoRet: 38, args: [{ index: 0, value: 0, op: 'SCMP_CMP_EQ' }, { index: 1, value: 0, op: 'SCMP_CMP_EQ' }] });
+  assert.is(await runOk(all(profile, probe('sys', 'setpgid', '0', '0'))), 'ENOSYS\n');
+  assert.not.equal(await runOk(all(profile, probe('sys', 'setpgid', '0', '999999'))), 'ENOSYS\n');
+  assert.not.equal(await runOk(all(profile, probe('sys', 'setpgid', '999999', '0'))), 'ENOSYS\n');
+});
+
+// ---- flags, architectures, names ----
+
+test('seccomp flags: TSYNC, LOG and SPEC_ALLOW are accepted and the filter still applies', async () => {
+  const profile = seccomp({
+    defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
+    syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }],
+  });
+  assert.is(await runOk(all(profile, cmd('syscall', 'mkdir'))), 'EPERM\n');
+  assert.is(await runOk(all(profile, cmd('seccomp'))), 'Seccomp:\t2\n');
+});
+
+test('seccomp: listed architectures (x86_64, x86, x32) load and the native rules apply', async () => {
+  const profile = seccomp({
+    defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+    syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }],
+  });
+  assert.is(await runOk(all(profile, cmd('syscall', 'mkdir'))), 'EPERM\n');
+});
+
+test('seccomp: a syscall name unknown to the table is skipped with a warning, and the container still runs', async () => {
+  const r = await runIn(all(allowBut({ names: ['capsa_no_such_syscall', 'mkdir'], action: 'SCMP_ACT_ERRNO' }), cmd('syscall', 'mkdir')));
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, 'EPERM\n', 'the known name in the same rule still applies');
+  assert.match(r.stderr, /warn/);
+  assert.match(r.stderr, 'capsa_no_such_syscall');
+});
+
+// ---- bad profiles ----
+
+const BAD: [string, Record<string, unknown>, string][] = [
+  ['no defaultAction', {}, 'linux.seccomp.defaultAction'],
+  ['unknown defaultAction', { defaultAction: 'SCMP_ACT_NOPE' }, 'linux.seccomp.defaultAction'],
+  ['syscalls not an array', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: 'mkdir' }, 'linux.seccomp.syscalls'],
+  ['empty names', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: [], action: 'SCMP_ACT_ERRNO' }] }, 'linux.seccomp.syscalls[0].names'],
+  ['unknown rule action', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'DENY' }] }, 'linux.seccomp.syscalls[0].action'],
+  ['unknown operator', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 1, op: 'SCMP_CMP_NOPE' }] }] }, 'linux.seccomp.syscalls[0].args[0].op'],
+  ['argument index 6', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO', args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }] }, 'linux.seccomp.syscalls[0].args[0].index'],
+  ['errnoRet on ALLOW', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ALLOW', errnoRet: 1 }] }, 'linux.seccomp.syscalls[0].errnoRet'],
+  ['unknown flag', { defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_NOPE'] }, 'linux.seccomp.flags[0]'],
+  ['unknown architecture', { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_NOPE'] }, 'linux.seccomp.architectures'],
+];
+for (const [what, profile, field] of BAD) {
+  test(`seccomp: a malformed profile (${what}) fails create with one line naming ${field}`, async () => {
+    assertOneLineError(await runIn(all(seccomp(profile), cmd('true'))), field);
+  });
+}
+
+test('seccomp: SCMP_ACT_NOTIFY without a listenerPath fails create with a clear one-line error', async () => {
+  const r = await runIn(all(allowBut({ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }), cmd('true')));
+  assertOneLineError(r, 'linux.seccomp');
+  assert.match(r.stderr, /listenerPath|NOTIFY/);
+});
+
+test('seccomp: SCMP_ACT_NOTIFY with a listenerPath fails clearly too (notify is not supported yet), never silently', async () => {
+  const r = await runIn(all(seccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/tmp/capsa-test-no-agent.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }), cmd('true')));
+  assertOneLineError(r, 'linux.seccomp');
+});
+
+test('seccomp: NOTIFY as the default action is rejected', async () => {
+  assertOneLineError(await runIn(all(seccomp({ defaultAction: 'SCMP_ACT_NOTIFY' }), cmd('true'))), 'linux.seccomp.defaultAction');
+});
+
+// ---- placement and exec ----
+
+// Everything capsa-init does to build the container, denied: if the filter
+// were loaded before setup the container could not even start.
+const SETUP_SYSCALLS = ['mount', 'umount2', 'pivot_root', 'sethostname', 'setdomainname', 'setns', 'unshare', 'open_tree', 'move_mount', 'fsopen', 'fsconfig', 'fsmount', 'mount_setattr', 'mknodat', 'symlinkat'];
+const AFTER_SETUP = ['capset', 'setgroups', 'setresuid', 'setresgid', 'openat2', 'fchdir', 'close_range', 'umask'];
+
+test('seccomp placement: with noNewPrivileges the filter comes last, so even credential and cwd syscalls may be denied', async () => {
+  const profile = allowBut({ names: [...SETUP_SYSCALLS, ...AFTER_SETUP], action: 'SCMP_ACT_ERRNO' });
+  const r = await runIn(all(nnp(true), profile, cmd('syscall', 'sethostname')));
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, 'EPERM\n', 'and the entrypoint is filtered');
+});
+
+test('seccomp placement: without noNewPrivileges (and no CAP_SYS_ADMIN) the filter still comes after all mounts and pivot_root', async () => {
+  const profile = allowBut({ names: SETUP_SYSCALLS, action: 'SCMP_ACT_ERRNO' });
+  const out = await runOk(all(nnp(false), profile, cmd('syscall', 'sethostname')));
+  assert.is(out, 'EPERM\n');
+  assert.is(await runOk(all(nnp(false), profile, cmd('nnp'))), 'NoNewPrivs:\t0\n', 'loaded without no_new_privs, while the init still had CAP_SYS_ADMIN');
+});
+
+test('seccomp placement: with CAP_SYS_ADMIN kept and no no_new_privs the filter is loaded late too', async () => {
+  const admin = (s: Parameters<Config>[0]) => {
+    for (const set of ['bounding', 'effective', 'permitted'] as const) s.process!.capabilities![set] = [...s.process!.capabilities![set]!, 'CAP_SYS_ADMIN'];
+  };
+  const profile = allowBut({ names: [...SETUP_SYSCALLS, ...AFTER_SETUP], action: 'SCMP_ACT_ERRNO' });
+  assert.is(await runOk(all(nnp(false), admin, profile, cmd('syscall', 'sethostname'))), 'EPERM\n');
+});
+
+test('seccomp applies to processes started with capsa exec', async () => {
+  const profile = allowBut({ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }, { names: ['chmod'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
+  await withRunning(all(profile, cmd('sleep', 'forever')), async ({ id }) => {
+    const exec = async (...a: string[]) => {
+      const r = await capsa(['exec', id, '/bin/testinit', ...a]);
+      assert.is(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.is(await exec('seccomp'), 'Seccomp:\t2\n');
+    assert.is(await exec('syscall', 'mkdir'), 'EPERM\n');
+    assert.is(await exec('syscall', 'chmod'), 'ENOSYS\n');
+    // also when the exec'd process asks for no_new_privs itself, and as another user
+    assert.is((await capsa(['exec', '--no-new-privs', '--user', '1000:1000', id, '/bin/testinit', 'syscall', 'mkdir'])).stdout, 'EPERM\n');
+  });
+});
+
+test('seccomp: KILL_PROCESS in an exec\'d process kills only that process (exit 159), the container keeps running', async () => {
+  await withRunning(all(allowBut({ names: ['mkdir'], action: 'SCMP_ACT_KILL_PROCESS' }), cmd('sleep', 'forever')), async ({ id }) => {
+    const r = await capsa(['exec', id, '/bin/testinit', 'syscall', 'mkdir']);
+    assert.is(r.code, 128 + SIGSYS, r.stderr);
+    const st = JSON.parse((await capsa(['state', id])).stdout) as { status: string };
+    assert.is(st.status, 'running');
+  });
+});
+
+test.run();
