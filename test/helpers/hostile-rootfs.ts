@@ -389,7 +389,8 @@ function ownedBy(line: string): boolean {
   const [kind, ...rest] = line.split(': ');
   const item = rest.join(': ');
   if (item.includes(ID_PREFIX)) return true;
-  if (kind === 'fds' || kind === 'stateDirs') return true;
+  if (kind === 'fds') return !/ -> \/dev\/null$/.test(item); // libuv opens /dev/null for ignored stdio on its own schedule
+  if (kind === 'stateDirs') return true;
   if (kind === 'mounts') return [...ownDirs].some((d) => item.includes(d));
   if (kind === 'processes') {
     const pid = item.split(' ')[0];
@@ -457,7 +458,8 @@ export async function until<T>(what: string, check: () => T | undefined | Promis
 
 /** Containers run detached are orphans reaped by the host's init: wait for ours to go. */
 export async function waitReaped(before: ReadonlySet<string>): Promise<void> {
-  await until('container processes to be reaped', () => (snapshot([]).processes.every((p) => before.has(p)) ? true : undefined), 15_000);
+  const ours = () => snapshot([]).processes.filter((p) => !before.has(p) && ownedBy(`processes: ${p}`));
+  await until('container processes to be reaped', () => (ours().length === 0 ? true : undefined), 15_000);
 }
 
 export interface Started {
