@@ -56,8 +56,12 @@ function stats(times) {
 }
 
 async function cleanupAll() {
-  if (cd) await cd.stop();
+  if (cd) {
+    await cd.stop();
+    try { (await import('node:fs')).rmdirSync(cd.runtimeRoot); } catch { /* absent */ }
+  }
   for (const p of Object.values(podmen)) await resetPodman(p).catch(() => {});
+  common.removeCgroups(common.cgroupsContaining(sb.mark));
   common.removeTree(sb.dir);
 }
 process.on('SIGINT', () => { void cleanupAll().finally(() => process.exit(130)); });

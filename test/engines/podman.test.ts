@@ -171,6 +171,13 @@ void engineGroup<Ctx>('engines/podman', {
     assert.is((await output(['--read-only'], ['/bin/testinit', 'touch', '/tmp/x'])), '');
   });
 
+  test('podman run --tmpfs: the image\'s files show through (tmpcopyup, as runc does)', async () => {
+    // podman marks its tmpfs mounts "tmpcopyup" (also /run, /tmp, /var/tmp with
+    // --read-only): the runtime copies what the image has there into the tmpfs.
+    const out = await output(['--tmpfs', '/home'], ['/bin/testinit', 'ls', '/home']);
+    assert.equal(out.split('\n').filter(Boolean), ['tester']);
+  });
+
   test('podman run --cap-drop/--cap-add: the capability sets', async () => {
     const caps = await output(['--cap-drop', 'all', '--cap-add', 'NET_ADMIN'], ['/bin/testinit', 'caps']);
     assert.match(caps, /CapEff:\s+0000000000001000/, caps);
