@@ -159,6 +159,15 @@ static void attach(int mfd, int targetfd, uint64_t set, uint64_t clr, uint32_t p
     die(errno, "set mount flags on %s", dest);
   if (move_mount(mfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     die(errno, "attach mount at %s", dest);
+  /* Propagation of a detached tree is not kept by every kernel path (shared
+   * in particular): set it again now that the mount is attached. */
+  if (prop) {
+    struct mount_attr p;
+    memset(&p, 0, sizeof p);
+    p.propagation = prop;
+    if (mount_setattr(mfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &p, sizeof p) < 0)
+      die(errno, "set propagation of %s", dest);
+  }
 }
 
 void op_mount(struct reader *r) {
@@ -347,7 +356,9 @@ void op_root_readonly(void) {
 void op_sysctl(struct reader *r) {
   const char *key = rd_str(r);
   const char *value = rd_str(r);
-  int pfd = openat2_in(AT_FDCWD, "/proc/sys", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+  /* /proc is a mount of its own: no NO_XDEV here, the statfs check below
+   * is what proves we reached procfs. */
+  int pfd = openat2_in(AT_FDCWD, "/proc/sys", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
   if (pfd < 0) die(errno, "open /proc/sys");
   struct statfs sf;
   if (fstatfs(pfd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) die(EINVAL, "/proc/sys is not procfs");

@@ -62,14 +62,15 @@ void die(int err, const char *fmt, ...) {
   va_end(ap);
   if (send_msg(MSG_ERROR, 0, err, detail) < 0) {
     /* Nobody listens (e.g. after `create` returned): say it on stderr. */
-    const char *prefix = "capsa-init: ";
-    (void)!write(2, prefix, strlen(prefix));
+    /* Same shape as the runtime's own errors: "what: lower-case reason". */
     (void)!write(2, detail, strlen(detail));
     if (err) {
-      const char *sep = ": ";
-      const char *e = strerror(err);
-      (void)!write(2, sep, 2);
-      (void)!write(2, e, strlen(e));
+      char reason[128];
+      strncpy(reason, strerror(err), sizeof reason - 1);
+      reason[sizeof reason - 1] = '\0';
+      if (reason[0] >= 'A' && reason[0] <= 'Z') reason[0] = (char)(reason[0] - 'A' + 'a');
+      (void)!write(2, ": ", 2);
+      (void)!write(2, reason, strlen(reason));
     }
     (void)!write(2, "\n", 1);
   }

@@ -106,6 +106,7 @@ function preCloneOps(spec: Spec, ns: Namespaces): Op[] {
     const p = ns.joined.get(type);
     if (p !== undefined) ops.push({ op: 'setns', path: p, nstype: NS_FLAG[type], configPath: 'linux.namespaces', what: `join ${type} namespace ${p}` });
   }
+  if (ns.joined.has('user')) ops.push({ op: 'setRootIds', what: 'become root in the joined user namespace' });
   if (ns.fresh.has('user')) {
     ops.push({ op: 'unshare', flags: CLONE.NEWUSER, configPath: 'linux.namespaces', what: 'create user namespace' });
     ops.push({ op: 'sync', code: SYNC.MAPS, configPath: 'linux.uidMappings', what: 'write id mappings' });

@@ -54,23 +54,61 @@ export interface CapsaSuite {
 
 export function capsaSuite(name: string): CapsaSuite {
   const root = `/tmp/capsa-test-root-${process.pid}-${name.replace(/[^A-Za-z0-9]+/g, '-')}`;
-  const test = suite(name);
-  const run = (args: readonly string[], opts?: RunOptions) => runCommand(CAPSA_BIN, ['--root', root, ...args], opts);
+  const inner = suite(name);
+  // Container ids this suite touched: leaks are attributed by them, so other
+  // suites running on the same host at the same time are not blamed here.
+  const ids = new Set<string>();
+  const noteIds = (args: readonly string[]) => { for (const a of args) if (a.startsWith('capsa-test-')) ids.add(a); };
+  const run = (args: readonly string[], opts?: RunOptions) => {
+    noteIds(args);
+    return runCommand(CAPSA_BIN, ['--root', root, ...args], opts);
+  };
   const runOk = async (args: readonly string[], opts?: RunOptions) => {
     const r = await run(args, opts);
     if (r.code !== 0) throw new Error(`capsa ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
     return r;
   };
-  let before: HostSnapshot | undefined;
-  test.before.each(() => { before = snapshot([root]); });
-  test.after.each(async () => {
-    if (!before) return;
-    const leaks = leaksBetween(before, snapshot([root]));
-    before = undefined;
-    // Clean up whatever the test left so the next test starts clean, then fail it.
-    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) await run(['delete', '--force', id]);
-    if (leaks.length) throw new Error(`test left resources behind:\n  ${leaks.join('\n  ')}`);
-  });
-  test.after(() => { fs.rmSync(root, { recursive: true, force: true }); });
+  const mine = (item: string) => item.includes(root) || [...ids].some((id) => item.includes(id));
+
+  // The leak check runs inside each test's handler, so a leak fails the test
+  // that caused it, and a test that fails anyway keeps its own message.
+  const wrap = (fn: (ctx: unknown) => unknown) => async (ctx: unknown) => {
+    const before = snapshot([root]);
+    for (const d of before.stateDirs) ids.add(path.basename(d));
+    let failed = false;
+    try {
+      await fn(ctx);
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      if (fs.existsSync(root)) for (const d of fs.readdirSync(root)) ids.add(d);
+      const leaks = await settledLeaks(before, root, mine);
+      for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) await run(['delete', '--force', id]);
+      if (leaks.length && !failed) throw new Error(`test left resources behind:\n  ${leaks.join('\n  ')}`);
+    }
+  };
+  const test = ((title: string, fn: (ctx: unknown) => unknown) => inner(title, wrap(fn))) as unknown as Test;
+  test.before = inner.before;
+  test.after = inner.after;
+  test.run = inner.run;
+  test.skip = inner.skip;
+  test.only = ((title: string, fn: (ctx: unknown) => unknown) => inner.only(title, wrap(fn))) as Test['only'];
+  inner.after(() => { fs.rmSync(root, { recursive: true, force: true }); });
   return { test, root, capsa: run, capsaOk: runOk };
+}
+
+/**
+ * Leaks attributable to this suite. Exiting processes of a stopped container
+ * linger as zombies until the host's init reaps them: wait (bounded) for
+ * those to go before calling anything a leak.
+ */
+async function settledLeaks(before: HostSnapshot, root: string, mine: (item: string) => boolean): Promise<string[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const leaks = leaksBetween(before, snapshot([root])).filter((l) => l.startsWith('fds:') || mine(l));
+    const onlyExiting = leaks.length > 0 && leaks.every((l) => l.startsWith('processes:') && l.includes(' Z '));
+    if (!onlyExiting || Date.now() > deadline) return leaks.filter((l) => !l.includes(' Z ') || Date.now() > deadline);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

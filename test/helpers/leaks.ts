@@ -42,7 +42,10 @@ function testProcesses(): string[] {
     try {
       const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
       const cgroup = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-      if (comm === 'capsa-init' || TEST_MARK.test(cgroup)) out.push(`${pid} ${comm}`);
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      const where = (/capsa-test[^\n/]*/.exec(cgroup) ?? [''])[0];
+      if (comm === 'capsa-init' || TEST_MARK.test(cgroup)) out.push(`${pid} ${state} ${comm} ${where}`);
     } catch { /* exited while we looked */ }
   }
   return out.sort();
