@@ -44,7 +44,9 @@ if (why) {
 }
 
 const sb = common.sandbox();
-const runtimes = { capsa: common.CAPSA_DIST, runc: common.findRunc() };
+// The logging wrappers (a bash script in front of each binary, a few ms for
+// both alike) let the table below split the time by runtime call.
+const runtimes = { capsa: sb.capsa, runc: sb.runc };
 let cd;
 const podmen = {};
 let seq = 0;
@@ -67,6 +69,7 @@ async function cleanupAll() {
 process.on('SIGINT', () => { void cleanupAll().finally(() => process.exit(130)); });
 
 const results = [];
+let allCalls = [];
 try {
   const image = buildTestImage(sb.dir);
   const ops = {};
@@ -102,6 +105,7 @@ try {
   }
 } finally {
   process.stderr.write('\n');
+  allCalls = common.readCalls(sb);
   await cleanupAll();
 }
 
@@ -115,6 +119,23 @@ for (const engine of new Set(results.map((r) => r.engine))) {
   const c = results.find((r) => r.engine === engine && r.runtime === 'capsa');
   const n = results.find((r) => r.engine === engine && r.runtime === 'runc');
   if (c?.median && n?.median) console.log(`\n${engine}: capsa − runc = ${(c.median - n.median).toFixed(0)} ms per run (median), ×${(c.median / n.median).toFixed(2)}`);
+}
+// Where the time goes: each runtime call the engines made, by verb.
+const byVerb = new Map();
+for (const c of allCalls) {
+  if (c.ms === undefined) continue;
+  const key = `${c.runtime} ${common.verbOf(c.args)}${c.args.includes('--force') ? ' --force' : ''}`;
+  if (!byVerb.has(key)) byVerb.set(key, []);
+  byVerb.get(key).push(c.ms);
+}
+console.log('\nruntime calls made by the engines (all runs, warm-up included): median wall time per call\n');
+console.log('| call | capsa | runc | calls (capsa/runc) |');
+console.log('| --- | --- | --- | --- |');
+const verbs = [...new Set([...byVerb.keys()].map((k) => k.split(' ').slice(1).join(' ')))].sort();
+for (const v of verbs) {
+  const c = stats(byVerb.get(`capsa ${v}`) ?? []);
+  const n = stats(byVerb.get(`runc ${v}`) ?? []);
+  console.log(`| ${v} | ${fmt(c?.median)} | ${fmt(n?.median)} | ${(byVerb.get(`capsa ${v}`) ?? []).length}/${(byVerb.get(`runc ${v}`) ?? []).length} |`);
 }
 const failed = results.filter((r) => r.failed);
 if (failed.length) {
