@@ -326,9 +326,16 @@ void op_readonly(struct reader *r) {
 }
 
 void op_pivot_root(void) {
+  int old_root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (old_root < 0) die(errno, "open old root");
   if (fchdir(root_fd) < 0) die(errno, "chdir to rootfs");
   if (syscall(SYS_pivot_root, ".", ".") < 0) die(errno, "pivot_root");
-  /* The old root now sits on top of "."; keep its unmount from propagating. */
+  /* The old root now sits on top of the new one. Work from the old root's
+   * own directory so the rslave below changes only the old tree (from the new
+   * root it would turn the container's shared mounts into slaves), and keep
+   * its unmount from propagating to the host. */
+  if (fchdir(old_root) < 0) die(errno, "chdir to old root");
+  close(old_root);
   if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) die(errno, "make old root rslave");
   if (umount2(".", MNT_DETACH) < 0) die(errno, "detach old root");
   if (chdir("/") < 0) die(errno, "chdir /");
