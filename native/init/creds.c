@@ -83,6 +83,8 @@ static int is_executable_file(const char *path, int *err) {
   if (stat(path, &st) < 0) { *err = errno; return 0; }
   if (S_ISDIR(st.st_mode)) { *err = EACCES; return 0; }
   if (!(st.st_mode & 0111)) { *err = EACCES; return 0; }
+  /* access() also sees what mode bits cannot: a noexec mount, an LSM. */
+  if (access(path, X_OK) < 0) { *err = errno; return 0; }
   return 1;
 }
 
