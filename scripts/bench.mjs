@@ -110,15 +110,15 @@ function cliOk(rt, args) {
   return r;
 }
 
-/** Times one CLI call (spawn to exit), in ms; throws if it failed. */
+/** Times one CLI call (spawn to exit), in ms; throws with its stderr if it failed. */
 function timeCli(rt, args) {
+  const errFile = path.join(WORK, `timed-err.${process.pid}`);
+  const errFd = fs.openSync(errFile, 'w');
   const t = process.hrtime.bigint();
-  const r = spawnSync(CLIS[rt].bin, ['--root', roots[rt], ...args], { stdio: 'ignore' });
+  const r = spawnSync(CLIS[rt].bin, ['--root', roots[rt], ...args], { stdio: ['ignore', 'ignore', errFd] });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (r.status !== 0) {
-    const again = cli(rt, ['state', args.at(-1)]);
-    throw new Error(`${rt} ${args.join(' ')}: exit ${r.status ?? r.signal} ${(again.stderr || '').trim()}`);
-  }
+  fs.closeSync(errFd);
+  if (r.status !== 0) throw new Error(`${rt} ${args.join(' ')}: exit ${r.status ?? r.signal}: ${fs.readFileSync(errFile, 'utf8').trim()}`);
   return ms;
 }
 
@@ -160,11 +160,24 @@ const median = (xs) => {
   return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 
-async function repeat(n, fn) {
-  for (let i = 0; i < WARMUP; i++) await fn();
+/** Failures seen (and retried) during measurement: reported under the table. */
+const failures = [];
+const MAX_FAILURES = 5;
+
+/** Runs fn WARMUP + n times, keeping the last n results; a failed iteration is logged, cleaned up and retried. */
+async function repeat(n, fn, onFail = cleanupContainers) {
   const out = [];
-  for (let i = 0; i < n; i++) out.push(await fn());
-  return out;
+  let failed = 0;
+  while (out.length < n + WARMUP) {
+    try {
+      out.push(await fn());
+    } catch (e) {
+      failures.push(String(e instanceof Error ? e.message : e).split('\n')[0]);
+      if (++failed > MAX_FAILURES) throw e;
+      await onFail();
+    }
+  }
+  return out.slice(WARMUP);
 }
 
 async function benchCli(rt) {
@@ -185,13 +198,13 @@ async function benchCli(rt) {
   res.state = median(await (async () => {
     const id = newId(rt);
     cliOk(rt, ['create', '--bundle', BUNDLE, id]);
-    try { return await repeat(RUNS, async () => timeCli(rt, ['state', id])); } finally { cli(rt, ['delete', '--force', id]); }
+    try { return await repeat(RUNS, async () => timeCli(rt, ['state', id]), async () => {}); } finally { cli(rt, ['delete', '--force', id]); }
   })());
   // exec into a running long-lived container
   const id = newId(rt);
   cliOk(rt, ['run', '--detach', '--bundle', path.join(WORK, 'sleeper'), id]);
   try {
-    res.exec = median(await repeat(RUNS, async () => timeCli(rt, ['exec', id, '/bin/testinit', 'true'])));
+    res.exec = median(await repeat(RUNS, async () => timeCli(rt, ['exec', id, '/bin/testinit', 'true']), async () => {}));
   } finally {
     cli(rt, ['delete', '--force', id]);
   }
@@ -232,6 +245,7 @@ async function benchLib() {
     const create = await time(async () => { c = await runtime.create(id, { bundle: BUNDLE, spec, stdio }); });
     const rss = rssKb(c.pid);
     const exited = c.wait();
+    exited.catch(() => {}); // awaited below; a failed start must not leave it unhandled
     const start = await time(() => c.start());
     await exited;
     const del = await time(() => c.delete());
@@ -242,7 +256,7 @@ async function benchLib() {
   {
     const id = newId('lib');
     const c = await runtime.create(id, { bundle: BUNDLE, spec, stdio });
-    try { res.state = median(await repeat(RUNS, () => time(async () => runtime.state(id)))); } finally { await c.delete({ force: true }); }
+    try { res.state = median(await repeat(RUNS, () => time(async () => runtime.state(id)), async () => {})); } finally { await c.delete({ force: true }); }
   }
   {
     const id = newId('lib');
@@ -254,19 +268,22 @@ async function benchLib() {
         const p = await runtime.exec(id, proc, { stdio });
         const s = await p.wait();
         if (s.exitCode !== 0) throw new Error(`library exec exited ${s.exitCode}`);
-      })));
+      }), async () => {}));
     } finally {
       await c.delete({ force: true });
     }
   }
   res.concurrent = median(await repeat(CONCURRENT_REPS, () => time(async () => {
-    await Promise.all(Array.from({ length: CONCURRENT }, async () => {
+    const settled = await Promise.allSettled(Array.from({ length: CONCURRENT }, async () => {
       const c = await runtime.create(newId('lib'), { bundle: BUNDLE, spec, stdio });
       const exited = c.wait();
+      exited.catch(() => {}); // awaited below; a failed start must not leave it unhandled
       await c.start();
       await exited;
       await c.delete();
     }));
+    const bad = settled.filter((r) => r.status === 'rejected');
+    if (bad.length) throw new Error(`library: ${bad.length} of ${CONCURRENT} concurrent runs failed: ${bad[0].reason?.message ?? bad[0].reason}`);
   })));
   return res;
 }
@@ -284,19 +301,24 @@ function nodeFloor() {
 
 // ---------- cleanup ----------
 
-function cleanup() {
+/** Force-deletes every bench container of every runtime. */
+async function cleanupContainers() {
   for (const rt of Object.keys(CLIS)) {
     if (!roots[rt] || !fs.existsSync(roots[rt]) || !which(CLIS[rt].bin)) continue;
     for (const id of fs.readdirSync(roots[rt]).filter((n) => n.startsWith('capsa-bench-'))) cli(rt, ['delete', '--force', id]);
   }
   if (roots.lib && fs.existsSync(roots.lib)) {
     const runtime = new lib.Runtime({ root: roots.lib });
-    return Promise.all(runtime.list().map((s) => runtime.delete(s.id, { force: true }).catch(() => {}))).then(() => {
-      fs.rmSync(WORK, { recursive: true, force: true });
-    });
+    await Promise.all(runtime.list().map((s) => runtime.delete(s.id, { force: true }).catch(() => {})));
   }
-  fs.rmSync(WORK, { recursive: true, force: true });
-  return Promise.resolve();
+}
+
+async function cleanup() {
+  try {
+    await cleanupContainers();
+  } finally {
+    fs.rmSync(WORK, { recursive: true, force: true });
+  }
 }
 
 let cleaning;
@@ -344,11 +366,12 @@ function table(results, unavailable, floor) {
   const render = (l) => l.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
   const out = [];
   out.push(`capsa bench — ${quick ? 'QUICK (2 runs, numbers not meaningful)' : `medians of ${RUNS} runs (${WARMUP} warm-up)`}; /bin/true-like container (static testinit true)`);
-  out.push(`host: ${os.release()} ${os.cpus().length} cpu, node ${process.version}; floor: node -e 0 = ${fmt(floor.node)} ms, capsa --version = ${fmt(floor.version)} ms${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS is set; dist/capsa unsets it)' : ''}`);
+  out.push(`host: ${os.release()} ${os.cpus().length} cpu, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}; floor: node -e 0 = ${fmt(floor.node)} ms, capsa --version = ${fmt(floor.version)} ms${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS is set; dist/capsa unsets it)' : ''}`);
   out.push(render(lines[0]));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines.slice(1)) out.push(render(l));
   for (const [col, why] of Object.entries(unavailable)) if (why) out.push(`${CLIS[col]?.label ?? col} unavailable: ${why}`);
+  if (failures.length) out.push(`${failures.length} failed iteration(s), retried (not in the medians):\n  ${[...new Set(failures)].slice(0, 8).join('\n  ')}`);
   out.push('ratios < 1 mean capsa is faster (smaller, for RSS); CLI times include spawning the CLI from this process.');
   return out.join('\n');
 }
