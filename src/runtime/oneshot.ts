@@ -32,8 +32,6 @@ export interface RunOnceOptions {
   input?: string | Buffer;
   /** Kill the container (SIGKILL) and reject with TIMEOUT when it runs longer than this. */
   timeoutMs?: number;
-  /** Called for each warning capsa would print (the library never prints). */
-  onWarning?: (msg: string) => void;
 }
 
 export interface RunResult {
