@@ -372,6 +372,23 @@ void engineGroup<Ctx>('engines/containerd', {
     assert.is.not(ref.code, 0);
   });
 
+  test('--runc-systemd-cgroup: --systemd-cgroup reaches capsa; without systemd as PID 1, a clear one-line error', async () => {
+    const id = newId('systemd');
+    const mark = readCalls().length;
+    const r = await cd.ctr(['run', '--runc-binary', capsa, '--runc-systemd-cgroup', '--cgroup', `system.slice:capsa:${id}`, '--rm', CTR_IMAGE, id, '/bin/testinit', 'true']);
+    const create = callsSince(mark).find((c) => verbOf(c.args) === 'create');
+    assert.ok(create?.args.includes('--systemd-cgroup'), formatCalls(callsSince(mark)));
+    const systemd = fs.readFileSync('/proc/1/comm', 'utf8').trim() === 'systemd';
+    if (systemd) {
+      assert.is(r.code, 0, describe(r));
+    } else {
+      assert.is.not(r.code, 0);
+      assert.match(r.stderr, /systemd/, r.stderr);
+      assert.ok(r.stderr.trim().split('\n').length === 1, `one line: ${r.stderr}`);
+    }
+    await cd.ctr(['containers', 'rm', id]);
+  });
+
   test('ctr run works with runc too (the same daemon and image: a sanity check of the setup)', async () => {
     const id = newId('runc');
     const r = await cd.ctr(['run', '--runc-binary', ctx.runc, '--rm', CTR_IMAGE, id, '/bin/testinit', 'echo', 'hi']);

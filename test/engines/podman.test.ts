@@ -208,6 +208,13 @@ void engineGroup<Ctx>('engines/podman', {
     assert.equal(out.split('\n').filter(Boolean).sort(), fs.readdirSync('/sys/class/net').sort());
   });
 
+  test('podman run --uidmap/--gidmap: a user namespace (root inside is 100000 outside)', async () => {
+    const out = await output(['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536'], ['/bin/sh', '-c', '/bin/testinit id; cat /proc/self/uid_map; /bin/testinit stat /home/tester']);
+    assert.match(out, /^uid=0 gid=0 /, out);
+    assert.match(out, /^\s*0\s+100000\s+65536$/m, out);
+    assert.match(out, /uid=1000 gid=1000/, `image files keep their ids inside: ${out}`);
+  });
+
   test('podman exec (no tty): output and exit status', async () => {
     const name = newName('exec');
     await detached(name);

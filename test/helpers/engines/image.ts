@@ -37,7 +37,7 @@ export function buildTestImage(dir: string): TestImage {
   try {
     const rootfs = sharedTestRootfs();
     const layerFile = path.join(work, 'layer.tar');
-    execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', layerFile, '.'], { timeout: 60_000 });
+    execFileSync('tar', ['--numeric-owner', '-C', rootfs, '-cf', layerFile, '.'], { timeout: 60_000 });
     const layerHex = hex(fs.readFileSync(layerFile));
     const created = '2024-01-01T00:00:00Z';
     const config = Buffer.from(JSON.stringify({
