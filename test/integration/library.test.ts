@@ -19,7 +19,7 @@ import { makeBundle } from '../helpers/bundle';
 import { capsaSuite } from '../helpers/capsa';
 import { REPO_ROOT, removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
 
-const { test, root } = capsaSuite('library');
+const { test, root, capsaOk } = capsaSuite('library');
 const runtime = new Runtime({ root });
 const rootfs = sharedTestRootfs();
 
@@ -295,6 +295,25 @@ test('containerStats reads the container\'s cgroup: matches the files in cgroupf
     removeTestDir(dir);
   }
   await expectCapsaError(() => containerStats(runtime, id), 'NOT_FOUND', 'container does not exist');
+});
+
+test('a library-made container is visible to the CLI, which can exec into it and delete it', async () => {
+  const { id, c, dir } = await sleeper();
+  try {
+    const created = JSON.parse((await capsaOk(['state', id])).stdout) as { status: string; pid: number };
+    assert.equal([created.status, created.pid], ['created', c.pid]);
+    await c.start();
+    const listed = (await capsaOk(['list', '--format', 'json'])).stdout;
+    assert.ok((JSON.parse(listed) as { id: string; status: string }[]).some((s) => s.id === id && s.status === 'running'), listed);
+    assert.is((await capsaOk(['exec', id, '/bin/testinit', 'echo', 'via', 'cli'])).stdout, 'via cli\n');
+    const exited = c.wait(); // we are the init's parent: reap it when the CLI kills it
+    await capsaOk(['delete', '--force', id]);
+    assert.equal(await exited, { exitCode: 137, signal: 9 });
+    assert.not.ok(ids().includes(id));
+  } finally {
+    await c.delete({ force: true });
+    removeTestDir(dir);
+  }
 });
 
 test('misuse raises CapsaError and leaves the state consistent', async () => {
