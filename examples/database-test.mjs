@@ -51,7 +51,7 @@ function makeBundle() {
 
 /** Runs a client command inside the database container; resolves to its exit code and output. */
 async function client(...args) {
-  const proc = await runtime.exec(ID, {
+  const proc = await db.exec({
     args: ['/bin/busybox', ...args], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'],
   }, { stdio: ['ignore', 'pipe', 'pipe'] });
   const [stdout, stderr, { exitCode }] = await Promise.all([text(proc.io.stdio[1]), text(proc.io.stdio[2]), proc.wait()]);

@@ -4,7 +4,7 @@
 //
 // What is measured (medians unless said otherwise; a /bin/true-like container
 // = the static testinit binary running `true`, same config.json for everyone):
-//   run              `<rt> run` to exit (CLI) / runOnce() in a warm process (library)
+//   run              `<rt> run` to exit (CLI) / runtime.run() in a warm process (library)
 //   create/start/delete   each verb alone; start→exit wait and state polls are not timed
 //   exec             `<rt> exec <id> /bin/testinit true` into a running container
 //   waiting-init RSS VmRSS of the container's init between create and start
@@ -236,7 +236,7 @@ async function benchLib() {
   const time = async (fn) => { const t = process.hrtime.bigint(); await fn(); return Number(process.hrtime.bigint() - t) / 1e6; };
   // runtime.run(): the one-shot API (piped, captured stdio), as a test suite calls it
   res.run = median(await repeat(RUNS, () => time(async () => {
-    const r = await lib.runOnce(runtime, newId('lib'), { bundle: BUNDLE, spec });
+    const r = await runtime.run(newId('lib'), { bundle: BUNDLE, spec });
     if (r.exitCode !== 0) throw new Error(`library run exited ${r.exitCode}: ${r.stderr}`);
   })));
   const phases = await repeat(RUNS, async () => {

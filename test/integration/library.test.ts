@@ -1,7 +1,7 @@
 // capsa as a library, as root with real containers: the entry points, the
 // spec builder's settings as seen from inside the container and in cgroupfs,
-// runOnce (captured output, stdin, exit status, timeout, cleanup on every
-// path), exec with streams, stats, and misuse raising CapsaError while the
+// runtime.run / runOnce (captured output, stdin, exit status, timeout,
+// cleanup on every path), exec with streams, stats, and misuse raising CapsaError while the
 // runtime state stays consistent.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -29,7 +29,7 @@ const text = (b: Buffer) => b.toString('utf8');
 
 /** Runs testinit with `args` in a container made from `b` (default: plain spec()). */
 async function testinit(args: string[], b: SpecBuilder = base(), input?: string): Promise<RunResult> {
-  return runOnce(runtime, newId(), { spec: b.withArgs('/bin/testinit', ...args).build(), rootfs }, input === undefined ? {} : { input });
+  return runtime.run(newId(), { spec: b.withArgs('/bin/testinit', ...args).build(), rootfs }, input === undefined ? {} : { input });
 }
 
 async function expectCapsaError(p: Promise<unknown> | (() => unknown), code: string, ...parts: string[]): Promise<CapsaError> {
@@ -260,7 +260,7 @@ test('exec with streams into a running container', async () => {
   try {
     await c.start();
     const proc = { args: ['/bin/testinit', 'echo', 'from', 'exec'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
-    const p = await runtime.exec(id, proc, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = await c.exec(proc, { stdio: ['ignore', 'pipe', 'pipe'] });
     const [out, err, status] = await Promise.all([readAll(p.io.stdio[1]), readAll(p.io.stdio[2]), p.wait()]);
     assert.is(out, 'from exec\n');
     assert.is(err, '');
@@ -282,6 +282,7 @@ test('containerStats reads the container\'s cgroup: matches the files in cgroupf
   try {
     await c.start();
     const stats = containerStats(runtime, id);
+    assert.equal(c.stats().pids, stats.pids, 'container.stats() reads the same cgroup');
     const cg = (controller: string, file: string) => fs.readFileSync(path.join('/sys/fs/cgroup', controller, 'capsa', id, file), 'utf8').trim();
     assert.is(stats.pids.current, Number(cg('pids', 'pids.current')));
     assert.is(stats.pids.current, 1, 'just the init');
