@@ -67,7 +67,7 @@ export const INTERESTING_NUMBERS = [
   -0x100000000, 2 ** 53, -(2 ** 53), 2 ** 63, 2 ** 64, 1e20, 1e308, -1e308, 5e-324, 0.5, 1.5, -0.5, 3.14159,
 ];
 
-export function junkString(rng: Rng, opts: { slashes?: boolean; nul?: boolean } = {}): string {
+export function junkString(rng: Rng, opts: { slashes?: boolean; nul?: boolean; maxLength?: number } = {}): string {
   const kind = rng.int(12);
   let s: string;
   switch (kind) {
@@ -86,6 +86,7 @@ export function junkString(rng: Rng, opts: { slashes?: boolean; nul?: boolean } 
   }
   if (!opts.slashes) s = s.replace(/\//g, '_');
   if (opts.nul === false) s = s.replace(/\0/g, '\u0001');
+  if (opts.maxLength !== undefined) s = s.slice(0, opts.maxLength);
   return s;
 }
 
@@ -258,8 +259,12 @@ export function baseArgs(rng: Rng, ctx: CliContext): string[] {
   }
 }
 
+// The kernel caps one argument at 128 KiB (MAX_ARG_STRLEN); longer ones
+// would fail our spawn, not reach capsa.
+const MAX_ARG = 100_000;
+
 function junkArg(rng: Rng): string {
-  return rng.chance(0.5) ? rng.pick(CLI_WORDS) : junkString(rng, { nul: false });
+  return rng.chance(0.5) ? rng.pick(CLI_WORDS) : junkString(rng, { nul: false, maxLength: MAX_ARG });
 }
 
 /** Mutates an argument list (never adding --root, --log or a path outside the cwd). */
@@ -277,8 +282,8 @@ export function mutateArgs(args: readonly string[], rng: Rng): { args: string[];
       case 3: if (out.length > 1) { const j = Math.min(at, out.length - 2); [out[j], out[j + 1]] = [out[j + 1]!, out[j]!]; applied.push(`swap@${j}`); } break;
       case 4: if (out.length) { const j = Math.min(at, out.length - 1); out.splice(j, 0, out[j]!); applied.push(`dup@${j}`); } break;
       case 5: out.splice(rng.int(out.length + 1)); applied.push('truncate'); break;
-      case 6: if (out.length) { const j = Math.min(at, out.length - 1); out[j] = `${out[j]}=${junkString(rng, { nul: false })}`; applied.push(`eq@${j}`); } break;
-      case 7: out.splice(at, 0, 'x'.repeat(rng.pick([4096, 100_000]))); applied.push(`huge@${at}`); break;
+      case 6: if (out.length) { const j = Math.min(at, out.length - 1); out[j] = `${out[j]}=${junkString(rng, { nul: false, maxLength: MAX_ARG })}`; applied.push(`eq@${j}`); } break;
+      case 7: out.splice(at, 0, 'x'.repeat(rng.pick([4096, MAX_ARG]))); applied.push(`huge@${at}`); break;
       default: out.splice(at, 0, rng.pick(['--log-format', '--debug', '--systemd-cgroup', '--rootless']), ...(rng.chance(0.5) ? [rng.pick(['json', 'text', 'xml', ''])] : [])); applied.push(`global@${at}`); break;
     }
   }
