@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
+import { makeTestRootfs, removeTestDir } from '../helpers/rootfs';
 
 const { test, root, capsa, capsaOk } = capsaSuite('exec');
 
@@ -290,6 +291,93 @@ test('exec into a container that does not exist: exit 1, "container does not exi
   const r = await capsa(['exec', 'capsa-test-nonexistent', '/bin/testinit', 'true']);
   assert.is(r.code, 1);
   assert.match(oneLine(r.stderr), /container does not exist/);
+});
+
+test('exec gets the container\'s rlimits, and no fd of capsa\'s leaks into it', async () => {
+  await withRunning((s) => { s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1021, soft: 1021 }, { type: 'RLIMIT_CORE', hard: 0, soft: 0 }]; }, async (c) => {
+    assert.is((await capsaOk(['exec', c.id, '/bin/testinit', 'rlimit', 'NOFILE'])).stdout, '1021 1021\n');
+    assert.is((await capsaOk(['exec', c.id, '/bin/testinit', 'rlimit', 'CORE'])).stdout, '0 0\n');
+    const fds = (await capsaOk(['exec', c.id, '/bin/testinit', 'fds'])).stdout.trim().split('\n').map((l) => Number(l.split(' ')[0]));
+    assert.equal(fds.sort(), [0, 1, 2], 'only stdio');
+  });
+});
+
+test('exec --preserve-fds 1 passes fd 3 (and only with the flag)', async () => {
+  await withRunning(undefined, async (c) => {
+    const file = path.join(c.dir, 'passed-fd');
+    fs.writeFileSync(file, 'through fd 3\n');
+    const withFd3 = async (args: string[]) => {
+      const fd = fs.openSync(file, 'r');
+      try {
+        const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+        let out = '';
+        let err = '';
+        child.stdout!.on('data', (d) => { out += d; });
+        child.stderr!.on('data', (d) => { err += d; });
+        const code = await new Promise<number | null>((resolve) => child.on('close', (cd) => resolve(cd)));
+        return { code, out, err };
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    const passed = await withFd3(['exec', '--preserve-fds', '1', c.id, '/bin/testinit', 'cat', '/proc/self/fd/3']);
+    assert.is(passed.code, 0, passed.err);
+    assert.is(passed.out, 'through fd 3\n');
+    const closed = await withFd3(['exec', c.id, '/bin/testinit', 'fds']);
+    assert.is(closed.code, 0, closed.err);
+    assert.equal(closed.out.trim().split('\n').map((l) => Number(l.split(' ')[0])).sort(), [0, 1, 2]);
+  });
+});
+
+test('exec into a container with a user namespace joins it: root inside, the mapped uid on the host', async () => {
+  const HOST_ID = 100000;
+  const rootfs = tempDir('exec-userns-rootfs');
+  fs.chmodSync(rootfs, 0o755); // mkdtemp makes it 0700: uid 1000 inside could not chdir to /
+  makeTestRootfs(rootfs);
+  spawnSync('chown', ['-R', `${HOST_ID}:${HOST_ID}`, rootfs]);
+  try {
+    await withRunning((s) => {
+      s.root!.path = rootfs;
+      s.linux!.namespaces = [...s.linux!.namespaces!, { type: 'user' }];
+      s.linux!.uidMappings = [{ containerID: 0, hostID: HOST_ID, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: HOST_ID, size: 65536 }];
+    }, async (c) => {
+      assert.is((await capsaOk(['exec', c.id, '/bin/testinit', 'id'])).stdout, 'uid=0 gid=0 euid=0 egid=0 groups=\n');
+      assert.is((await capsaOk(['exec', c.id, '/bin/testinit', 'readlink', '/proc/self/ns/user'])).stdout.trim(), fs.readlinkSync(`/proc/${c.pid}/ns/user`));
+      const pidFile = path.join(c.dir, 'exec.pid');
+      const r = await capsaToFiles(['exec', '-d', '-u', '1000:1000', '--pid-file', pidFile, c.id, '/bin/testinit', 'sleep', 'forever'], c.dir);
+      assert.is(r.code, 0, r.stderr);
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Uid:\\s+${HOST_ID + 1000}\\s+${HOST_ID + 1000}\\s`, 'm'));
+      assert.is(fs.readlinkSync(`/proc/${pid}/ns/user`), fs.readlinkSync(`/proc/${c.pid}/ns/user`));
+    });
+  } finally {
+    removeTestDir(rootfs);
+  }
+});
+
+test('exec --cgroup puts the process in a sub-cgroup of the container\'s (runc: "controller:path" on v1, "path" on v2)', async () => {
+  await withRunning(undefined, async (c) => {
+    const lines = fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').trim().split('\n');
+    const v1 = lines.find((l) => /^\d+:pids:/.test(l));
+    const base = v1 ? v1.split(':').slice(2).join(':') : lines.find((l) => l.startsWith('0::'))!.slice(3);
+    const subDir = path.join(v1 ? '/sys/fs/cgroup/pids' : '/sys/fs/cgroup', base, 'capsa-sub');
+    fs.mkdirSync(subDir);
+    let pid = 0;
+    try {
+      const pidFile = path.join(c.dir, 'exec.pid');
+      const r = await capsaToFiles(['exec', '-d', '--pid-file', pidFile, '--cgroup', v1 ? 'pids:capsa-sub' : 'capsa-sub', c.id, '/bin/testinit', 'sleep', 'forever'], c.dir);
+      assert.is(r.code, 0, r.stderr);
+      pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      const mine = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      assert.match(mine, new RegExp(`^\\d+:${v1 ? 'pids' : ''}:${base}/capsa-sub$`, 'm'), mine);
+      if (v1) assert.match(mine, new RegExp(`^\\d+:memory:${base}$`, 'm'), 'other controllers stay at the container\'s cgroup');
+    } finally {
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      await until('the sub-cgroup to empty', () => (fs.readFileSync(path.join(subDir, 'cgroup.procs'), 'utf8').trim() === '' ? true : undefined));
+      fs.rmdirSync(subDir);
+    }
+  });
 });
 
 // ---- detached exec ----
