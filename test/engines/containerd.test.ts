@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
 import {
-  alive, callsSince, cgroupsContaining, describe, failedCapsaCalls, formatCalls, readCalls, runInPty, sleep, spawnCollect, until, verbOf, type Result,
+  alive, callsSince, cgroupsContaining, describe, failedCapsaCalls, formatCalls, readCalls, runInPty, shellLine, sleep, spawnCollect, until, verbOf, type Result,
 } from '../helpers/engines/common';
 import { importImage, startContainerd, type Containerd } from '../helpers/engines/containerd';
 import { buildTestImage, CTR_IMAGE } from '../helpers/engines/image';
@@ -19,6 +19,13 @@ interface Ctx {
   capsa: string;
   runc: string;
 }
+
+/**
+ * Runs cmd, then sleeps half a second, keeping cmd's exit status: tests of an
+ * option use it so they measure that option, not how `start` copes with a
+ * process that is already gone (the short-lived tests cover that).
+ */
+const lingering = (cmd: string[]) => ['/bin/sh', '-c', '"$0" "$@"; rc=$?; sleep 0.5; exit $rc', ...cmd];
 
 let seq = 0;
 const used = new Set<string>();
@@ -154,14 +161,14 @@ void engineGroup<Ctx>('engines/containerd', {
 
   test('ctr run: the task\'s exit status is ctr\'s exit status', async () => {
     const id = newId('exit');
-    const r = await ctrRun(['--rm'], id, ['/bin/testinit', 'exit', '7']);
+    const r = await ctrRun(['--rm'], id, lingering(['/bin/testinit', 'exit', '7']));
     assert.is(r.code, 7, describe(r));
   });
 
   test('ctr run --env: variables reach the process', async () => {
     const id = newId('env');
     const mark = readCalls().length;
-    const r = await ctrRun(['--rm', '--env', 'GREETING=hello', '--env', 'EMPTY='], id, ['/bin/testinit', 'env']);
+    const r = await ctrRun(['--rm', '--env', 'GREETING=hello', '--env', 'EMPTY='], id, lingering(['/bin/testinit', 'env']));
     expectOk(r, mark, 'ctr run --env');
     const env = r.stdout.split('\n');
     assert.ok(env.includes('GREETING=hello'), r.stdout);
@@ -172,7 +179,7 @@ void engineGroup<Ctx>('engines/containerd', {
   test('ctr run -t: the process gets a terminal (console socket)', async () => {
     const id = newId('tty');
     const mark = readCalls().length;
-    const r = await runInPty(`ctr -a ${cd.address} -n ${cd.namespace} run --runc-binary ${capsa} --rm -t ${CTR_IMAGE} ${id} /bin/testinit tty`, { timeoutMs: 60_000 });
+    const r = await runInPty(shellLine('ctr', cd.ctrArgs(['run', '--runc-binary', capsa, '--rm', '-t', CTR_IMAGE, id, ...lingering(['/bin/testinit', 'tty'])])), { timeoutMs: 60_000 });
     expectOk(r, mark, 'ctr run -t');
     assert.match(r.stdout, /stdin=1 stdout=1 stderr=1 ttyname=\/dev\/pts\/\d+/);
     const create = callsSince(mark).find((c) => verbOf(c.args) === 'create');
@@ -216,7 +223,7 @@ void engineGroup<Ctx>('engines/containerd', {
     await detached(id, ['/bin/testinit', 'sleep', 'forever']);
     try {
       const mark = readCalls().length;
-      const r = await runInPty(`ctr -a ${cd.address} -n ${cd.namespace} task exec -t --exec-id et ${id} /bin/testinit tty`, { timeoutMs: 60_000 });
+      const r = await runInPty(shellLine('ctr', cd.ctrArgs(['task', 'exec', '-t', '--exec-id', 'et', id, '/bin/testinit', 'tty'])), { timeoutMs: 60_000 });
       assert.match(r.stdout, /stdin=1 stdout=1 stderr=1 ttyname=\/dev\/pts\/\d+/, `${describe(r)}\n${formatCalls(callsSince(mark))}`);
       const exec = callsSince(mark).find((c) => verbOf(c.args) === 'exec');
       assert.ok(exec?.args.includes('--tty') || exec?.args.includes('--console-socket'), formatCalls(callsSince(mark)));
@@ -229,7 +236,7 @@ void engineGroup<Ctx>('engines/containerd', {
   test('ctr task kill: a signal by number reaches the process; SIGKILL stops it (137)', async () => {
     const id = newId('kill');
     // A foreground run, so the exit status comes back to us.
-    const fg = spawnCollect('ctr', ['-a', cd.address, '-n', cd.namespace, 'run', '--runc-binary', capsa, '--rm', CTR_IMAGE, id, '/bin/testinit', 'signals'], 60_000);
+    const fg = spawnCollect('ctr', cd.ctrArgs(['run', '--runc-binary', capsa, '--rm', CTR_IMAGE, id, '/bin/testinit', 'signals']), 60_000);
     await until('the task to be ready', () => (fg.out().includes('ready') ? true : undefined), 30_000);
     const mark = readCalls().length;
     const k = await cd.ctr(['task', 'kill', '-s', 'SIGUSR1', id]);
@@ -274,7 +281,7 @@ void engineGroup<Ctx>('engines/containerd', {
   test('ctr task ps: lists the init and an exec\'d process by host pid', async () => {
     const id = newId('ps');
     const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);
-    const side = spawnCollect('ctr', ['-a', cd.address, '-n', cd.namespace, 'task', 'exec', '--exec-id', 'sleeper', id, '/bin/testinit', 'sleep', '30'], 60_000);
+    const side = spawnCollect('ctr', cd.ctrArgs(['task', 'exec', '--exec-id', 'sleeper', id, '/bin/testinit', 'sleep', '30']), 60_000);
     try {
       const mark = readCalls().length;
       const pids = await until('two processes in ctr task ps', async () => {
@@ -287,7 +294,10 @@ void engineGroup<Ctx>('engines/containerd', {
       const ps = callsSince(mark).find((c) => verbOf(c.args) === 'ps');
       assert.ok(ps?.args.includes('--format') && ps.args.includes('json'), formatCalls(callsSince(mark)));
     } finally {
-      side.kill();
+      // End the exec'd process so ctr exits by itself (and cleans up after itself).
+      await cd.ctr(['task', 'kill', '--exec-id', 'sleeper', '-s', 'SIGKILL', id]);
+      const ended = await Promise.race([side.done, sleep(10_000).then(() => undefined)]);
+      if (!ended) side.kill();
       await remove(id);
     }
   });

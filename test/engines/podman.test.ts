@@ -123,7 +123,7 @@ void engineGroup<Ctx>('engines/podman', {
   });
 
   test('podman run: the exit status of the process is podman\'s', async () => {
-    const r = await prun(['--rm'], ['/bin/testinit', 'exit', '7']);
+    const r = await prun(['--rm'], lingering(['/bin/testinit', 'exit', '7']));
     assert.is(r.code, 7, describe(r));
   });
 

@@ -14,6 +14,10 @@ export interface Containerd {
   log: string;
   /** The runc-style state root the runc v2 shim passes to the runtime (`--root`). */
   runtimeRoot: string;
+  /** Where ctr puts a task's stdio fifos (not the host's /run/containerd/fifo). */
+  fifoDir: string;
+  /** The full argv after `ctr` for args (address, namespace, --fifo-dir for run/exec). */
+  ctrArgs(args: readonly string[]): string[];
   /** `ctr -a ADDRESS -n NAMESPACE ...args` */
   ctr(args: readonly string[], opts?: RunOpts): Promise<Result>;
   /** Kills leftover tasks and shims, then containerd itself; returns what it had to clean up. */
@@ -68,7 +72,15 @@ export async function startContainerd(sb: Sandbox, opts: ContainerdOptions = {})
   let exited = false;
   child.on('exit', () => { exited = true; });
 
-  const ctr = (args: readonly string[], o: RunOpts = {}) => run('ctr', ['-a', address, '-n', namespace, ...args], { timeoutMs: 60_000, ...o });
+  // ctr leaves its fifo dir behind when it is killed: keep them in our tree.
+  const fifoDir = path.join(dir, 'fifo');
+  fs.mkdirSync(fifoDir, { recursive: true });
+  const ctrArgs = (args: readonly string[]): string[] => {
+    const at = args[0] === 'run' ? 1 : args[0] === 'task' && args[1] === 'exec' ? 2 : -1;
+    const withFifo = at < 0 ? [...args] : [...args.slice(0, at), '--fifo-dir', fifoDir, ...args.slice(at)];
+    return ['-a', address, '-n', namespace, ...withFifo];
+  };
+  const ctr = (args: readonly string[], o: RunOpts = {}) => run('ctr', ctrArgs(args), { timeoutMs: 60_000, ...o });
   const tail = () => { try { return fs.readFileSync(log, 'utf8').split('\n').slice(-15).join('\n'); } catch { return ''; } };
 
   const stop = async (): Promise<string[]> => {
@@ -115,7 +127,7 @@ export async function startContainerd(sb: Sandbox, opts: ContainerdOptions = {})
     await stopPid(pid, 3000);
     throw new Error(`cannot start containerd (config ${configFile}): ${(e as Error).message}\n${tail()}`);
   }
-  return { dir, address, namespace, pid, log, runtimeRoot: path.join('/run/containerd/runc', namespace), ctr, stop };
+  return { dir, address, namespace, pid, log, runtimeRoot: path.join('/run/containerd/runc', namespace), fifoDir, ctrArgs, ctr, stop };
 }
 
 /** Imports an image archive; throws with ctr's output when it fails. */
