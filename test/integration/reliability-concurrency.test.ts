@@ -93,7 +93,11 @@ function checkOutcomes(outcomes: RaceOutcome[]): string[] {
     const what = `capsa ${args.join(' ')}`;
     if (r.signal) { problems.push(`${what}: killed by ${r.signal}`); continue; }
     if (hasStack(r.stderr)) problems.push(`${what}: stack trace: ${r.stderr}`);
+    if (args[0] === 'list' && r.code !== 0) { problems.push(`${what}: exit ${r.code} ${r.stderr.trim()}`); continue; }
     if (r.code === 0) {
+      if (args[0] === 'list') {
+        try { JSON.parse(r.stdout); } catch { problems.push(`${what}: stdout is not JSON: ${r.stdout.slice(0, 200)}`); }
+      }
       if (args[0] === 'state') {
         try {
           const s = JSON.parse(r.stdout) as OciState;
@@ -128,7 +132,8 @@ async function race(b: TestBundle, calls: string[][]): Promise<void> {
 const raceMix = (id: string, rng: Rng): string[][] => {
   const calls: string[][] = [];
   for (let i = 0; i < 5; i++) calls.push(['start', id]);
-  for (let i = 0; i < 5; i++) calls.push(['state', id]);
+  for (let i = 0; i < 4; i++) calls.push(['state', id]);
+  calls.push(['list', '--format', 'json']);
   for (let i = 0; i < 4; i++) calls.push(['kill', id, rng.pick(['KILL', 'TERM', '9'])]);
   for (let i = 0; i < 3; i++) calls.push(['delete', id]);
   for (let i = 0; i < 3; i++) calls.push(['delete', '--force', id]);
@@ -168,6 +173,30 @@ test('20 concurrent state/kill calls on a running container, no delete: all succ
     await until('the container to be stopped', async () => ((await status(b.id)) === 'stopped' ? true : undefined));
     await ok(['delete', b.id]);
     assert.equal(await waitContainerGone(root, b.id), []);
+  } finally {
+    await run(['delete', '--force', b.id]);
+    b.cleanup();
+  }
+});
+
+test('10 concurrent creates of the same id: exactly one succeeds, the others say "container with id exists"', async () => {
+  const b = makeBundle({ config: cmd('sleep', 'forever') });
+  try {
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => run(['create', '--bundle', b.dir, b.id])));
+    const succeeded = outcomes.filter((r) => r.code === 0);
+    assert.is(succeeded.length, 1, outcomes.map((r) => `${r.code} ${r.stderr.trim()}`).join('\n'));
+    for (const r of outcomes.filter((x) => x.code !== 0)) {
+      assert.is(r.code, 1);
+      assert.is(errorMessage(r.stderr), `container with id exists: ${b.id}`);
+      assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    const s = JSON.parse((await ok(['state', b.id])).stdout) as OciState;
+    assert.is(s.status, 'created');
+    // The one container is whole: it starts and runs.
+    await ok(['start', b.id]);
+    assert.is(await status(b.id), 'running');
+    await ok(['delete', '--force', b.id]);
+    assert.equal(await waitContainerGone(root, b.id, { pid: s.pid }), []);
   } finally {
     await run(['delete', '--force', b.id]);
     b.cleanup();
