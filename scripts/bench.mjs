@@ -124,6 +124,26 @@ function timeCli(rt, args) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * CPU time (user+sys, ms) of this process's reaped children so far, from
+ * /proc/self/stat (clock ticks, so only meaningful summed over many runs).
+ * On a busy host CPU time moves much less than wall time.
+ */
+function childrenCpuMs() {
+  const st = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime; CLK_TCK is 100 on Linux
+}
+
+/** Runs fn and returns its result plus the CPU ms used by this process and its reaped children. */
+async function withCpu(fn) {
+  const self0 = process.cpuUsage();
+  const kids0 = childrenCpuMs();
+  const value = await fn();
+  const self = process.cpuUsage(self0);
+  return { value, cpu: (self.user + self.system) / 1000 + childrenCpuMs() - kids0 };
+}
+
 /** Polls /proc until pid has exited (zombie or gone); not timed. */
 async function untilExited(pid) {
   for (let i = 0; i < 5000; i++) {
@@ -182,7 +202,9 @@ async function repeat(n, fn, onFail = cleanupContainers) {
 
 async function benchCli(rt) {
   const res = {};
-  res.run = median(await repeat(RUNS, async () => timeCli(rt, ['run', '--bundle', BUNDLE, newId(rt)])));
+  const runs = await withCpu(() => repeat(RUNS, async () => timeCli(rt, ['run', '--bundle', BUNDLE, newId(rt)])));
+  res.run = median(runs.value);
+  res.runCpu = runs.cpu / (RUNS + WARMUP);
   const phases = await repeat(RUNS, async () => {
     const id = newId(rt);
     const create = timeCli(rt, ['create', '--bundle', BUNDLE, id]);
@@ -235,10 +257,12 @@ async function benchLib() {
   const res = {};
   const time = async (fn) => { const t = process.hrtime.bigint(); await fn(); return Number(process.hrtime.bigint() - t) / 1e6; };
   // runtime.run(): the one-shot API (piped, captured stdio), as a test suite calls it
-  res.run = median(await repeat(RUNS, () => time(async () => {
+  const runs = await withCpu(() => repeat(RUNS, () => time(async () => {
     const r = await runtime.run(newId('lib'), { bundle: BUNDLE, spec });
     if (r.exitCode !== 0) throw new Error(`library run exited ${r.exitCode}: ${r.stderr}`);
   })));
+  res.run = median(runs.value);
+  res.runCpu = runs.cpu / (RUNS + WARMUP);
   const phases = await repeat(RUNS, async () => {
     const id = newId('lib');
     let c;
@@ -291,11 +315,16 @@ async function benchLib() {
 function nodeFloor() {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  const t = (cmd, args, e = env) => median(Array.from({ length: Math.max(RUNS, 3) }, () => {
-    const s = process.hrtime.bigint();
-    spawnSync(cmd, args, { stdio: 'ignore', env: e });
-    return Number(process.hrtime.bigint() - s) / 1e6;
-  }));
+  const n = Math.max(RUNS, 3);
+  const t = (cmd, args, e = env) => {
+    const kids0 = childrenCpuMs();
+    const wall = median(Array.from({ length: n }, () => {
+      const s = process.hrtime.bigint();
+      spawnSync(cmd, args, { stdio: 'ignore', env: e });
+      return Number(process.hrtime.bigint() - s) / 1e6;
+    }));
+    return { wall, cpu: (childrenCpuMs() - kids0) / n };
+  };
   return { node: t(process.execPath, ['-e', '0']), version: t(CAPSA, ['--version']) };
 }
 
@@ -336,6 +365,7 @@ function table(results, unavailable, floor) {
   const cols = [['capsa', 'capsa CLI'], ['lib', 'capsa library'], ['runc', 'runc'], ['crun', 'crun']];
   const rows = [
     ['run (ms)', 'run', 1],
+    ['run, CPU user+sys (ms, mean)', 'runCpu', 1],
     ['create (ms)', 'create', 1],
     ['start (ms)', 'start', 1],
     ['delete (ms)', 'delete', 1],
@@ -366,7 +396,7 @@ function table(results, unavailable, floor) {
   const render = (l) => l.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
   const out = [];
   out.push(`capsa bench — ${quick ? 'QUICK (2 runs, numbers not meaningful)' : `medians of ${RUNS} runs (${WARMUP} warm-up)`}; /bin/true-like container (static testinit true)`);
-  out.push(`host: ${os.release()} ${os.cpus().length} cpu, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}; floor: node -e 0 = ${fmt(floor.node)} ms, capsa --version = ${fmt(floor.version)} ms${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS is set; dist/capsa unsets it)' : ''}`);
+  out.push(`host: ${os.release()} ${os.cpus().length} cpu, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}; floor: node -e 0 = ${fmt(floor.node.wall)} ms (CPU ${fmt(floor.node.cpu)}), capsa --version = ${fmt(floor.version.wall)} ms (CPU ${fmt(floor.version.cpu)})${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS is set; dist/capsa unsets it)' : ''}`);
   out.push(render(lines[0]));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines.slice(1)) out.push(render(l));
