@@ -67,7 +67,7 @@ void engineGroup<Ctx>('engines/docker', {
   },
   hostLeftovers: () => (!keyJsonBefore && fs.existsSync('/etc/docker/key.json') ? ['dockerd wrote /etc/docker/key.json'] : []),
   daemonPids: ({ cd, dk }) => [dk.pid, cd.pid],
-}, ({ test, ctx }) => {
+}, ({ test, ctx, sb }) => {
   const { dk } = ctx;
 
   const expectOk = (r: Result, mark: number, what: string) => {
@@ -143,6 +143,18 @@ void engineGroup<Ctx>('engines/docker', {
     assert.match(caps, /CapEff:\s+0000000000001000/, caps);
     const limits = await output(['--memory', '64m', '--pids-limit', '50'], ['/bin/sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max']);
     assert.equal(limits.split('\n').filter(Boolean), [String(64 << 20), '50']);
+  });
+
+  test('docker run -v (rw, ro), --tmpfs, --init (docker-init bind-mounted as PID 1)', async () => {
+    const host = fs.mkdtempSync(path.join(sb.dir, 'vol-'));
+    fs.writeFileSync(path.join(host, 'from-host'), 'hello\n');
+    const out = await output(['-v', `${host}:/data`, '-v', `${host}:/ro:ro`, '--tmpfs', '/scratch'], ['/bin/sh', '-c', 'cat /data/from-host; echo written > /data/from-container; touch /ro/x 2>&1 || echo ro-refused; touch /scratch/ok && echo tmpfs-ok']);
+    assert.match(out, /^hello\n/, out);
+    assert.match(out, /ro-refused|Read-only/, out);
+    assert.match(out, /tmpfs-ok/, out);
+    assert.is(fs.readFileSync(path.join(host, 'from-container'), 'utf8'), 'written\n');
+    const init = await output(['--init'], ['/bin/testinit', 'cat', '/proc/1/cmdline']);
+    assert.match(init, /docker-init/, `the command runs under docker-init (PID 1): ${JSON.stringify(init)}`);
   });
 
   test('docker run --network none: only loopback (private netns, docker\'s sysctls)', async () => {

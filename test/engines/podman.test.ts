@@ -66,8 +66,9 @@ void engineGroup<Ctx>('engines/podman', {
     return all.filter((id) => fs.existsSync(path.join(CAPSA_DEFAULT_ROOT, id))).map((id) => `capsa state dir ${CAPSA_DEFAULT_ROOT}/${id}`);
   },
   daemonPids: () => [],
-}, ({ test, ctx }) => {
+}, ({ test, ctx, sb }) => {
   const { pm, configured } = ctx;
+  const sbDir = () => sb.dir;
 
   const expectOk = (r: Result, mark: number, what: string) => {
     if (r.code !== 0 || r.timedOut) assert.unreachable(`${what} failed: ${describe(r)}\n${failedCapsaCalls(mark)}\nruntime calls:\n${formatCalls(callsSince(mark))}`);
@@ -176,6 +177,15 @@ void engineGroup<Ctx>('engines/podman', {
     // --read-only): the runtime copies what the image has there into the tmpfs.
     const out = await output(['--tmpfs', '/home'], ['/bin/testinit', 'ls', '/home']);
     assert.equal(out.split('\n').filter(Boolean), ['tester']);
+  });
+
+  test('podman run -v: bind-mounted host directories (rw and ro)', async () => {
+    const host = fs.mkdtempSync(path.join(sbDir(), 'vol-'));
+    fs.writeFileSync(path.join(host, 'from-host'), 'hello\n');
+    const out = await output(['-v', `${host}:/data`, '-v', `${host}:/ro:ro`], ['/bin/sh', '-c', 'cat /data/from-host; echo written > /data/from-container; touch /ro/x 2>&1 || echo ro-refused']);
+    assert.match(out, /^hello\n/, out);
+    assert.match(out, /ro-refused|Read-only/, out);
+    assert.is(fs.readFileSync(path.join(host, 'from-container'), 'utf8'), 'written\n');
   });
 
   test('podman run --cap-drop/--cap-add: the capability sets', async () => {
