@@ -3,7 +3,7 @@
 // with an engine-level leftover check after each one, and end with a test
 // that stops everything and fails on anything left on the host. A watchdog
 // and an exit handler make sure no daemon outlives the file, even on a crash.
-import { suite, type Test } from 'uvu';
+import { suite } from 'uvu';
 import * as fs from 'node:fs';
 import { capsaBuilt, cgroupsContaining, emergencyCleanup, ensureEngines, mountsUnder, processesInCgroups, removeCgroups, removeTree, sandbox, type Sandbox } from './common';
 
