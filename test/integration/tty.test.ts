@@ -350,6 +350,15 @@ test('exec -t -d without a socket, and --console-socket without -t: runc\'s erro
   });
 });
 
+test('run --console-socket without -d (a foreground run with a socket) is refused, as runc does', async () => {
+  await withScratch(withTerminal(['/bin/testinit', 'true']), async (s) => {
+    const r = await capsaToFiles(['run', '--console-socket', s.sock.path, '--bundle', s.bundle.dir, s.id], s.dir);
+    assert.is(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+    assert.match(oneLine(r.stderr), NO_TTY);
+    assert.is((await capsa(['state', s.id])).code, 1);
+  });
+});
+
 test('exec -t --console-socket without -d (a foreground exec with a socket) is refused, as runc does', async () => {
   await withScratch(sleeper, async (s) => {
     assert.is((await capsaToFiles(['run', '-d', '--bundle', s.bundle.dir, s.id], s.dir)).code, 0);
