@@ -44,6 +44,7 @@ function baseConfig(variant: number, caseIndex: number): Spec {
   s.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }, { type: 'RLIMIT_NPROC', hard: 512, soft: 512 }];
   s.hostname = 'fuzz';
   s.annotations = { 'org.capsa.fuzz': String(caseIndex) };
+  s.linux!.sysctl = { 'net.ipv4.ip_forward': '0', 'kernel.msgmax': '8192' };
   s.linux!.resources = {
     ...s.linux!.resources,
     memory: { limit: 256 << 20 },
