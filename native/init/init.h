@@ -53,6 +53,8 @@ void op_pivot_root(void);
 void op_move_root(void);
 void op_root_readonly(void);
 void op_sysctl(struct reader *r);
+/* copyup.c */
+void copy_tree(int src_dir, int dst_dir, int depth);
 
 /* ---- creds.c ---- */
 void op_cap_bounding(struct reader *r);

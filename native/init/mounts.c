@@ -180,6 +180,7 @@ void op_mount(struct reader *r) {
   uint32_t prop = rd_u32(r), create = rd_u32(r), recursive = rd_u32(r);
   rd_strs(r, data, 64);
   const char *fallback = rd_str(r);
+  uint32_t copy_up = rd_u32(r);
   if (r->bad) die(EINVAL, "malformed mount op");
 
   int targetfd = open_in_root(root_fd, dest, (int)create, 0755);
@@ -222,6 +223,15 @@ void op_mount(struct reader *r) {
     }
   } else {
     mfd = make_fs_mount(fstype, source, data);
+  }
+  if (copy_up) {
+    /* The new filesystem is still detached: fill it from what lies below. */
+    int src = openat(targetfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dst = openat(mfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (src < 0 || dst < 0) die(errno, "tmpcopyup: open %s", dest);
+    copy_tree(src, dst, 0);
+    close(src);
+    close(dst);
   }
   attach(mfd, targetfd, set, clr, prop, rec_attr, dest);
   close(mfd);

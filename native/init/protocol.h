@@ -79,7 +79,8 @@ enum op_code {
   OP_ROOTFS = 9,          /* str host path: bind onto itself, remember fd */
   OP_MOUNT = 10,          /* see mounts.c: u32 kind, str source, str dest, str fstype,
                              u64 attr_set, u64 attr_clr, u32 propagation, u32 create,
-                             u32 recursive, strs data, str fallback_bind_source */
+                             u32 recursive, strs data, str fallback_bind_source,
+                             u32 copy_up (tmpcopyup) */
   OP_MKNOD = 11,          /* str dest, u32 mode, u32 major, u32 minor, u32 uid, u32 gid */
   OP_SYMLINK = 12,        /* str target, str linkpath */
   OP_MKDIR = 13,          /* str path, u32 mode */

@@ -129,7 +129,7 @@ function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warn
   const opts = parseMountOptions(m.options ?? [], m.type, configPath);
   warnings.push(...opts.warnings);
   const type = m.type ?? (opts.bind ? 'bind' : '');
-  const base = { attrSet: opts.attrSet, attrClear: opts.attrClear, propagation: opts.propagation, data: opts.data, fallbackBindSource: '', configPath };
+  const base = { attrSet: opts.attrSet, attrClear: opts.attrClear, propagation: opts.propagation, data: opts.data, fallbackBindSource: '', copyUp: 0, configPath };
   if (type === 'cgroup' || type === 'cgroup2') return cgroupMountOps(m, base, input, ns);
   if (opts.bind) {
     if (!m.source) invalid(`${configPath}.source`, 'a bind mount needs a source');
@@ -144,12 +144,12 @@ function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warn
   const fallback = type === 'sysfs' && ns.fresh.has('user') ? '/sys' : '';
   return [{
     ...base, op: 'mount', kind: MOUNT_KIND.FS, source: m.source ?? type, destination: m.destination, fstype: type,
-    create: CREATE.DIR, recursive: opts.recursive, fallbackBindSource: fallback,
+    create: CREATE.DIR, recursive: opts.recursive, fallbackBindSource: fallback, copyUp: opts.copyUp ? 1 : 0,
     what: `mount "${m.source ?? type}" on "${m.destination}"`,
   }];
 }
 
-type MountBase = Pick<Extract<Op, { op: 'mount' }>, 'attrSet' | 'attrClear' | 'propagation' | 'data' | 'fallbackBindSource' | 'configPath'>;
+type MountBase = Pick<Extract<Op, { op: 'mount' }>, 'attrSet' | 'attrClear' | 'propagation' | 'data' | 'fallbackBindSource' | 'copyUp' | 'configPath'>;
 
 // A cgroup mount shows the container's own cgroup at its root.
 function cgroupMountOps(m: Mount, base: MountBase, input: CompileInput, ns: Namespaces): Op[] {

@@ -32,6 +32,8 @@ export interface ParsedMountOptions {
   attrClear: bigint;
   propagation: number;
   data: string[];
+  /** tmpcopyup: fill the new tmpfs with what the rootfs has at the destination. */
+  copyUp: boolean;
   warnings: string[];
 }
 
@@ -69,7 +71,7 @@ const SB_FLAGS = new Set(['sync', 'dirsync', 'mand', 'lazytime', 'silent']);
 const NO_EFFECT = new Set(['defaults', 'async', 'loud', 'nomand', 'iversion', 'noiversion', 'nolazytime', 'remount', 'rdiratime', 'ratime']);
 
 export function parseMountOptions(options: readonly string[], type: string | undefined, configPath: string): ParsedMountOptions {
-  const r: ParsedMountOptions = { bind: type === 'bind', recursive: 0, attrSet: 0n, attrClear: 0n, propagation: 0, data: [], warnings: [] };
+  const r: ParsedMountOptions = { bind: type === 'bind', recursive: 0, attrSet: 0n, attrClear: 0n, propagation: 0, data: [], copyUp: false, warnings: [] };
   const apply = (f: { set?: bigint; clear?: bigint }) => {
     if (f.clear) { r.attrClear |= f.clear; r.attrSet &= ~f.clear; }
     if (f.set) { r.attrSet |= f.set; r.attrClear &= ~f.set; }
@@ -94,7 +96,8 @@ export function parseMountOptions(options: readonly string[], type: string | und
       throw new CapsaError('UNSUPPORTED', `config.${configPath}.options: "${opt}" mounts are not supported by capsa`, { configPath: `${configPath}.options` });
     }
     if (opt === 'tmpcopyup') {
-      r.warnings.push(`${configPath}: mount option "tmpcopyup" is not supported, ignoring`);
+      if (type !== 'tmpfs') throw new CapsaError('INVALID_CONFIG', `config.${configPath}.options: "tmpcopyup" is only valid for tmpfs mounts`, { configPath: `${configPath}.options` });
+      r.copyUp = true;
       continue;
     }
     if (NO_EFFECT.has(opt)) continue;

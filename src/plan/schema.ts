@@ -18,7 +18,7 @@ export const OPS = {
     fields: [
       ['kind', 'u32'], ['source', 'str'], ['destination', 'str'], ['fstype', 'str'],
       ['attrSet', 'u64'], ['attrClear', 'u64'], ['propagation', 'u32'], ['create', 'u32'],
-      ['recursive', 'u32'], ['data', 'strs'], ['fallbackBindSource', 'str'],
+      ['recursive', 'u32'], ['data', 'strs'], ['fallbackBindSource', 'str'], ['copyUp', 'u32'],
     ],
   },
   mknod: { code: 11, fields: [['path', 'str'], ['mode', 'u32'], ['major', 'u32'], ['minor', 'u32'], ['uid', 'u32'], ['gid', 'u32']] },

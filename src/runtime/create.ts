@@ -33,6 +33,8 @@ export interface CreateOptions {
   foregroundTerminal?: boolean;
   /** Called with each non-fatal warning (capsa never prints). */
   onWarning?: (msg: string) => void;
+  /** Called with details only worth a --debug log (e.g. syscalls a filter names that this kernel lacks). */
+  onDebug?: (msg: string) => void;
 }
 
 export interface Created {
@@ -101,7 +103,8 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   }
   // Loaded only for configs with a filter (keeps the CLI's other paths light).
   const seccomp = spec.linux?.seccomp ? (require('../seccomp') as typeof import('../seccomp')).compileSeccomp(spec.linux.seccomp) : undefined;
-  seccomp?.warnings.forEach(warn);
+  // runc logs these at debug level: engines show warnings to users.
+  seccomp?.warnings.forEach((m) => opts.onDebug?.(m));
   if (seccomp?.needsNotifyListener) throw new CapsaError('UNSUPPORTED', 'config.linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, which capsa does not support yet', { configPath: 'linux.seccomp' });
 
   const dir = store.claim(id);

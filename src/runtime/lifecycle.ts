@@ -59,7 +59,14 @@ function waitReadable(fifo: string, record: StateRecord, timeoutMs: number): Pro
     const timer = setTimeout(() => finish(new CapsaError('TIMEOUT', `container ${record.id} did not start within ${timeoutMs} ms`)), timeoutMs);
     sock.once('data', () => finish());
     sock.once('error', (e) => finish(e));
-    death.exited.then(() => finish(new CapsaError('INIT', `container ${record.id} init exited before it could start`)));
+    // Short-lived processes may exit (and be reaped by an engine) before the
+    // fifo's 'data' event is seen: the byte init wrote is still in the fifo.
+    death.exited.then(() => {
+      const byte = Buffer.alloc(1);
+      let got = 0;
+      try { got = fs.readSync(fd, byte, 0, 1, null); } catch { /* EAGAIN: nothing was written */ }
+      finish(got === 1 ? undefined : new CapsaError('INIT', `container ${record.id} init exited before it could start`));
+    });
   });
 }
 
@@ -94,14 +101,14 @@ function signalAll(cgroup: CgroupManager | undefined, signal: number): void {
 export async function killContainer(store: StateStore, id: string, signal: number, all = false): Promise<void> {
   const o = await openLocked(store, id);
   try {
-    if (o.status === 'stopped' && !(all && o.cgroup && o.cgroup.pids().length > 0)) throw new CapsaError('BAD_STATE', 'container not running');
     if (all) {
+      // runc exits 0 for kill --all of a stopped container (the shim relies on it).
       signalAll(o.cgroup, signal);
       // Frozen tasks only act on a signal once thawed; runc thaws for SIGKILL.
       if (o.status === 'paused' && signal === SIGKILL) o.cgroup?.thaw();
       return;
     }
-    if (!signalProcess({ pid: o.record.pid, startTime: o.record.initStartTime }, signal)) throw new CapsaError('BAD_STATE', 'container not running');
+    if (o.status === 'stopped' || !signalProcess({ pid: o.record.pid, startTime: o.record.initStartTime }, signal)) throw new CapsaError('BAD_STATE', 'container not running');
   } finally {
     o.dir.unlock();
   }

@@ -12,6 +12,7 @@ export interface RuntimeOptions {
   root?: string;
   systemdCgroup?: boolean;
   onWarning?: (msg: string) => void;
+  onDebug?: (msg: string) => void;
 }
 
 export interface WaitResult {
@@ -84,7 +85,7 @@ export class Runtime {
   private warn = (m: string) => this.opts.onWarning?.(m);
 
   async create(id: string, opts: CreateOptions): Promise<Container> {
-    const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, ...opts });
+    const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, onDebug: this.opts.onDebug, ...opts });
     return new Container(this, id, { pid: created.record.pid, startTime: created.record.initStartTime }, { stdio: created.stdio, ptyMaster: created.ptyMaster });
   }
 

@@ -11,7 +11,7 @@ const parse = (opts: string[], type = 'tmpfs') => parseMountOptions(opts, type, 
 
 test('no options: nothing set, nothing cleared, not a bind', () => {
   const r = parse([]);
-  assert.equal(r, { bind: false, recursive: 0, attrSet: 0n, attrClear: 0n, propagation: 0, data: [], warnings: [] });
+  assert.equal(r, { bind: false, recursive: 0, attrSet: 0n, attrClear: 0n, propagation: 0, data: [], copyUp: false, warnings: [] });
 });
 
 test('each flag option sets or clears its attribute bit', () => {
@@ -137,12 +137,20 @@ test('options without effect are accepted silently', () => {
   }
 });
 
-test('tmpcopyup is ignored with a warning naming the mount', () => {
-  const r = parse(['tmpcopyup']);
-  assert.equal(r.data, []);
-  assert.is(r.warnings.length, 1);
-  assert.match(r.warnings[0]!, 'mounts[3]');
-  assert.match(r.warnings[0]!, 'tmpcopyup');
+test('tmpcopyup on a tmpfs asks for a copy-up and is not filesystem data', () => {
+  const r = parse(['tmpcopyup', 'mode=755'], 'tmpfs');
+  assert.equal(r.data, ['mode=755']);
+  assert.is(r.copyUp, true);
+  assert.equal(r.warnings, []);
+});
+
+test('tmpcopyup on anything but tmpfs is refused naming mounts[N].options', () => {
+  try {
+    parse(['tmpcopyup'], 'proc');
+    assert.unreachable('tmpcopyup accepted on proc');
+  } catch (e) {
+    assert.match((e as Error).message, 'mounts[3].options');
+  }
 });
 
 test('idmap and ridmap are refused with an error naming mounts[N].options', () => {
