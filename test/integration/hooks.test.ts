@@ -197,8 +197,10 @@ async function assertGone(id: string): Promise<void> {
   assert.is(st.code, 1, `state of ${id}: ${st.stdout}`);
   assert.match(st.stderr, /container does not exist/);
   assert.not.ok(fs.existsSync(path.join(root, id)), 'state dir removed');
-  for (const ctrl of fs.readdirSync('/sys/fs/cgroup')) {
-    assert.not.ok(fs.existsSync(path.join('/sys/fs/cgroup', ctrl, 'capsa', id)), `cgroup ${ctrl}/capsa/${id} removed`);
+  // v1/hybrid: one dir per hierarchy; v2: the unified tree itself.
+  for (const dir of ['', ...fs.readdirSync('/sys/fs/cgroup')]) {
+    const cg = path.join('/sys/fs/cgroup', dir, 'capsa', id);
+    assert.not.ok(fs.existsSync(cg), `cgroup ${cg} removed`);
   }
 }
 
