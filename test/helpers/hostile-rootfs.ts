@@ -111,14 +111,19 @@ static int cmd_exe(int argc, char **argv) {
 }
 
 /* Reopen an O_PATH fd for writing the way the CVE-2019-5736 exploit does;
- * never writes a byte. */
+ * never writes a byte. "ok" is followed by the file's seals (memfd), "none"
+ * for an ordinary file: F_SEAL_WRITE (0x8) means writes would fail. */
 static const char *reopen_w(int fd) {
+  static char out[64];
   char p[64];
   snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
   int w = open(p, O_WRONLY | O_CLOEXEC);
-  const char *r = res(w);
-  if (w >= 0) close(w);
-  return r;
+  if (w < 0) return en(errno);
+  int seals = fcntl(w, F_GET_SEALS);
+  close(w);
+  if (seals < 0) snprintf(out, sizeof out, "ok seals=none");
+  else snprintf(out, sizeof out, "ok seals=0x%x", seals);
+  return out;
 }
 
 /* hold-exe PID: keep an O_PATH fd of /proc/PID/exe while that process goes
@@ -356,13 +361,19 @@ export function treeSnapshot(dir: string): string[] {
   return out;
 }
 
-/** The host's mount points (field 5 of mountinfo) with their options and fs type. */
-export function hostMounts(): string[] {
+/**
+ * The host's mount points (field 5 of mountinfo) with their options and fs
+ * type — those a hostile container could aim at: everything under `mine`, and
+ * every host path except other test runs' dirs (/tmp/capsa-test-*) and engine
+ * runtime state (/run/*), which suites running in parallel change.
+ */
+export function hostMounts(mine: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => {
     const f = l.split(' ');
     const dash = f.indexOf('-');
-    return `${f[4]} ${f[5]} ${f[dash + 1]} ${f[dash + 2]}`;
-  }).sort();
+    return { mp: f[4]!, line: `${f[4]} ${f[5]} ${f[dash + 1]} ${f[dash + 2]}` };
+  }).filter(({ mp }) => mp === mine || mp.startsWith(`${mine}/`) || !(mp.includes('capsa-test') || mp.startsWith('/run/')))
+    .map((m) => m.line).sort();
 }
 
 /** sha256 of a file, for "the host binary is unchanged" checks. */
@@ -458,7 +469,9 @@ export async function until<T>(what: string, check: () => T | undefined | Promis
 
 /** Containers run detached are orphans reaped by the host's init: wait for ours to go. */
 export async function waitReaped(before: ReadonlySet<string>): Promise<void> {
-  const ours = () => snapshot([]).processes.filter((p) => !before.has(p) && ownedBy(`processes: ${p}`));
+  // by pid: a process that was there before (an outer container) may have exec'd since
+  const pids = new Set([...before].map((p) => p.split(' ')[0]));
+  const ours = () => snapshot([]).processes.filter((p) => !pids.has(p.split(' ')[0]) && ownedBy(`processes: ${p}`));
   await until('container processes to be reaped', () => (ours().length === 0 ? true : undefined), 15_000);
 }
 
