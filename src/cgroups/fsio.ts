@@ -102,7 +102,7 @@ export function writeError(field: FieldPath, file: string, value: string, cause:
 }
 
 export function invalid(field: FieldPath, message: string): CapsaError {
-  return new CapsaError('INVALID_CONFIG', `${field}: ${message}`, { configPath: field });
+  return new CapsaError('INVALID_CONFIG', `config.${field}: ${message}`, { configPath: field });
 }
 
 /** Integers as the kernel wants them: no exponent, exact for values past 2^53. */

@@ -6,9 +6,18 @@ import { invalid } from './fsio';
 
 const R = 'linux.resources';
 
+// Describes a bad value by its kind: serializing it could be huge or too deep.
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v).slice(0, 40)}`;
+}
+
 function int(field: string, v: unknown, min: number, max = Number.MAX_VALUE, what?: string): void {
   if (v === undefined || v === null) return;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(field, `${JSON.stringify(v)} is not an integer`);
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(field, `${describe(v)} is not an integer`);
   if (v < min || v > max) {
     throw invalid(field, what ?? (min === -1 ? `${v} is negative (only -1, meaning unlimited, is allowed)` : `${v} is out of range [${min}, ${max === Number.MAX_VALUE ? '…' : max}]`));
   }
@@ -17,8 +26,28 @@ function int(field: string, v: unknown, min: number, max = Number.MAX_VALUE, wha
 const CPU_LIST = /^\s*(\d+(-\d+)?)(\s*,\s*\d+(-\d+)?)*\s*$/;
 export const HUGEPAGE_SIZE = /^\d+(KB|MB|GB|TB)$/;
 
+const SECTION_KINDS: [keyof Resources, 'object' | 'array'][] = [
+  ['memory', 'object'], ['cpu', 'object'], ['pids', 'object'], ['blockIO', 'object'], ['network', 'object'],
+  ['rdma', 'object'], ['unified', 'object'], ['devices', 'array'], ['hugepageLimits', 'array'],
+];
+
+/** Each section has the JSON type the drivers expect; list entries are objects. */
+function checkShape(r: Resources): void {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw invalid(R, `${describe(r)} is not an object`);
+  for (const [key, kind] of SECTION_KINDS) {
+    const v = (r as Record<string, unknown>)[key];
+    if (v === undefined || v === null) continue;
+    const ok = kind === 'array' ? Array.isArray(v) : typeof v === 'object' && !Array.isArray(v);
+    if (!ok) throw invalid(`${R}.${key}`, `${describe(v)} is not ${kind === 'array' ? 'an array' : 'an object'}`);
+    if (kind === 'array') (v as unknown[]).forEach((e, i) => {
+      if (typeof e !== 'object' || e === null || Array.isArray(e)) throw invalid(`${R}.${key}[${i}]`, `${describe(e)} is not an object`);
+    });
+  }
+}
+
 export function validateResources(r: Resources | undefined, layout: CgroupLayout): void {
-  if (!r) return;
+  if (r === undefined || r === null) return;
+  checkShape(r);
   const m = r.memory;
   if (m) {
     for (const k of ['limit', 'reservation', 'swap', 'kernel', 'kernelTCP'] as const) int(`${R}.memory.${k}`, m[k], -1);

@@ -11,9 +11,8 @@ let host: ReturnType<typeof cgroupHostFromSystem> | undefined;
 
 export function makeCgroupManager(id: string, spec: Spec, systemd: boolean): CgroupManager {
   host ??= cgroupHostFromSystem();
-  const mgr = createCgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, host, systemd });
-  mgr.create();
-  return mgr;
+  // Nothing is made until create(): the caller records the manager first.
+  return createCgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, host, systemd });
 }
 
 export function loadCgroup(record: CgroupRecord | undefined): CgroupManager | undefined {

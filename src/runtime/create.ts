@@ -136,7 +136,11 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     } catch (e) {
       throw fromSystemError(e, `create exec fifo ${dir.fifoPath}`);
     }
+    // Record the cgroup before making it, so a crash in between can be cleaned.
     cgroup = makeCgroupManager(id, spec, !!opts.systemdCgroup);
+    record.cgroup = cgroup.toJSON();
+    dir.write(record);
+    cgroup.create();
     record.cgroup = cgroup.toJSON();
     dir.write(record);
     faultPoint('create:cgroup');
@@ -161,8 +165,13 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       onReady: (pid) => cgroup!.addProcess(pid),
       onMaps: (pid) => {
         faultPoint('create:maps');
-        fs.writeFileSync(`/proc/${pid}/uid_map`, mapLines(spec.linux!.uidMappings!));
-        fs.writeFileSync(`/proc/${pid}/gid_map`, mapLines(spec.linux!.gidMappings!));
+        for (const [file, field] of [['uid_map', 'uidMappings'], ['gid_map', 'gidMappings']] as const) {
+          try {
+            fs.writeFileSync(`/proc/${pid}/${file}`, mapLines(spec.linux![field]!));
+          } catch (e) {
+            throw fromSystemError(e, `config.linux.${field}: write ${file}`, 'INVALID_CONFIG');
+          }
+        }
       },
       onHooks: async (pid) => {
         const state = { ociVersion: spec.ociVersion, id, status: 'creating' as const, pid, bundle, annotations: spec.annotations };

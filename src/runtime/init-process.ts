@@ -102,6 +102,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
     let timer: NodeJS.Timeout | undefined;
     let busy = Promise.resolve();
     let done = false;
+    let createdEarly = false;
     const armTimer = (what: string) => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => finish(new CapsaError('TIMEOUT', `container init did not ${what} within ${opts.stepTimeoutMs} ms`)), opts.stepTimeoutMs);
@@ -134,11 +135,17 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
           childPid = m.val;
           handlers.onChild(childPid);
           armTimer('finish setting up the container');
+          // P and C share the socket: C's CREATED can overtake P's CHILD.
+          if (createdEarly) finish(undefined, { pid: childPid, warnings, stdio: base.map((_, i) => (child.stdio[i] as Duplex | null) ?? null) });
           return;
         case MSG.WARN:
           warnings.push(m.detail);
           return;
         case MSG.CREATED:
+          if (childPid === 0) {
+            createdEarly = true;
+            return;
+          }
           finish(undefined, { pid: childPid, warnings, stdio: base.map((_, i) => (child.stdio[i] as Duplex | null) ?? null) });
           return;
         case MSG.ERROR:

@@ -152,8 +152,9 @@ async function removeRecordless(store: StateStore, id: string): Promise<boolean>
   await dir.lock();
   try {
     if (dir.read()) return false;
-    dir.remove();
-    return true;
+    // Only what a killed create leaves (a fifo, a temp state file); anything
+    // else in the dir makes rmdir fail and the dir is not ours to remove.
+    return dir.removeIfOnlyCreateLeftovers();
   } finally {
     dir.unlock();
   }

@@ -52,6 +52,7 @@ function strList(v: unknown, path: string): string[] {
   return optArr(v, path).map((s, i) => str(s, `${path}[${i}]`));
 }
 function kind(v: unknown): string {
+  if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);

@@ -34,6 +34,16 @@ export interface StateRecord {
 }
 
 export const DEFAULT_ROOT = '/run/capsa';
+
+/** A state.json not written by us (or by another version) is treated as absent. */
+function isStateRecord(v: unknown, id: string): v is StateRecord {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const r = v as Record<string, unknown>;
+  const creator = r.creator as Record<string, unknown> | undefined;
+  return r.id === id && Number.isInteger(r.pid) && Number.isInteger(r.initStartTime)
+    && (r.phase === 'creating' || r.phase === 'created') && typeof r.bundle === 'string'
+    && typeof creator === 'object' && creator !== null && Number.isInteger(creator.pid) && Number.isInteger(creator.startTime);
+}
 const LOCK_TIMEOUT_MS = 30_000;
 
 export class ContainerDir {
@@ -52,12 +62,14 @@ export class ContainerDir {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw fromSystemError(e, `read state of container ${this.id}`);
     }
+    let rec: unknown;
     try {
-      return JSON.parse(text) as StateRecord;
+      rec = JSON.parse(text);
     } catch {
       // Renames are atomic, so this is not our torn write; treat as absent.
       return undefined;
     }
+    return isStateRecord(rec, this.id) ? rec : undefined;
   }
 
   write(rec: StateRecord): void {
@@ -109,6 +121,25 @@ export class ContainerDir {
   remove(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /** Removes a dir holding nothing but what create makes; false if anything else is there. */
+  removeIfOnlyCreateLeftovers(): boolean {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(this.dir);
+    } catch {
+      return false;
+    }
+    const ours = (n: string) => n === 'exec.fifo' || n === 'hook-state.json' || /^\.state\.json\.\d+$/.test(n);
+    if (!entries.every(ours)) return false;
+    for (const n of entries) fs.rmSync(path.join(this.dir, n), { force: true });
+    try {
+      fs.rmdirSync(this.dir);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }
 
 export function notExist(id: string): CapsaError {
@@ -122,6 +153,8 @@ export class StateStore {
     try {
       fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
     } catch (e) {
+      // Recursive mkdir reports ENOENT for several causes; ask once more for the real one.
+      try { fs.mkdirSync(this.root, { mode: 0o711 }); } catch (e2) { throw fromSystemError(e2, `create state root ${this.root}`); }
       throw fromSystemError(e, `create state root ${this.root}`);
     }
   }
