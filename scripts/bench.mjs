@@ -192,7 +192,7 @@ async function repeat(n, fn, onFail = cleanupContainers) {
     try {
       out.push(await fn());
     } catch (e) {
-      failures.push(String(e instanceof Error ? e.message : e).split('\n')[0]);
+      failures.push(String(e instanceof Error ? e.message : e).split('\n').slice(0, 2).join(' ').replace(/\s+/g, ' ').slice(0, 300));
       if (++failed > MAX_FAILURES) throw e;
       await onFail();
     }
