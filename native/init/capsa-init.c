@@ -47,8 +47,9 @@ static int read_full(int fd, void *buf, size_t len) {
 
 static void op_sync(struct reader *r) {
   uint32_t code = rd_u32(r);
-  if (send_msg(MSG_SYNC, (int32_t)code, 0, NULL) < 0) die(EPIPE, "runtime went away");
-  if (wait_ack() < 0) die(ECANCELED, "runtime aborted the container");
+  if (send_msg(MSG_SYNC, (int32_t)code, 0, NULL) < 0) _exit(1);
+  /* An abort means the runtime already reported why: leave without a word. */
+  if (wait_ack() < 0) _exit(1);
 }
 
 static void op_setns(struct reader *r) {
@@ -124,7 +125,9 @@ static void op_wait_start(void) {
   int fd = openat(host_proc_fd, path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) die(errno, "open exec fifo for writing");
   if (write(fd, "0", 1) != 1) die(errno, "write exec fifo");
-  close(fd);
+  /* Kept open until execve closes it: `start` returns at that EOF, and any
+   * failure before (a startContainer hook, the exec) is written here. */
+  start_fd = fd;
   close(fifo_fd);
   fifo_fd = -1;
 }

@@ -31,6 +31,7 @@ int plan_next(const uint8_t **cursor, const uint8_t *end, struct op *op);
 /* ---- sync.c: fixed-size messages over the sync socket. ---- */
 extern int sync_fd;
 extern int current_op;
+extern int start_fd; /* exec fifo, write end, once `start` opened it */
 int send_msg(uint32_t type, int32_t val, int32_t err, const char *detail);
 /* Waits for MSG_ACK; returns 0, or -1 on ABORT/EOF. */
 int wait_ack(void);

@@ -9,6 +9,7 @@
 
 int sync_fd = -1;
 int current_op = -1;
+int start_fd = -1;
 
 /* send(MSG_NOSIGNAL): a runtime that went away must not kill us with SIGPIPE. */
 static int write_all(int fd, const void *buf, size_t len) {
@@ -60,6 +61,17 @@ void die(int err, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
+  if (start_fd >= 0) {
+    /* After start: `start` is reading the exec fifo and reports this. */
+    char line[MSG_DETAIL_LEN + 160];
+    int n = err ? snprintf(line, sizeof line, "%s: %s", detail, strerror(err)) : snprintf(line, sizeof line, "%s", detail);
+    if (n > 0) {
+      char *colon = strrchr(line, ':');
+      if (err && colon && colon[1] == ' ' && colon[2] >= 'A' && colon[2] <= 'Z') colon[2] = (char)(colon[2] - 'A' + 'a');
+      (void)!write(start_fd, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    }
+    _exit(1);
+  }
   if (send_msg(MSG_ERROR, 0, err, detail) < 0) {
     /* Nobody listens (e.g. after `create` returned): say it on stderr. */
     /* Same shape as the runtime's own errors: "what: lower-case reason". */

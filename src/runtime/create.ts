@@ -14,7 +14,7 @@ import { cgroupMountSources, makeCgroupManager } from './cgroups';
 import { startInit, type InitOptions } from './init-process';
 import { processStartTime } from './status';
 import { writePidFile } from './pidfile';
-import { runHooks } from './hooks';
+import { runHooks, runHooksWarnOnly } from './hooks';
 import { faultPoint } from './faults';
 
 export interface CreateOptions {
@@ -186,7 +186,8 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
         record.initStartTime = processStartTime(pid);
         dir.write(record);
         faultPoint('create:child');
-        if (startHooks) fs.writeFileSync(startHooks, JSON.stringify({ ociVersion: spec.ociVersion, id, status: 'created', pid, bundle, annotations: spec.annotations ?? {} }));
+        // startContainer hooks run inside the container: give its view of the pid.
+        if (startHooks) fs.writeFileSync(startHooks, JSON.stringify({ ociVersion: spec.ociVersion, id, status: 'created', pid: record.hasPrivatePidNs ? 1 : pid, bundle, annotations: spec.annotations ?? {} }));
       },
     });
     result.warnings.forEach(warn);
@@ -199,6 +200,10 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     return { record, dir, cgroup, stdio: result.stdio, ptyMaster };
   } catch (e) {
     undoCreate(dir, cgroup, childPid);
+    // runtime-spec lifecycle: a failed create is destroyed, then poststop runs.
+    if (spec.hooks?.poststop?.length) {
+      await runHooksWarnOnly('poststop', spec.hooks.poststop, { ociVersion: spec.ociVersion, id, status: 'stopped', pid: 0, bundle, annotations: spec.annotations ?? {} }, warn).catch(() => {});
+    }
     throw e;
   } finally {
     if (consoleFd !== undefined) addon().closeFd(consoleFd);

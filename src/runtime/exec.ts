@@ -25,6 +25,8 @@ export interface ExecOptions {
   cgroup?: string[];
   stdio?: InitOptions['stdio'];
   stepTimeoutMs?: number;
+  /** runc --ignore-paused: exec into a frozen container (the process starts frozen). */
+  ignorePaused?: boolean;
 }
 
 export interface ExecResult {
@@ -85,7 +87,9 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     switch (o.status) {
       case 'running': break;
       case 'stopped': throw new CapsaError('BAD_STATE', 'cannot exec in a stopped container');
-      case 'paused': throw new CapsaError('BAD_STATE', 'cannot exec in a paused state');
+      case 'paused':
+        if (opts.ignorePaused) break;
+        throw new CapsaError('BAD_STATE', 'cannot exec in a paused container (use --ignore-paused to override)');
       default: throw new CapsaError('BAD_STATE', `cannot exec in a ${o.status} container`);
     }
     if (proc.terminal && !opts.consoleSocket && !opts.foregroundTerminal) throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if capsa will detach without setting console socket');

@@ -44,28 +44,58 @@ export function readState(store: StateStore, id: string) {
   return toOciState(record, deriveStatus(record, dir, cgroup));
 }
 
-function waitReadable(fifo: string, record: StateRecord, timeoutMs: number): Promise<void> {
+/**
+ * Opens the exec fifo and waits until init has gone through it: init writes
+ * "0", runs the startContainer hooks, and the fifo closes when it execve's
+ * the entrypoint (close-on-exec). Anything init writes after the "0" is the
+ * error that stopped it (a failing hook, a failed exec).
+ */
+function waitStarted(fifo: string, record: StateRecord, timeoutMs: number): Promise<void> {
   const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   const sock = new net.Socket({ fd, readable: true, writable: false });
-  // The init dying instead of opening the fifo must not leave us waiting.
+  // The init dying without ever opening the fifo gives no EOF: watch it too.
   const death = watchExit({ pid: record.pid, startTime: record.initStartTime }, false);
+  let received = Buffer.alloc(0);
   return new Promise((resolve, reject) => {
-    const finish = (err?: Error) => {
+    let settled = false;
+    const decide = () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       death.cancel();
       sock.destroy();
-      if (err) reject(err); else resolve();
+      if (received.length === 0) return reject(new CapsaError('INIT', `container ${record.id} init exited before it could start`));
+      const error = received.subarray(1).toString('utf8').trim();
+      if (error) return reject(new CapsaError('INIT', error));
+      resolve();
     };
-    const timer = setTimeout(() => finish(new CapsaError('TIMEOUT', `container ${record.id} did not start within ${timeoutMs} ms`)), timeoutMs);
-    sock.once('data', () => finish());
-    sock.once('error', (e) => finish(e));
-    // Short-lived processes may exit (and be reaped by an engine) before the
-    // fifo's 'data' event is seen: the byte init wrote is still in the fifo.
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      death.cancel();
+      sock.destroy();
+      reject(new CapsaError('TIMEOUT', `container ${record.id} did not start within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.on('data', (d: Buffer) => { received = Buffer.concat([received, d]); });
+    sock.once('end', decide);
+    sock.once('error', (e) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      death.cancel();
+      reject(e);
+    });
+    // A process that exits (and is reaped by an engine) right away may beat
+    // the socket's events: drain what it left in the fifo ourselves.
     death.exited.then(() => {
-      const byte = Buffer.alloc(1);
-      let got = 0;
-      try { got = fs.readSync(fd, byte, 0, 1, null); } catch { /* EAGAIN: nothing was written */ }
-      finish(got === 1 ? undefined : new CapsaError('INIT', `container ${record.id} init exited before it could start`));
+      const chunk = Buffer.alloc(4096);
+      for (;;) {
+        let n = 0;
+        try { n = fs.readSync(fd, chunk, 0, chunk.length, null); } catch { break; }
+        if (n <= 0) break;
+        received = Buffer.concat([received, chunk.subarray(0, n)]);
+      }
+      decide();
     });
   });
 }
@@ -81,7 +111,9 @@ export async function startContainer(store: StateStore, id: string, opts: { time
       default: throw new CapsaError('BAD_STATE', `cannot start a container in the ${o.status} state`);
     }
     faultPoint('start:before-fifo');
-    await waitReadable(o.dir.fifoPath, o.record, opts.timeoutMs ?? 30_000);
+    // startContainer hooks run before the fifo closes: allow for their timeouts.
+    const hookTime = (o.record.hooks?.startContainer ?? []).reduce((t, h) => t + (h.timeout ?? 0) * 1000, 0);
+    await waitStarted(o.dir.fifoPath, o.record, (opts.timeoutMs ?? 30_000) + hookTime);
     faultPoint('start:after-fifo');
     fs.rmSync(o.dir.fifoPath, { force: true });
     const state = toOciState(o.record, 'running');

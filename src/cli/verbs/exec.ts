@@ -93,12 +93,14 @@ export const exec: Verb = async (args, ctx) => {
   const proc = flags.process ? readProcessFile(flags.process as string) : processFromFlags(state.process!, flags, cmd);
   if (flags.process && flags.tty) proc.terminal = true;
   const detach = !!flags.detach;
+  if (flags['console-socket'] && !detach) throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
   const p = await rt.exec(id, proc, {
     consoleSocket: flags['console-socket'] as string | undefined,
     foregroundTerminal: !!proc.terminal && !flags['console-socket'] && !detach,
     pidFile: flags['pid-file'] as string | undefined,
     preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
     cgroup: flags.cgroup as string[] | undefined,
+    ignorePaused: !!flags['ignore-paused'],
   });
   if (detach) return 0;
   return foreground(p.handle(), () => p.wait(), p.io.ptyMaster);

@@ -1,3 +1,4 @@
+import { CapsaError } from '../../errors';
 import { parseFlags, expectArgs } from '../args';
 import type { Verb } from '../context';
 import { foreground } from '../foreground';
@@ -15,6 +16,7 @@ export const run: Verb = async (args, ctx) => {
   const rt = ctx.runtime();
   const opts = createOptions(flags);
   const detach = !!flags.detach;
+  if (opts.consoleSocket && !detach) throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
   const container = await rt.create(id, { ...opts, foregroundTerminal: !detach && !opts.consoleSocket });
   if (detach) {
     try {
