@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <mutex>
 #include <unordered_map>
 
 #ifndef P_PIDFD
@@ -97,13 +98,18 @@ struct PidfdWatch {
   int id;
 };
 
+// Shared by every worker thread's instance of the addon.
+std::mutex watches_lock;
 std::unordered_map<int, PidfdWatch*> watches;
 int next_watch_id = 1;
 
 void OnPidfdClosed(uv_handle_t* h) { delete static_cast<PidfdWatch*>(h->data); }
 
 void StopWatch(PidfdWatch* w) {
-  watches.erase(w->id);
+  {
+    std::lock_guard<std::mutex> g(watches_lock);
+    watches.erase(w->id);
+  }
   uv_poll_stop(&w->poll);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnPidfdClosed);
 }
@@ -119,8 +125,14 @@ void OnPidfdReadable(uv_poll_t* handle, int status, int) {
 
 // Cancels a watch that has not fired; the caller still owns the pidfd.
 Napi::Value UnwatchPidfd(const Napi::CallbackInfo& info) {
-  auto it = watches.find(info[0].As<Napi::Number>().Int32Value());
-  if (it != watches.end()) StopWatch(it->second);
+  PidfdWatch* w = nullptr;
+  {
+    std::lock_guard<std::mutex> g(watches_lock);
+    auto it = watches.find(info[0].As<Napi::Number>().Int32Value());
+    // Only the thread (env) that made a watch may stop it.
+    if (it != watches.end() && it->second->env == info.Env()) w = it->second;
+  }
+  if (w) StopWatch(w);
   return info.Env().Undefined();
 }
 
@@ -140,8 +152,11 @@ Napi::Value WatchPidfd(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "uv_poll_start(pidfd)", -rc);
     return env.Undefined();
   }
-  w->id = next_watch_id++;
-  watches[w->id] = w;
+  {
+    std::lock_guard<std::mutex> g(watches_lock);
+    w->id = next_watch_id++;
+    watches[w->id] = w;
+  }
   return Napi::Number::New(env, w->id);
 }
 

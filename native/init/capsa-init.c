@@ -25,6 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/openat2.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include "init.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -85,12 +88,21 @@ static void op_clone(struct reader *r) {
   uint32_t flags = rd_u32(r);
   /* CLONE_PARENT: the container's first process becomes the runtime's child,
    * so `run` can reap it; P itself only exists to get here. */
+  int gate[2];
+  if (pipe2(gate, O_CLOEXEC) < 0) die(errno, "pipe2");
   long pid = syscall(SYS_clone, (unsigned long)(flags | CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0);
   if (pid < 0) die(errno, "clone");
   if (pid > 0) {
+    close(gate[0]);
     send_msg(MSG_CHILD, (int32_t)pid, 0, NULL);
-    _exit(0);
+    _exit(0); /* closes the gate */
   }
+  /* The runtime must learn C's pid before C says anything on the shared
+   * socket: wait until P has reported and gone. */
+  close(gate[1]);
+  char b;
+  while (read(gate[0], &b, 1) < 0 && errno == EINTR) {}
+  close(gate[0]);
 }
 
 static void op_chdir(struct reader *r) {
@@ -204,6 +216,19 @@ static void run_op(struct op *op) {
      * Kernels without keyrings (ENOSYS) or refusing in a user ns are fine. */
     if (syscall(SYS_keyctl, 1, name) < 0 && errno != ENOSYS && errno != EPERM && errno != EACCES)
       die(errno, "join session keyring %s", name);
+    break;
+  }
+  case OP_LOOPBACK_UP: {
+    /* A new network namespace starts with lo down; runc brings it up. */
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) die(errno, "socket for loopback");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die(errno, "get lo flags");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die(errno, "bring lo up");
+    close(s);
     break;
   }
   case OP_PERSONALITY:

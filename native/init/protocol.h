@@ -115,6 +115,7 @@ enum op_code {
   OP_SETNS_PID = 40,      /* u32 pid, u32 nstype: join /proc/<pid>/ns/<type> (exec) */
   OP_SESSION_KEYRING = 41,/* str name: join a new session keyring */
   OP_PERSONALITY = 42,    /* u32 persona */
+  OP_LOOPBACK_UP = 43,    /* - : bring lo up in a new network namespace */
 };
 
 #endif

@@ -6,7 +6,7 @@ import type { WaitResult } from '../runtime/runtime';
 
 const FORWARDED: NodeJS.Signals[] = [
   'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGCONT',
-  'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGSYS',
+  'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGSYS',
 ];
 
 export async function foreground(target: { pid: number; startTime: number }, wait: () => Promise<WaitResult>, ptyMaster?: number, beforeWait?: () => Promise<void>): Promise<number> {

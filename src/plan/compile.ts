@@ -188,6 +188,7 @@ export function compile(input: CompileInput): Plan {
   const inUserNs = ns.fresh.has('user') || ns.joined.has('user');
 
   ops.push({ op: 'setsid', what: 'start a new session' });
+  if (ns.fresh.has('network')) ops.push({ op: 'loopbackUp', configPath: 'linux.namespaces', what: 'bring up the loopback interface' });
   if (!input.noNewKeyring) ops.push({ op: 'sessionKeyring', name: `_ses.${input.id ?? 'capsa'}`, what: 'join a new session keyring' });
   const persona = spec.linux?.personality;
   if (persona) {

@@ -59,6 +59,7 @@ export const OPS = {
   setnsPid: { code: 40, fields: [['pid', 'u32'], ['nstype', 'u32']] },
   sessionKeyring: { code: 41, fields: [['name', 'str']] },
   personality: { code: 42, fields: [['persona', 'u32']] },
+  loopbackUp: { code: 43, fields: [] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

@@ -13,6 +13,7 @@ import { hostLastCap, readProcStat } from '../sys/proc';
 import { cgroupMountSources, makeCgroupManager } from './cgroups';
 import { startInit, type InitOptions } from './init-process';
 import { processStartTime } from './status';
+import { signalProcess, waitForExit, type ProcessHandle } from './process-exit';
 import { writePidFile } from './pidfile';
 import { runHooks, runHooksWarnOnly } from './hooks';
 import { faultPoint } from './faults';
@@ -199,7 +200,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     const ptyMaster = ptyPeer === undefined ? undefined : addon().recvFd(ptyPeer);
     return { record, dir, cgroup, stdio: result.stdio, ptyMaster };
   } catch (e) {
-    undoCreate(dir, cgroup, childPid);
+    await undoCreate(dir, cgroup, childPid ? { pid: childPid, startTime: record.initStartTime } : undefined);
     // runtime-spec lifecycle: a failed create is destroyed, then poststop runs.
     if (spec.hooks?.poststop?.length) {
       await runHooksWarnOnly('poststop', spec.hooks.poststop, { ociVersion: spec.ociVersion, id, status: 'stopped', pid: 0, bundle, annotations: spec.annotations ?? {} }, warn).catch(() => {});
@@ -213,14 +214,12 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
 }
 
 /** Best-effort teardown of a half-made container: process, cgroup, state dir. */
-function undoCreate(dir: ContainerDir, cgroup: CgroupManager | undefined, pid: number): void {
-  if (pid > 0) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    try {
-      const fd = addon().pidfdOpen(pid);
-      try { addon().reapPidfd(fd); } catch { /* not our child */ }
-      addon().closeFd(fd);
-    } catch { /* gone */ }
+async function undoCreate(dir: ContainerDir, cgroup: CgroupManager | undefined, init: ProcessHandle | undefined): Promise<void> {
+  if (init) {
+    // Wait for it to die and reap it (it is our child): no zombie left behind.
+    const exited = waitForExit(init, 5_000).catch(() => null);
+    signalProcess(init, 9);
+    await exited;
   }
   if (cgroup) {
     try { for (const p of cgroup.pids()) process.kill(p, 'SIGKILL'); } catch { /* empty or gone */ }

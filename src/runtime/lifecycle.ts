@@ -11,6 +11,7 @@ import { runHooksWarnOnly } from './hooks';
 import { signalProcess, waitForExit, watchExit } from './process-exit';
 import { deriveStatus, toOciState, type Status } from './status';
 import { faultPoint } from './faults';
+import { addon } from '../sys/addon';
 
 const SIGKILL = 9;
 
@@ -51,7 +52,11 @@ export function readState(store: StateStore, id: string) {
  * error that stopped it (a failing hook, a failed exec).
  */
 function waitStarted(fifo: string, record: StateRecord, timeoutMs: number): Promise<void> {
-  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  // net.Socket owns (and closes) the fd it wraps: give it a dup so Node's fd
+  // bookkeeping (checked in worker threads) sees no fd opened twice.
+  const raw = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const fd = addon().dup(raw);
+  fs.closeSync(raw);
   const sock = new net.Socket({ fd, readable: true, writable: false });
   // The init dying without ever opening the fifo gives no EOF: watch it too.
   const death = watchExit({ pid: record.pid, startTime: record.initStartTime }, false);
