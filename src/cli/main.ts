@@ -1,5 +1,6 @@
 // capsa's command line: runc's grammar. Global flags, then a verb; each verb
 // lives in its own module and is loaded only when called.
+import { out } from './output';
 import { CapsaError } from '../errors';
 import { parseFlags, type FlagSpec } from './args';
 import type { CliContext, Verb } from './context';
@@ -82,12 +83,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     log.debug = !!flags.debug;
     if (flags.version) {
-      process.stdout.write(`capsa version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
+      out(`capsa version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
       return 0;
     }
     const [verb, ...rest] = positional;
     if (!verb || flags.help || verb === 'help') {
-      process.stdout.write(USAGE);
+      out(USAGE);
       return 0;
     }
     const load = VERBS[verb];

@@ -2,12 +2,11 @@
 // error phrases (engines match on "container does not exist" and
 // "container not running").
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import { CapsaError } from '../errors';
 import type { CgroupManager } from '../cgroups/manager';
 import { notExist, type ContainerDir, type StateRecord, type StateStore } from '../state/store';
 import { loadCgroup } from './cgroups';
-import { runHooksWarnOnly } from './hooks';
+import type { Hook, State } from '../spec/types';
 import { signalProcess, waitForExit, watchExit } from './process-exit';
 import { deriveStatus, toOciState, type Status } from './status';
 import { faultPoint } from './faults';
@@ -57,6 +56,7 @@ function waitStarted(fifo: string, record: StateRecord, timeoutMs: number): Prom
   const raw = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   const fd = addon().dup(raw);
   fs.closeSync(raw);
+  const net = require('node:net') as typeof import('node:net');
   const sock = new net.Socket({ fd, readable: true, writable: false });
   // The init dying without ever opening the fifo gives no EOF: watch it too.
   const death = watchExit({ pid: record.pid, startTime: record.initStartTime }, false);
@@ -103,6 +103,13 @@ function waitStarted(fifo: string, record: StateRecord, timeoutMs: number): Prom
       decide();
     });
   });
+}
+
+/** Hooks (and the child_process they need) load only when there are hooks to run. */
+async function runHooksWarnOnly(kind: 'poststart' | 'poststop', hooks: Hook[] | undefined, state: Partial<State>, warn: (m: string) => void): Promise<void> {
+  if (!hooks?.length) return;
+  const h = require('./hooks') as typeof import('./hooks');
+  await h.runHooksWarnOnly(kind, hooks, state, warn);
 }
 
 export async function startContainer(store: StateStore, id: string, opts: { timeoutMs?: number; onWarning?: (m: string) => void } = {}): Promise<void> {

@@ -1,9 +1,9 @@
 // The library API: the same calls the CLI makes, one per verb.
 import { CapsaError } from '../errors';
 import type { Process, State } from '../spec/types';
-import { execProcess, type ExecOptions } from './exec';
+import type { ExecOptions } from './exec';
 import { DEFAULT_ROOT, StateStore } from '../state/store';
-import { createContainer, type CreateOptions } from './create';
+import type { CreateOptions } from './create';
 import { deleteContainer, killContainer, readState, startContainer } from './lifecycle';
 import { exitCodeOf, waitForExit } from './process-exit';
 import type { ExitStatus } from '../sys/addon';
@@ -85,12 +85,16 @@ export class Runtime {
   private warn = (m: string) => this.opts.onWarning?.(m);
 
   async create(id: string, opts: CreateOptions): Promise<Container> {
+    // create and exec pull in child_process and the Plan compiler: loaded on
+    // first use, so state/kill/delete/list start faster.
+    const { createContainer } = require('./create') as typeof import('./create');
     const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, onDebug: this.opts.onDebug, ...opts });
     return new Container(this, id, { pid: created.record.pid, startTime: created.record.initStartTime }, { stdio: created.stdio, ptyMaster: created.ptyMaster });
   }
 
   /** Starts a new process in a running container; wait() on the result for its exit. */
   async exec(id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> {
+    const { execProcess } = require('./exec') as typeof import('./exec');
     const r = await execProcess(this.store, id, proc, opts);
     return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster });
   }

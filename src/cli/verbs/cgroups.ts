@@ -1,4 +1,5 @@
 // pause, resume, ps, events and update: the verbs that work through cgroups.
+import { out } from '../output';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CapsaError } from '../../errors';
@@ -29,7 +30,7 @@ export const ps: Verb = async (args, ctx) => {
   if (format !== 'table' && format !== 'json') throw new CapsaError('INVALID_ARGUMENT', `invalid format option: ${format}`);
   const pids = await containerPids(ctx.runtime().store, id);
   if (format === 'json') {
-    process.stdout.write(JSON.stringify(pids) + '\n');
+    out(JSON.stringify(pids) + '\n');
     return 0;
   }
   // Like runc: run the host's ps and keep the header and the container's lines.
@@ -40,8 +41,8 @@ export const ps: Verb = async (args, ctx) => {
   const col = header.trim().split(/\s+/).indexOf('PID');
   if (col < 0) throw new CapsaError('INVALID_ARGUMENT', "ps: couldn't find PID field in ps output");
   const wanted = new Set(pids);
-  const out = [header, ...lines.slice(1).filter((l) => wanted.has(Number(l.trim().split(/\s+/)[col])))];
-  process.stdout.write(out.join('\n') + '\n');
+  const table = [header, ...lines.slice(1).filter((l) => wanted.has(Number(l.trim().split(/\s+/)[col])))];
+  out(table.join('\n') + '\n');
   return 0;
 };
 
@@ -64,11 +65,11 @@ export const events: Verb = async (args, ctx) => {
   const store = ctx.runtime().store;
   if (flags.stats) {
     const data = await containerStats(store, id);
-    process.stdout.write(JSON.stringify({ type: 'stats', id, data }) + '\n');
+    out(JSON.stringify({ type: 'stats', id, data }) + '\n');
     return 0;
   }
   const interval = parseDuration((flags.interval as string | undefined) ?? '5s');
-  await watchEvents(store, id, interval, (e) => process.stdout.write(JSON.stringify(e) + '\n'));
+  await watchEvents(store, id, interval, (e) => out(JSON.stringify(e) + '\n'));
   return 0;
 };
 

@@ -1,9 +1,10 @@
+import { out } from '../output';
 import { features as describe } from '../../spec/features';
 import { parseFlags } from '../args';
 import type { Verb } from '../context';
 
 export const features: Verb = async (args) => {
   parseFlags(args, []);
-  process.stdout.write(JSON.stringify(describe(), null, '    ') + '\n');
+  out(JSON.stringify(describe(), null, '    ') + '\n');
   return 0;
 };

@@ -1,9 +1,10 @@
+import { out } from '../output';
 import { expectArgs, parseFlags } from '../args';
 import type { Verb } from '../context';
 
 export const state: Verb = async (args, ctx) => {
   const { positional } = parseFlags(args, []);
   expectArgs('state', positional, 1, 'capsa state <container-id>');
-  process.stdout.write(JSON.stringify(ctx.runtime().state(positional[0]!), null, 2) + '\n');
+  out(JSON.stringify(ctx.runtime().state(positional[0]!), null, 2) + '\n');
   return 0;
 };
