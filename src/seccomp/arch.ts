@@ -114,3 +114,17 @@ export function syscallNumber(arch: ArchInfo, name: string): number | undefined 
 export function invalid(configPath: string, message: string): CapsaError {
   return new CapsaError('INVALID_CONFIG', `${configPath}: ${message}`, { configPath });
 }
+
+/**
+ * Syscalls of architectures capsa has no table for (mips, ppc, s390, sparc,
+ * riscv) that engines' default profiles list. Skipping them is routine, not
+ * worth a warning.
+ */
+export const NAMES_ON_OTHER_ARCHES: ReadonlySet<string> = new Set([
+  'swapcontext', 'recv', 'send', 'syscall', 'timerfd', 'pciconfig_iobase', 'pciconfig_read', 'pciconfig_write',
+  's390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr', 's390_guarded_storage', 's390_sthyi',
+  'spu_create', 'spu_run', 'subpage_prot', 'sync_file_range2', 'sys_debug_setcontext', 'sysmips', 'cachectl',
+  'riscv_flush_icache', 'riscv_hwprobe', 'rtas', 'multiplexer', 'kern_features', 'utrap_install', 'perfctr',
+  'switch_endian', 'sys_kexec_load', 'spill', 'atomic_barrier', 'atomic_cmpxchg_32', 'or1k_atomic', 'get_thread_area',
+  'set_thread_area', 'oldolduname', 'sgetmask', 'ssetmask', 'olduname', 'oldstat', 'oldfstat', 'oldlstat', 'readdir',
+]);

@@ -1,5 +1,6 @@
 // Seccomp: OCI profile -> classic BPF. Pure data in, bytes out; no I/O.
 
+export { NAMES_ON_OTHER_ARCHES } from './arch';
 export { compileSeccomp } from './compile';
 export type { CompiledSeccomp } from './compile';
 export { SECCOMP_RET } from './actions';
