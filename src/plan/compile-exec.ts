@@ -2,7 +2,7 @@
 // then become the new process with its own credentials and limits.
 import { CapsaError } from '../errors';
 import type { NamespaceType, Process } from '../spec/types';
-import { capabilitySets, envPath, keepsSysAdmin, rlimitOps } from './process';
+import { capabilitySets, envPath, keepsSysAdmin, lsmOps, rlimitOps, type LsmExec } from './process';
 import { CLONE, SYNC, type Op } from './schema';
 
 export interface ExecInput {
@@ -14,6 +14,7 @@ export interface ExecInput {
   preserveFds: number;
   consoleFd?: number;
   seccomp?: { program: Buffer; flags: number };
+  lsm?: LsmExec;
 }
 
 const NS_FLAG: Record<NamespaceType, number> = {
@@ -53,6 +54,7 @@ export function compileExec(input: ExecInput): Op[] {
   const env = proc.env ?? [];
   ops.push({ op: 'resolveExec', file: proc.args[0]!, path: envPath(env), configPath: 'process.args', what: 'find the command' });
   ops.push({ op: 'reportCreated', what: 'report started' });
+  ops.push(...lsmOps(input.lsm));
   ops.push({ op: 'closeFds', first: 3 + input.preserveFds, what: 'close inherited fds' });
   if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
   if (seccompOp && seccompLate) ops.push(seccompOp);

@@ -5,7 +5,7 @@ import { CapsaError } from '../errors';
 import type { Mount, NamespaceType, Spec } from '../spec/types';
 import { deviceOps, devSymlinkOps, needsDevSetup } from './devices';
 import { parseMountOptions, rootPropagationFlags, MS } from './mount-options';
-import { capabilitySets, envPath, keepsSysAdmin, rlimitOps, withHome } from './process';
+import { capabilitySets, envPath, keepsSysAdmin, lsmOps, rlimitOps, withHome, type LsmExec } from './process';
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 
 /** A cgroup hierarchy as the container should see it under /sys/fs/cgroup. */
@@ -30,6 +30,8 @@ export interface CompileInput {
   consoleFd?: number;
   /** Host path of the state JSON that startContainer hooks get on stdin. */
   hookStatePath?: string;
+  /** LSM labels applied just before execve. */
+  lsm?: LsmExec;
   /** Container ID (names the session keyring). */
   id?: string;
   /** --no-new-keyring */
@@ -262,6 +264,7 @@ export function compile(input: CompileInput): Plan {
     op: 'hook', path: h.path, argv: h.args?.length ? h.args : [h.path], env: h.env ?? [], timeout: h.timeout ?? 0, index: i,
     configPath: `hooks.startContainer[${i}]`, what: `run startContainer hook ${h.path}`,
   }));
+  ops.push(...lsmOps(input.lsm));
   ops.push({ op: 'closeFds', first: 3 + input.preserveFds, what: 'close inherited fds' });
   if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
   if (seccompOp && seccompLate) ops.push(seccompOp);

@@ -64,6 +64,19 @@ export function keepsSysAdmin(sets: CapabilitySets): boolean {
   return (sets.effective & (1n << BigInt(CAP_SYS_ADMIN))) !== 0n;
 }
 
+/** LSM labels to apply just before execve (see src/security/lsm.ts). */
+export interface LsmExec {
+  apparmorExec?: string;
+  selinuxExec?: string;
+}
+
+export function lsmOps(lsm: LsmExec | undefined): Op[] {
+  const ops: Op[] = [];
+  if (lsm?.apparmorExec) ops.push({ op: 'writeProc', path: 'thread-self/attr/apparmor/exec', content: `exec ${lsm.apparmorExec}`, configPath: 'process.apparmorProfile', what: 'set the AppArmor profile' });
+  if (lsm?.selinuxExec) ops.push({ op: 'writeProc', path: 'thread-self/attr/exec', content: lsm.selinuxExec, configPath: 'process.selinuxLabel', what: 'set the SELinux label' });
+  return ops;
+}
+
 export function envPath(env: readonly string[]): string {
   const entry = env.findLast((e) => e.startsWith('PATH='));
   return entry === undefined ? DEFAULT_PATH : entry.slice(5);

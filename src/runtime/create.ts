@@ -117,6 +117,10 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   }
   if (seccomp?.needsNotifyListener) throw new CapsaError('UNSUPPORTED', 'config.linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, which capsa does not support yet', { configPath: 'linux.seccomp' });
 
+  const { detectLsm, planContainerLsm } = require('../security/lsm') as typeof import('../security/lsm');
+  const lsm = planContainerLsm(spec, detectLsm());
+  lsm.warnings.forEach(warn);
+
   const dir = store.claim(id);
   const me = readProcStat(process.pid)!;
   const record: StateRecord = {
@@ -164,7 +168,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
       home: homeOf(rootfs, spec.process!.user.uid), isDirectory,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
-      id, noNewKeyring: opts.noNewKeyring,
+      id, noNewKeyring: opts.noNewKeyring, lsm,
     });
     plan.warnings.forEach(warn);
     faultPoint('create:before-init');

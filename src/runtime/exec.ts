@@ -103,7 +103,9 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     }
     const preserveFds = opts.preserveFds ?? 0;
     const seccomp = o.record.seccomp && { program: Buffer.from(o.record.seccomp.program, 'base64'), flags: o.record.seccomp.flags };
-    const ops = compileExec({
+    const { detectLsm, planProcessLsm } = require('../security/lsm') as typeof import('../security/lsm');
+    const lsm = planProcessLsm(proc, detectLsm());
+    const ops = compileExec({ lsm,
       process: proc, containerPid: o.record.pid, namespaces: namespacesToJoin(o.record.pid), lastCap: hostLastCap(),
       preserveFds, consoleFd: consoleFd === undefined ? undefined : 3 + preserveFds + 1, seccomp,
     });

@@ -97,8 +97,9 @@ export function validateProcess(v: unknown, path: string): void {
   optArr(p.rlimits, `${path}.rlimits`).forEach((r, i) => {
     const o = obj(r, `${path}.rlimits[${i}]`);
     str(o.type, `${path}.rlimits[${i}].type`);
-    int(o.soft, `${path}.rlimits[${i}].soft`, 0, Number.MAX_SAFE_INTEGER);
-    int(o.hard, `${path}.rlimits[${i}].hard`, 0, Number.MAX_SAFE_INTEGER);
+    // Up to 2^64-1 (RLIM_INFINITY), which JSON numbers carry only approximately.
+    int(o.soft, `${path}.rlimits[${i}].soft`, 0, 2 ** 64);
+    int(o.hard, `${path}.rlimits[${i}].hard`, 0, 2 ** 64);
   });
   optBool(p.noNewPrivileges, `${path}.noNewPrivileges`);
   optStr(p.apparmorProfile, `${path}.apparmorProfile`);
