@@ -10,7 +10,7 @@
     {
       "target_name": "capsa-init",
       "type": "executable",
-      "sources": ["native/init/capsa-init.c", "native/init/mounts.c", "native/init/creds.c", "native/init/plan.c", "native/init/sync.c", "native/init/console.c", "native/init/copyup.c"],
+      "sources": ["native/init/capsa-init.c", "native/init/mounts.c", "native/init/creds.c", "native/init/plan.c", "native/init/sync.c", "native/init/console.c", "native/init/copyup.c", "native/init/selfclone.c", "native/init/privproc.c"],
       "cflags": ["-std=gnu11", "-D_GNU_SOURCE", "-Os", "-Wall", "-Wextra", "-fno-asynchronous-unwind-tables", "-fno-stack-protector"],
       "ldflags": ["-static", "-s"]
     },

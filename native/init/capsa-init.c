@@ -103,6 +103,13 @@ static void op_clone(struct reader *r) {
   char b;
   while (read(gate[0], &b, 1) < 0 && errno == EINTR) {}
   close(gate[0]);
+  /* From here on use a procfs of the container's own pid namespace: the
+   * host's must not be reachable through this process's fds (CVE-2024-21626). */
+  int priv = capsa_private_procfs();
+  if (priv >= 0) {
+    close(host_proc_fd);
+    host_proc_fd = priv;
+  }
 }
 
 static void op_chdir(struct reader *r) {
@@ -246,6 +253,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   sync_fd = atoi(argv[1]);
+  /* Run from a sealed in-memory copy, so /proc/<pid>/exe never leads to the
+   * host binary (CVE-2019-5736). Returns only once running sealed. */
+  if (capsa_run_sealed(argv) < 0) die(errno, "re-execute capsa-init from a sealed copy");
   /* Not dumpable: nobody in the container may open /proc/<pid>/exe of this
    * process for writing or ptrace it (CVE-2019-5736 class). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -69,4 +69,7 @@ void op_console(struct reader *r);
 void op_open_state(struct reader *r);
 void op_hook(struct reader *r);
 void op_setns_pid(struct reader *r);
+/* selfclone.c, privproc.c */
+int capsa_run_sealed(char **argv);
+int capsa_private_procfs(void);
 #endif
