@@ -106,10 +106,9 @@ static void op_clone(struct reader *r) {
   /* From here on use a procfs of the container's own pid namespace: the
    * host's must not be reachable through this process's fds (CVE-2024-21626). */
   int priv = capsa_private_procfs();
-  if (priv >= 0) {
-    close(host_proc_fd);
-    host_proc_fd = priv;
-  }
+  if (priv < 0) die(errno, "make a private procfs for the container process");
+  close(host_proc_fd);
+  host_proc_fd = priv;
 }
 
 static void op_chdir(struct reader *r) {

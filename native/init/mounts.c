@@ -170,6 +170,21 @@ static void attach(int mfd, int targetfd, uint64_t set, uint64_t clr, uint32_t p
   }
 }
 
+/* Nothing but procfs itself, or binds over the files lxcfs provides, may be
+ * mounted inside /proc (CVE-2019-16884/19921: hiding /proc/self/attr). */
+static void refuse_mount_on_proc(int targetfd, uint32_t kind, const char *fstype, const char *dest) {
+  static const char *const lxcfs[] = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                                      "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+                                      "/proc/sys/kernel/ns_last_pid", NULL};
+  if (kind == KIND_SETATTR) return;
+  struct statfs sf;
+  if (fstatfs(targetfd, &sf) < 0) die(errno, "statfs mount destination %s", dest);
+  if (sf.f_type != PROC_SUPER_MAGIC || (kind == KIND_FS && strcmp(fstype, "proc") == 0)) return;
+  for (int i = 0; kind == KIND_BIND && lxcfs[i]; i++)
+    if (strcmp(dest, lxcfs[i]) == 0) return;
+  die(EPERM, "%s is inside /proc: only procfs and the files lxcfs provides may be mounted there", dest);
+}
+
 void op_mount(struct reader *r) {
   const char *data[64];
   uint32_t kind = rd_u32(r);
@@ -185,6 +200,7 @@ void op_mount(struct reader *r) {
 
   int targetfd = open_in_root(root_fd, dest, (int)create, 0755);
   if (targetfd < 0) die(errno, "resolve mount destination %s in rootfs", dest);
+  refuse_mount_on_proc(targetfd, kind, fstype, dest);
 
   int rec_attr = (recursive & REC_ATTR) != 0;
   if (kind == KIND_SETATTR) {

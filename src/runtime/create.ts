@@ -30,6 +30,8 @@ export interface CreateOptions {
   stdio?: InitOptions['stdio'];
   systemdCgroup?: boolean;
   stepTimeoutMs?: number;
+  /** LISTEN_FDS passed on (included in preserveFds): the process gets LISTEN_FDS=n and LISTEN_PID=1. */
+  listenFds?: number;
   /** `run -t` in the foreground: capsa relays the terminal, so it gets the pty master. */
   foregroundTerminal?: boolean;
   /** Called with each non-fatal warning (capsa never prints). */
@@ -93,6 +95,10 @@ function isDirectory(p: string): boolean {
 export async function createContainer(store: StateStore, id: string, opts: CreateOptions): Promise<Created> {
   const bundle = path.resolve(opts.bundle);
   const spec = opts.spec ?? loadBundleSpec(bundle);
+  if (opts.listenFds && spec.process) {
+    const env = (spec.process.env ?? []).filter((e) => !e.startsWith('LISTEN_FDS=') && !e.startsWith('LISTEN_PID='));
+    spec.process.env = [...env, `LISTEN_FDS=${opts.listenFds}`, 'LISTEN_PID=1'];
+  }
   const rootfs = resolveRootfs(bundle, spec);
   const warn = (m: string) => opts.onWarning?.(m);
   const terminal = !!spec.process?.terminal;

@@ -10,14 +10,21 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'preserve-fds', type: 'int' },
 ];
 
+/** systemd socket activation: LISTEN_FDS fds meant for us pass to the container (runc does). */
+function listenFds(): number {
+  const n = Number(process.env.LISTEN_FDS ?? 0);
+  return Number.isInteger(n) && n > 0 && Number(process.env.LISTEN_PID) === process.pid ? n : 0;
+}
+
 export function createOptions(flags: Record<string, unknown>) {
   return {
+    listenFds: listenFds(),
     bundle: (flags.bundle as string | undefined) ?? process.cwd(),
     pidFile: flags['pid-file'] as string | undefined,
     consoleSocket: flags['console-socket'] as string | undefined,
     noPivot: !!flags['no-pivot'],
     noNewKeyring: !!flags['no-new-keyring'],
-    preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
+    preserveFds: listenFds() + ((flags['preserve-fds'] as number | undefined) ?? 0),
   };
 }
 
