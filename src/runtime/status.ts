@@ -5,6 +5,7 @@ import type { State } from '../spec/types';
 import type { ContainerDir, StateRecord } from '../state/store';
 import { isAlive, readProcStat } from '../sys/proc';
 import * as fs from 'node:fs';
+import { CapsaError } from '../errors';
 
 export type Status = State['status'];
 
@@ -49,6 +50,7 @@ export function toOciState(rec: StateRecord, status: Status): State & { created:
 
 export function processStartTime(pid: number): number {
   const st = readProcStat(pid);
-  if (!st) throw new Error(`process ${pid} vanished`);
+  // The init died between reporting its pid and this read: a failed create.
+  if (!st) throw new CapsaError('INIT', `container process ${pid} exited while the container was being created`);
   return st.startTime;
 }

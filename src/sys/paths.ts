@@ -3,6 +3,7 @@
 // all resolve the same native binaries.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CapsaError } from '../errors';
 
 let cachedRoot: string | undefined;
 
@@ -12,7 +13,7 @@ export function packageRoot(): string {
   for (;;) {
     if (fs.existsSync(path.join(dir, 'binding.gyp'))) return (cachedRoot = dir);
     const up = path.dirname(dir);
-    if (up === dir) throw new Error(`capsa: cannot find the package root above ${__dirname}`);
+    if (up === dir) throw new CapsaError('INTERNAL', `cannot find capsa's package root above ${__dirname}`);
     dir = up;
   }
 }
