@@ -84,19 +84,69 @@ static void op_write_proc(struct reader *r) {
   close(fd);
 }
 
+static void op_join_cgroup(struct reader *r) {
+  const char *file = rd_str(r);
+  uint32_t optional = rd_u32(r);
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0 && write(fd, "0", 1) != 1) err = errno;
+  if (fd >= 0) close(fd);
+  if (!err) return;
+  if (!optional) die(err, "join cgroup: write 0 to %s", file);
+  warn_msg("process not placed in cgroup %s: %s", file, strerror(err));
+}
+
+static int cgroup_fd = -1;
+static const char *cgroup_dir;
+static int cgroup_optional;
+
+static void op_cgroup_fd(struct reader *r) {
+  cgroup_dir = rd_str(r);
+  cgroup_optional = (int)rd_u32(r);
+  cgroup_fd = open(cgroup_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (cgroup_fd >= 0) return;
+  if (!cgroup_optional) die(errno, "open cgroup %s", cgroup_dir);
+  warn_msg("process not placed in cgroup %s: %s", cgroup_dir, strerror(errno));
+}
+
+struct capsa_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* clone, into the cgroup of OP_CGROUP_FD when one is open. */
+static long clone_child(uint32_t flags) {
+  if (cgroup_fd >= 0) {
+    struct capsa_clone_args a;
+    memset(&a, 0, sizeof a);
+    /* clone3 refuses an exit signal with CLONE_PARENT; the child inherits P's
+     * (SIGCHLD) anyway. */
+    a.flags = (uint64_t)flags | CLONE_PARENT | 0x200000000ULL /* CLONE_INTO_CGROUP */;
+    a.cgroup = (uint64_t)cgroup_fd;
+    long pid = syscall(SYS_clone3, &a, sizeof a);
+    if (pid >= 0 || !cgroup_optional) {
+      if (pid < 0) die(errno, "clone into cgroup %s", cgroup_dir);
+      return pid;
+    }
+    warn_msg("process not placed in cgroup %s: %s", cgroup_dir, strerror(errno));
+  }
+  return syscall(SYS_clone, (unsigned long)(flags | CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0);
+}
+
 static void op_clone(struct reader *r) {
   uint32_t flags = rd_u32(r);
   /* CLONE_PARENT: the container's first process becomes the runtime's child,
    * so `run` can reap it; P itself only exists to get here. */
   int gate[2];
   if (pipe2(gate, O_CLOEXEC) < 0) die(errno, "pipe2");
-  long pid = syscall(SYS_clone, (unsigned long)(flags | CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0);
+  long pid = clone_child(flags);
   if (pid < 0) die(errno, "clone");
   if (pid > 0) {
     close(gate[0]);
     send_msg(MSG_CHILD, (int32_t)pid, 0, NULL);
     _exit(0); /* closes the gate */
   }
+  /* A host cgroupfs fd has no business in the container. */
+  if (cgroup_fd >= 0) { close(cgroup_fd); cgroup_fd = -1; }
   /* The runtime must learn C's pid before C says anything on the shared
    * socket: wait until P has reported and gone. */
   close(gate[1]);
@@ -168,6 +218,8 @@ static void run_op(struct op *op) {
   case OP_SET_ROOT_IDS: op_set_root_ids(); break;
   case OP_WRITE_PROC: op_write_proc(r); break;
   case OP_CLONE: op_clone(r); break;
+  case OP_JOIN_CGROUP: op_join_cgroup(r); break;
+  case OP_CGROUP_FD: op_cgroup_fd(r); break;
   case OP_SETSID: if (setsid() < 0) die(errno, "setsid"); break;
   case OP_ROOT_PROPAGATION: op_root_propagation(r, 0); break;
   case OP_ROOT_PROPAGATION_AFTER: op_root_propagation(r, 1); break;

@@ -8,7 +8,12 @@
  *
  *   step  who        what
  *   1     TS  -> P   u32 plan length, then the encoded plan (see below)
- *   2     P   -> TS  MSG_SYNC(val=SYNC_READY)        TS puts P in the cgroups
+ *   2     P          OP_JOIN_CGROUP: writes "0" to each cgroup file TS chose
+ *                    (v1 "tasks": moving itself skips the kernel's global
+ *                    threadgroup lock, which costs 5-10 ms per write);
+ *                    OP_CGROUP_FD: the next clone uses CLONE_INTO_CGROUP (v2).
+ *                    Only the systemd driver still syncs:
+ *         P   -> TS  MSG_SYNC(val=SYNC_READY)        TS puts P in the cgroups
  *         TS  -> P   MSG_ACK
  *   3     P          setns(...) for namespaces given by path (user first)
  *   4     P   -> TS  MSG_SYNC(val=SYNC_MAPS) after unshare(CLONE_NEWUSER)
@@ -73,7 +78,7 @@ enum op_code {
   OP_UNSHARE = 3,         /* u32 flags */
   OP_SET_ROOT_IDS = 4,    /* - */
   OP_WRITE_PROC = 5,      /* str path relative to host /proc, str content */
-  OP_CLONE = 6,           /* u32 flags */
+  OP_CLONE = 6,           /* u32 flags; into the cgroup of OP_CGROUP_FD if one is open */
   OP_SETSID = 7,          /* - */
   OP_ROOT_PROPAGATION = 8,/* u32 ms flags, applied to "/" */
   OP_ROOTFS = 9,          /* str host path: bind onto itself, remember fd */
@@ -116,6 +121,11 @@ enum op_code {
   OP_SESSION_KEYRING = 41,/* str name: join a new session keyring */
   OP_PERSONALITY = 42,    /* u32 persona */
   OP_LOOPBACK_UP = 43,    /* - : bring lo up in a new network namespace */
+  OP_JOIN_CGROUP = 44,    /* str file, u32 optional: write "0" (this process) to it;
+                             optional: a failure is a warning */
+  OP_CGROUP_FD = 45,      /* str dir, u32 optional: the next clone goes into this
+                             cgroup2 dir (clone3 CLONE_INTO_CGROUP); optional: on
+                             failure warn and clone without it */
 };
 
 #endif

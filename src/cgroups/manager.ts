@@ -19,6 +19,17 @@ export interface CgroupStats {
   hugetlb: Record<string, { usage: number; max: number; failcnt: number }>;
 }
 
+/**
+ * Where the container's processes belong, so capsa-init can move itself in
+ * (cheaper than the runtime writing its pid: see native/init/protocol.h).
+ */
+export interface CgroupMembership {
+  /** The container's dir in each cgroup v1 hierarchy. */
+  v1: string[];
+  /** Its cgroup2 dir; `optional` on hybrid hosts, where failing to join is a warning. */
+  v2?: { dir: string; optional: boolean };
+}
+
 export interface CgroupManager {
   readonly layout: CgroupLayout;
   /** Container's cgroup path relative to each hierarchy root, e.g. "/capsa/ID". */
@@ -29,6 +40,8 @@ export interface CgroupManager {
   apply(resources: Resources | undefined): void;
   /** Move a process into the container's cgroup(s). */
   addProcess(pid: number): void;
+  /** The dirs a process joins by itself; absent when the runtime must place it (systemd). */
+  membership?(): CgroupMembership;
   freeze(): void;
   thaw(): void;
   isFrozen(): boolean;

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { Resources } from '../spec/types';
 import { CapsaError } from '../errors';
-import type { CgroupManager, CgroupRecord, CgroupStats } from './manager';
+import type { CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
 import { hostFs, hostSleep, type CgroupHost } from './host';
 import { CgroupWriter, type CgroupFs } from './fsio';
 import { createChain, enableControllers, inheritCpuset, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
@@ -122,6 +122,14 @@ export class V1Manager implements CgroupManager {
     for (const c of controllers) this.unifiedWith(c);
     const available = new Set(readWords(this.cfs, path.join(dir, 'cgroup.controllers')));
     unifiedV2(new CgroupWriter(this.cfs, this.warnings), dir, available, resources!.unified);
+  }
+
+  membership(): CgroupMembership {
+    const unified = this.unifiedDir();
+    return {
+      v1: this.mounts().map((mount) => path.join(mount, this.path)),
+      ...(unified && this.cfs.exists(unified) ? { v2: { dir: unified, optional: true } } : {}),
+    };
   }
 
   addProcess(pid: number): void {

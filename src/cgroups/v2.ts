@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { DEFAULT_CGROUP_PARENT } from './paths';
 import type { Resources } from '../spec/types';
 import { CapsaError } from '../errors';
-import type { CgroupManager, CgroupRecord, CgroupStats } from './manager';
+import type { CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
 import { hostFs, hostSleep, type CgroupHost } from './host';
 import { CgroupWriter, type CgroupFs } from './fsio';
 import { createChain, enableControllers, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
@@ -64,6 +64,10 @@ export class V2Manager implements CgroupManager {
 
   update(resources: Resources): void {
     this.apply2(resources, true);
+  }
+
+  membership(): CgroupMembership {
+    return { v1: [], v2: { dir: this.dir, optional: false } };
   }
 
   addProcess(pid: number): void {

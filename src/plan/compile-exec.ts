@@ -3,7 +3,9 @@
 import { CapsaError } from '../errors';
 import type { NamespaceType, Process } from '../spec/types';
 import { capabilitySets, envPath, keepsSysAdmin, lsmOps, rlimitOps, type LsmExec } from './process';
-import { CLONE, SYNC, type Op } from './schema';
+import { CLONE, type Op } from './schema';
+import type { CgroupMembership } from '../cgroups/manager';
+import { cgroupJoinOps } from './cgroup-join';
 
 export interface ExecInput {
   process: Process;
@@ -15,6 +17,8 @@ export interface ExecInput {
   consoleFd?: number;
   seccomp?: { program: Buffer; flags: number };
   lsm?: LsmExec;
+  /** Cgroup dirs the process joins by itself; absent: it syncs and the runtime places it. */
+  cgroupMembership?: CgroupMembership;
 }
 
 const NS_FLAG: Record<NamespaceType, number> = {
@@ -26,7 +30,9 @@ const JOIN_ORDER: NamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'cg
 export function compileExec(input: ExecInput): Op[] {
   const proc = input.process;
   if (!proc.args?.length) throw new CapsaError('INVALID_ARGUMENT', 'exec: no command given (process.args is empty)');
-  const ops: Op[] = [{ op: 'sync', code: SYNC.READY, what: 'join the container cgroup' }];
+  // The container's cgroup namespace (if any) is joined by setns below, so
+  // CLONE_INTO_CGROUP needs no late unshare here.
+  const ops: Op[] = [...cgroupJoinOps(input.cgroupMembership, input.namespaces.includes('user')).ops];
   for (const type of JOIN_ORDER) {
     if (input.namespaces.includes(type)) ops.push({ op: 'setnsPid', pid: input.containerPid, nstype: NS_FLAG[type], what: `join the container's ${type} namespace` });
   }

@@ -7,6 +7,8 @@ import { deviceOps, devSymlinkOps, needsDevSetup } from './devices';
 import { parseMountOptions, rootPropagationFlags, MS } from './mount-options';
 import { capabilitySets, envPath, keepsSysAdmin, lsmOps, rlimitOps, withHome, type LsmExec } from './process';
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
+import type { CgroupMembership } from '../cgroups/manager';
+import { cgroupJoinOps } from './cgroup-join';
 
 /** A cgroup hierarchy as the container should see it under /sys/fs/cgroup. */
 export interface CgroupMountSource {
@@ -23,6 +25,8 @@ export interface CompileInput {
   noPivot: boolean;
   lastCap: number;
   cgroupMounts: CgroupMountSource[];
+  /** Cgroup dirs capsa-init joins by itself; absent: it syncs and the runtime places it. */
+  cgroupMembership?: CgroupMembership;
   seccomp?: { program: Buffer; flags: number };
   /** Home of the process user from the rootfs passwd file, if found. */
   home?: string;
@@ -102,8 +106,9 @@ function checkSysctl(key: string, ns: Namespaces): void {
   invalid(p, `sysctl "${key}" is not in a separate kernel namespace`);
 }
 
-function preCloneOps(spec: Spec, ns: Namespaces): Op[] {
-  const ops: Op[] = [{ op: 'sync', code: SYNC.READY, what: 'join cgroups' }];
+function preCloneOps(spec: Spec, ns: Namespaces, membership: CgroupMembership | undefined): Op[] {
+  const join = cgroupJoinOps(membership, ns.fresh.has('user') || ns.joined.has('user'));
+  const ops: Op[] = [...join.ops];
   for (const type of JOIN_ORDER) {
     const p = ns.joined.get(type);
     if (p !== undefined) ops.push({ op: 'setns', path: p, nstype: NS_FLAG[type], configPath: 'linux.namespaces', what: `join ${type} namespace ${p}` });
@@ -122,7 +127,12 @@ function preCloneOps(spec: Spec, ns: Namespaces): Op[] {
   }
   let flags = 0;
   for (const type of ns.fresh) if (type !== 'user' && type !== 'time') flags |= NS_FLAG[type];
+  // A cgroup namespace made by the clone would be rooted at P's cgroup, not
+  // the one CLONE_INTO_CGROUP puts the child in: the child makes it instead.
+  const lateCgroupNs = join.intoClone && ns.fresh.has('cgroup');
+  if (lateCgroupNs) flags &= ~CLONE.NEWCGROUP;
   ops.push({ op: 'clone', flags, configPath: 'linux.namespaces', what: 'create the container process' });
+  if (lateCgroupNs) ops.push({ op: 'unshare', flags: CLONE.NEWCGROUP, configPath: 'linux.namespaces', what: 'create cgroup namespace' });
   return ops;
 }
 
@@ -186,7 +196,7 @@ export function compile(input: CompileInput): Plan {
   if (!proc) invalid('process', 'is required to create a container');
   const warnings: string[] = [];
   const ns = namespaces(spec);
-  const ops: Op[] = preCloneOps(spec, ns);
+  const ops: Op[] = preCloneOps(spec, ns, input.cgroupMembership);
   const inUserNs = ns.fresh.has('user') || ns.joined.has('user');
 
   ops.push({ op: 'setsid', what: 'start a new session' });

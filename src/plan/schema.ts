@@ -60,6 +60,8 @@ export const OPS = {
   sessionKeyring: { code: 41, fields: [['name', 'str']] },
   personality: { code: 42, fields: [['persona', 'u32']] },
   loopbackUp: { code: 43, fields: [] },
+  joinCgroup: { code: 44, fields: [['file', 'str'], ['optional', 'u32']] },
+  cgroupFd: { code: 45, fields: [['dir', 'str'], ['optional', 'u32']] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

@@ -171,7 +171,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     if (startHooks) fs.writeFileSync(startHooks, '{}');
     const plan = compile({
       spec, bundle, rootfs, fifoPath: dir.fifoPath, preserveFds: opts.preserveFds ?? 0, noPivot: !!opts.noPivot,
-      lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
+      lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), cgroupMembership: cgroup.membership?.(), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
       home: homeOf(rootfs, spec.process!.user.uid), isDirectory,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
       id, noNewKeyring: opts.noNewKeyring, lsm,

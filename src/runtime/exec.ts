@@ -6,7 +6,7 @@ import { CapsaError, fromSystemError } from '../errors';
 import { compileExec } from '../plan/compile-exec';
 import type { NamespaceType, Process } from '../spec/types';
 import type { StateStore } from '../state/store';
-import type { CgroupRecord } from '../cgroups/manager';
+import type { CgroupMembership, CgroupRecord } from '../cgroups/manager';
 import { addon } from '../sys/addon';
 import { hostLastCap } from '../sys/proc';
 import { startInit, type InitOptions } from './init-process';
@@ -51,32 +51,36 @@ function namespacesToJoin(pid: number): NamespaceType[] {
   return out;
 }
 
-/** runc exec --cgroup: move the process into existing sub-cgroups of the container's. */
-function joinSubCgroups(record: CgroupRecord | undefined, specs: string[], pid: number): void {
-  if (!record) throw new CapsaError('BAD_STATE', 'exec --cgroup: the container has no cgroup');
-  const dirs: string[] = [];
+/**
+ * The cgroup dirs the exec process joins: the container's, or with runc's
+ * exec --cgroup ([CONTROLLER[,...]:]PATH) existing sub-cgroups of it.
+ */
+function execMembership(record: CgroupRecord | undefined, base: CgroupMembership | undefined, specs: string[]): CgroupMembership | undefined {
+  if (!specs.length) return base;
+  if (!record || !base) throw new CapsaError('BAD_STATE', 'exec --cgroup: the container has no cgroup');
+  const v1 = [...base.v1];
+  let v2 = base.v2;
   for (const spec of specs) {
     const colon = spec.indexOf(':');
     const sub = colon >= 0 ? spec.slice(colon + 1) : spec;
     if (sub.split('/').includes('..')) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: ".." is not allowed`);
+    const check = (dir: string) => {
+      if (!fs.existsSync(dir)) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: ${dir} does not exist`);
+      return dir;
+    };
     if (record.layout === 'v2') {
-      dirs.push(path.join(record.mountRoot, record.path, sub));
+      v2 = { dir: check(path.join(record.mountRoot, record.path, sub)), optional: false };
       continue;
     }
     const controllers = colon >= 0 ? spec.slice(0, colon).split(',') : Object.keys(record.hierarchies ?? {});
     for (const c of controllers) {
       const mount = record.hierarchies?.[c];
       if (!mount) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: controller "${c}" is not mounted`);
-      dirs.push(path.join(mount, record.path, sub));
+      const i = v1.indexOf(path.join(mount, record.path));
+      if (i >= 0) v1[i] = check(path.join(mount, record.path, sub));
     }
   }
-  for (const dir of dirs) {
-    try {
-      fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
-    } catch (e) {
-      throw fromSystemError(e, `exec --cgroup: join ${dir}`, 'INVALID_ARGUMENT');
-    }
-  }
+  return { v1, ...(v2 ? { v2 } : {}) };
 }
 
 export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -108,16 +112,14 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     const ops = compileExec({ lsm,
       process: proc, containerPid: o.record.pid, namespaces: namespacesToJoin(o.record.pid), lastCap: hostLastCap(),
       preserveFds, consoleFd: consoleFd === undefined ? undefined : 3 + preserveFds + 1, seccomp,
+      cgroupMembership: execMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
     });
     let pid = 0;
     const result = await startInit(ops, {
       preserveFds, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
       extraFds: consoleFd === undefined ? [] : [consoleFd],
     }, {
-      onReady: (p) => {
-        o.cgroup?.addProcess(p);
-        if (opts.cgroup?.length) joinSubCgroups(o.record.cgroup, opts.cgroup, p);
-      },
+      onReady: (p) => o.cgroup?.addProcess(p),
       onMaps: () => {},
       onHooks: () => {},
       onChild: (p) => { pid = p; faultPoint('exec:child'); },
