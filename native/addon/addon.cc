@@ -17,10 +17,13 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <spawn.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <mutex>
+#include <string>
+#include <vector>
 #include <unordered_map>
 
 #ifndef P_PIDFD
@@ -311,6 +314,90 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// posix_spawn (a vfork-style clone in glibc: no copy of Node's page tables)
+// of `path` with child fd i = fds[i] for every i; signal dispositions and the
+// mask are reset as after a fresh exec. Returns [pid, pidfd].
+Napi::Value SpawnFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  Napi::Array jsArgv = info[1].As<Napi::Array>();
+  Napi::Array jsFds = info[2].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < jsArgv.Length(); i++) args.push_back(jsArgv.Get(i).As<Napi::String>());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  uint32_t n = jsFds.Length();
+  // Move every source above all targets first, so one dup2 never clobbers
+  // the source of a later one.
+  std::vector<int> high(n, -1);
+  int err = 0;
+  for (uint32_t i = 0; i < n && !err; i++) {
+    high[i] = fcntl(jsFds.Get(i).As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, (int)n + 3);
+    if (high[i] < 0) err = errno;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  for (uint32_t i = 0; i < n && !err; i++) err = posix_spawn_file_actions_adddup2(&fa, high[i], (int)i);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  if (!err) err = posix_spawnattr_setsigmask(&attr, &none);
+  if (!err) err = posix_spawnattr_setsigdefault(&attr, &all);
+  if (!err) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  if (!err) err = posix_spawn(&pid, path.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  for (int fd : high) if (fd >= 0) close(fd);
+  if (err) { ThrowErrno(env, ("posix_spawn " + path).c_str(), err); return env.Undefined(); }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    int e = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    ThrowErrno(env, "pidfd_open", e);
+    return env.Undefined();
+  }
+  Napi::Array res = Napi::Array::New(env, 2);
+  res.Set(0u, pid);
+  res.Set(1u, pidfd);
+  return res;
+}
+
+// One non-blocking read: a Buffer, an empty Buffer at EOF, or null when
+// nothing is there yet (EAGAIN).
+Napi::Value ReadSome(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  char buf[65536];
+  for (;;) {
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (r >= 0) return Napi::Buffer<char>::Copy(env, buf, (size_t)r);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return env.Null();
+    ThrowErrno(env, "recv", errno);
+    return env.Undefined();
+  }
+}
+
+// Blocking send of the whole buffer (the peer is always reading).
+Napi::Value WriteAll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Buffer<char> b = info[1].As<Napi::Buffer<char>>();
+  size_t off = 0;
+  while (off < b.Length()) {
+    ssize_t w = send(fd, b.Data() + off, b.Length() - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) { ThrowErrno(env, "send", errno); return env.Undefined(); }
+    off += (size_t)w;
+  }
+  return env.Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   close(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -333,6 +420,11 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("spawnFds", Napi::Function::New(env, SpawnFds));
+  exports.Set("readSome", Napi::Function::New(env, ReadSome));
+  exports.Set("writeAll", Napi::Function::New(env, WriteAll));
+  // A pidfd watch is a one-shot "fd readable" watch: the sync socket uses it too.
+  exports.Set("watchReadable", Napi::Function::New(env, WatchPidfd));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));

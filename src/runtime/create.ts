@@ -19,9 +19,12 @@ import { runHooks, runHooksWarnOnly } from './hooks';
 import { faultPoint } from './faults';
 
 export interface CreateOptions {
-  bundle: string;
+  /** The bundle dir; without one, give `spec` and `rootfs` and the state dir serves as the bundle. */
+  bundle?: string;
   /** Use this spec instead of reading bundle/config.json. */
   spec?: Spec;
+  /** Root filesystem dir, overriding spec.root.path. */
+  rootfs?: string;
   pidFile?: string;
   consoleSocket?: string;
   noPivot?: boolean;
@@ -93,8 +96,13 @@ function isDirectory(p: string): boolean {
 }
 
 export async function createContainer(store: StateStore, id: string, opts: CreateOptions): Promise<Created> {
-  const bundle = path.resolve(opts.bundle);
-  const spec = opts.spec ?? loadBundleSpec(bundle);
+  if (opts.bundle === undefined && !(opts.spec && opts.rootfs)) {
+    throw new CapsaError('INVALID_ARGUMENT', 'create: give a bundle, or a spec and a rootfs');
+  }
+  // Without a bundle, the container's state dir becomes one (config.json is written there).
+  const bundle = opts.bundle === undefined ? path.resolve(store.root, id) : path.resolve(opts.bundle);
+  let spec = opts.spec ?? loadBundleSpec(bundle);
+  if (opts.rootfs !== undefined) spec = { ...spec, root: { ...spec.root, path: path.resolve(opts.rootfs) } };
   if (opts.listenFds && spec.process) {
     const env = (spec.process.env ?? []).filter((e) => !e.startsWith('LISTEN_FDS=') && !e.startsWith('LISTEN_PID='));
     spec.process.env = [...env, `LISTEN_FDS=${opts.listenFds}`, 'LISTEN_PID=1'];
@@ -149,6 +157,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     }
     await dir.lock();
     dir.write(record);
+    if (opts.bundle === undefined) fs.writeFileSync(path.join(dir.dir, 'config.json'), JSON.stringify(spec));
     try {
       addon().mkfifo(dir.fifoPath, 0o622);
       // mkfifo applies the umask; a non-root container user must be able to open it.

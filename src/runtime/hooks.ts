@@ -1,7 +1,6 @@
 // OCI hooks: each gets the container state as JSON on stdin, runs with its own
 // args/env, and is killed — with every process it started — when it exceeds
 // its timeout.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
@@ -73,6 +72,8 @@ function runOne(kind: HookKind, index: number, hook: Hook, state: unknown, opts:
     : [hook.path, argv.slice(1)];
   return new Promise((resolve, reject) => {
     // Its own process group, so a timeout kills what the hook started too.
+    // Loaded only when a hook runs: most creates have none (CLI startup).
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
     const child = spawn(file, args as string[], {
       argv0: opts.mountNamespaceOf ? undefined : argv[0],
       env: Object.fromEntries((hook.env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),

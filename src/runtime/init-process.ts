@@ -1,12 +1,13 @@
 // Drives capsa-init through the protocol in native/init/protocol.h: sends the
 // Plan, answers sync points, and returns once the container is created.
 // Every wait has a timeout, and EOF from the child is an error, never a hang.
-import { spawn, type StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
 import * as os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { CapsaError, describeErrno } from '../errors';
 import { encodePlan } from '../plan/encode';
 import { MSG, MSG_DETAIL_LEN, MSG_SIZE, SYNC, type Op } from '../plan/schema';
+import { addon } from '../sys/addon';
 import { initBinaryPath } from '../sys/paths';
 
 export interface InitHandlers {
@@ -22,7 +23,8 @@ export interface InitHandlers {
 
 export interface InitOptions {
   preserveFds: number;
-  stdio: [StdioOptions | number, StdioOptions | number, StdioOptions | number] | 'inherit';
+  /** One setting for all three, or one per fd. */
+  stdio: [StdioOptions | number, StdioOptions | number, StdioOptions | number] | 'inherit' | 'ignore' | 'pipe';
   stepTimeoutMs: number;
   /** Host fds handed to capsa-init right after the sync socket (fd 4+N, ...). */
   extraFds?: number[];
@@ -54,13 +56,6 @@ function decode(buf: Buffer): InitMessage {
   };
 }
 
-function ack(sock: Duplex, type: number = MSG.ACK): void {
-  const b = Buffer.alloc(MSG_SIZE);
-  b.writeUInt32LE(type, 0);
-  b.writeInt32LE(-1, 4);
-  sock.write(b);
-}
-
 /** Turns an init failure into a one-line message naming the config field. */
 export function initFailure(ops: readonly Op[], m: InitMessage): CapsaError {
   const op = m.op >= 0 ? ops[m.op] : undefined;
@@ -78,31 +73,88 @@ export function initFailure(ops: readonly Op[], m: InitMessage): CapsaError {
   return err;
 }
 
+type StdioSetting = StdioOptions | number;
+
+/**
+ * The fd capsa-init gets for one of its stdio slots. Node's child_process is
+ * not used: loading it (with net and stream) costs the CLI ~10 ms, and its
+ * fork copies Node's page tables; posix_spawn does neither.
+ */
+function stdioFd(setting: unknown, i: number, opened: number[]): { fd: number; ours?: number } {
+  if (setting === 'inherit') return { fd: i };
+  if (typeof setting === 'number') return { fd: setting };
+  if (setting === 'ignore') {
+    const fd = require('node:fs').openSync('/dev/null', i === 0 ? 'r' : 'w') as number;
+    opened.push(fd);
+    return { fd };
+  }
+  if (setting === 'pipe') {
+    // libuv's pipes are socketpairs too; the container sees the same kind of fd.
+    const [ours, theirs] = addon().socketPair();
+    opened.push(theirs);
+    return { fd: theirs, ours };
+  }
+  const fd = (setting as { fd?: unknown } | null)?.fd;
+  if (typeof fd === 'number') return { fd };
+  throw new CapsaError('INVALID_ARGUMENT', `stdio[${i}]: expected 'inherit', 'ignore', 'pipe', an fd or a stream with an fd`);
+}
+
 export async function startInit(ops: readonly Op[], opts: InitOptions, handlers: InitHandlers): Promise<InitResult> {
   const syncIndex = 3 + opts.preserveFds;
-  const base: (StdioOptions | number)[] = opts.stdio === 'inherit' ? ['inherit', 'inherit', 'inherit'] : [...opts.stdio];
-  const stdio: (StdioOptions | number)[] = [...base];
-  for (let fd = 3; fd < syncIndex; fd++) stdio.push(fd);
-  stdio.push('pipe');
-  for (const fd of opts.extraFds ?? []) stdio.push(fd);
-  const child = spawn(initBinaryPath(), [String(syncIndex)], { stdio: stdio as StdioOptions, argv0: 'capsa-init' });
-  const sock = child.stdio[syncIndex] as Duplex;
+  const base: StdioSetting[] = typeof opts.stdio === 'string' ? [opts.stdio, opts.stdio, opts.stdio] : [...opts.stdio];
+  const opened: number[] = [];
+  const ours: (number | undefined)[] = [];
+  const [sock, theirSock] = addon().socketPair();
+  opened.push(theirSock);
+  let pid = 0;
+  let pidfd = -1;
+  try {
+    const fds: number[] = [];
+    base.forEach((setting, i) => {
+      const s = stdioFd(setting, i, opened);
+      fds.push(s.fd);
+      ours.push(s.ours);
+    });
+    for (let fd = 3; fd < syncIndex; fd++) fds.push(fd);
+    fds.push(theirSock);
+    fds.push(...(opts.extraFds ?? []));
+    try {
+      [pid, pidfd] = addon().spawnFds(initBinaryPath(), ['capsa-init', String(syncIndex)], fds);
+    } catch (e) {
+      throw new CapsaError('INIT', `cannot start capsa-init (${initBinaryPath()}): ${(e as Error).message}`);
+    }
+  } catch (e) {
+    for (const fd of [sock, ...ours]) if (fd !== undefined) addon().closeFd(fd);
+    throw e;
+  } finally {
+    for (const fd of opened) addon().closeFd(fd);
+  }
+  // Reap P when it exits (right after it reports C, or on a failure).
+  let pAlive = true;
+  addon().watchPidfd(pidfd, () => {
+    pAlive = false;
+    try { addon().reapPidfd(pidfd); } catch { /* already reaped */ }
+    addon().closeFd(pidfd);
+  });
+  const streams = (): (Duplex | null)[] => ours.map((fd, i) => {
+    if (fd === undefined) return null;
+    const net = require('node:net') as typeof import('node:net');
+    return new net.Socket({ fd, readable: i !== 0, writable: i === 0 });
+  });
+
   const warnings: string[] = [];
   const plan = encodePlan(ops);
   const head = Buffer.alloc(4);
   head.writeUInt32LE(plan.length);
-  sock.write(Buffer.concat([head, plan]));
-
   let childPid = 0;
   let pending = Buffer.alloc(0);
-  let spawnError: Error | undefined;
-  child.once('error', (e) => { spawnError = e; });
 
   return new Promise<InitResult>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let busy = Promise.resolve();
     let done = false;
     let createdEarly = false;
+    let watchId = 0;
     const armTimer = (what: string) => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => finish(new CapsaError('TIMEOUT', `container init did not ${what} within ${opts.stepTimeoutMs} ms`)), opts.stepTimeoutMs);
@@ -111,24 +163,38 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
-      sock.removeAllListeners('data');
+      if (watchId) addon().unwatchPidfd(watchId);
+      // Init stops using the socket at exec; our end is done either way.
+      addon().closeFd(sock);
       if (err) {
-        sock.destroy();
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        if (pAlive) { try { addon().pidfdSendSignal(pidfd, 9); } catch { /* exited meanwhile */ } }
+        for (const fd of ours) if (fd !== undefined) addon().closeFd(fd);
         reject(err);
       } else {
-        // Keep the socket out of the event loop's way; init stops using it at exec.
-        sock.destroy();
         resolve(result!);
       }
     };
+    const send = (data: Buffer) => {
+      try {
+        addon().writeAll(sock, data);
+      } catch {
+        /* init is gone: its EOF is reported by the reader */
+      }
+    };
+    const ack = (type: number = MSG.ACK) => {
+      const b = Buffer.alloc(MSG_SIZE);
+      b.writeUInt32LE(type, 0);
+      b.writeInt32LE(-1, 4);
+      send(b);
+    };
+    const created = () => finish(undefined, { pid: childPid, warnings, stdio: streams() });
     const handle = async (m: InitMessage) => {
       switch (m.type) {
         case MSG.SYNC:
-          if (m.val === SYNC.READY) await handlers.onReady(child.pid!);
-          else if (m.val === SYNC.MAPS) await handlers.onMaps(child.pid!);
+          if (m.val === SYNC.READY) await handlers.onReady(pid);
+          else if (m.val === SYNC.MAPS) await handlers.onMaps(pid);
           else if (m.val === SYNC.HOOKS) await handlers.onHooks(childPid);
-          ack(sock);
+          ack();
           armTimer('continue after a sync point');
           return;
         case MSG.CHILD:
@@ -136,7 +202,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
           handlers.onChild(childPid);
           armTimer('finish setting up the container');
           // P and C share the socket: C's CREATED can overtake P's CHILD.
-          if (createdEarly) finish(undefined, { pid: childPid, warnings, stdio: base.map((_, i) => (child.stdio[i] as Duplex | null) ?? null) });
+          if (createdEarly) created();
           return;
         case MSG.WARN:
           warnings.push(m.detail);
@@ -146,7 +212,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
             createdEarly = true;
             return;
           }
-          finish(undefined, { pid: childPid, warnings, stdio: base.map((_, i) => (child.stdio[i] as Duplex | null) ?? null) });
+          created();
           return;
         case MSG.ERROR:
           finish(initFailure(ops, m));
@@ -155,26 +221,39 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
           finish(new CapsaError('INTERNAL', `unexpected message ${m.type} from container init`));
       }
     };
-    sock.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
+    const onGone = () => {
+      // Let queued messages (an ERROR just before EOF) be handled first.
+      busy = busy.then(() => finish(new CapsaError('INIT', 'container init exited before the container was created')));
+    };
+    const onReadable = () => {
+      watchId = 0;
+      if (done) return;
+      let eof = false;
+      for (;;) {
+        let chunk: Buffer | null;
+        try {
+          chunk = addon().readSome(sock);
+        } catch {
+          chunk = Buffer.alloc(0);
+        }
+        if (chunk === null) break;
+        if (chunk.length === 0) { eof = true; break; }
+        pending = Buffer.concat([pending, chunk]);
+      }
+      // Messages that came with the EOF (CREATED, or an ERROR) count first.
       while (pending.length >= MSG_SIZE) {
         const m = decode(pending.subarray(0, MSG_SIZE));
         pending = pending.subarray(MSG_SIZE);
         busy = busy.then(() => (done ? undefined : handle(m))).catch((e) => {
-          if (!done) ack(sock, MSG.ABORT);
+          if (!done) ack(MSG.ABORT);
           finish(e as Error);
         });
       }
-    });
-    const onGone = () => {
-      // Let queued messages (an ERROR just before EOF) be handled first.
-      busy = busy.then(() => finish(spawnError
-        ? new CapsaError('INIT', `cannot start capsa-init (${initBinaryPath()}): ${spawnError.message}`)
-        : new CapsaError('INIT', 'container init exited before the container was created')));
+      if (eof) return onGone();
+      watchId = addon().watchReadable(sock, onReadable);
     };
-    sock.once('end', onGone);
-    sock.once('error', onGone);
-    sock.once('close', onGone);
+    send(Buffer.concat([head, plan]));
+    watchId = addon().watchReadable(sock, onReadable);
     armTimer('start');
   });
 }

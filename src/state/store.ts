@@ -131,7 +131,7 @@ export class ContainerDir {
       return false;
     }
     // state.json too: we only get here when it is unreadable or not ours in shape.
-    const ours = (n: string) => n === 'exec.fifo' || n === 'hook-state.json' || n === 'state.json' || /^\.state\.json\.\d+$/.test(n);
+    const ours = (n: string) => n === 'exec.fifo' || n === 'config.json' || n === 'hook-state.json' || n === 'state.json' || /^\.state\.json\.\d+$/.test(n);
     if (!entries.every(ours)) return false;
     for (const n of entries) fs.rmSync(path.join(this.dir, n), { force: true });
     try {

@@ -26,6 +26,14 @@ export interface Addon {
   dup(fd: number): number;
   setWinsize(fd: number, rows: number, cols: number): void;
   setChildSubreaper(on: boolean): void;
+  /** posix_spawn with child fd i = fds[i]; signals reset. Returns [pid, pidfd]. */
+  spawnFds(path: string, argv: string[], fds: number[]): [number, number];
+  /** Non-blocking read: data, an empty Buffer at EOF, or null when nothing is ready. */
+  readSome(fd: number): Buffer | null;
+  /** Blocking send of the whole buffer. */
+  writeAll(fd: number, data: Buffer): void;
+  /** Calls back once when fd is readable; returns an id for unwatchPidfd. */
+  watchReadable(fd: number, onReadable: (status: number) => void): number;
 }
 
 export const LOCK_SH = 1;

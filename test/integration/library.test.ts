@@ -277,6 +277,44 @@ test('exec with streams into a running container', async () => {
   }
 });
 
+test('stdio: one word for all three fds (\'ignore\' is /dev/null, \'pipe\' is a socket we read), or a Stream with an fd', async () => {
+  const ignored = await runtime.create(newId(), { spec: base().withArgs('/bin/testinit', 'sleep', 'forever').build(), rootfs, stdio: 'ignore' });
+  try {
+    for (const fd of [0, 1, 2]) assert.is(fs.readlinkSync(`/proc/${ignored.pid}/fd/${fd}`), '/dev/null', `fd ${fd}`);
+  } finally {
+    await ignored.delete({ force: true });
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-lib-stdio-'));
+  const id = newId();
+  const c = await runtime.create(id, { spec: base().withArgs('/bin/testinit', 'echo', 'piped').build(), rootfs, stdio: 'pipe' });
+  try {
+    assert.match(fs.readlinkSync(`/proc/${c.pid}/fd/1`), /^socket:/);
+    const out = readAll(c.io.stdio[1]);
+    c.io.stdio[0]!.end();
+    await c.start();
+    assert.equal(await c.wait(), { exitCode: 0, signal: null });
+    assert.is(await out, 'piped\n');
+    // A stream with an fd: the container writes into our file.
+    const file = path.join(dir, 'out');
+    const stream = fs.createWriteStream(file);
+    await new Promise((r) => stream.once('open', r));
+    const d = await runtime.create(newId(), { spec: base().withArgs('/bin/testinit', 'echo', 'to-file').build(), rootfs, stdio: ['ignore', stream as never, 'ignore'] });
+    try {
+      await d.start();
+      await d.wait();
+    } finally {
+      await d.delete({ force: true });
+    }
+    stream.close();
+    assert.is(fs.readFileSync(file, 'utf8'), 'to-file\n');
+    await expectCapsaError(() => runtime.create(newId(), { spec: base().build(), rootfs, stdio: ['ignore', { bogus: true } as never, 'ignore'] }), 'INVALID_ARGUMENT', 'stdio[1]');
+    assert.not.ok(ids().some((x) => x !== id && x.startsWith('capsa-test-lib-')), 'a refused create leaves no container');
+  } finally {
+    await c.delete({ force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('containerStats reads the container\'s cgroup: matches the files in cgroupfs', async () => {
   const { id, c, dir } = await sleeper(base().withMemoryLimit('64m').withPidsLimit(33));
   try {
