@@ -150,6 +150,44 @@ function messageOf(stderr: string): string {
 /** Every cgroup dir (any hierarchy, any depth the leak walker covers) whose name contains `mark`. */
 const cgroupDirsNamed = (mark: string) => snapshot([]).cgroups.filter((c) => c.includes(mark));
 
+// ---- membership ----
+
+/** hierarchy → cgroup path from /proc/PID/cgroup ("0::" is the cgroup2 one). */
+function cgroupsOf(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [num, ctrls, p] = [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1, line.lastIndexOf(':')), line.slice(line.lastIndexOf(':') + 1)];
+    out.set(num === '0' ? '0::' : ctrls!, p!);
+  }
+  return out;
+}
+
+const userNs: Config = (s) => {
+  s.linux!.namespaces!.push({ type: 'user' });
+  s.linux!.uidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
+  s.linux!.gidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
+};
+
+for (const [label, extra] of [['', undefined], [' (with a user namespace)', userNs]] as const) {
+  test(`init and exec'd processes are in the container's cgroup in every hierarchy, cgroup2 included${label}`, async () => {
+    await withBundle(all(cmd('sleep', 'forever'), extra), async (b) => {
+      const { pid } = await runDetached(b);
+      const want = `/capsa/${b.id}`;
+      const init = cgroupsOf(pid);
+      assert.ok(init.has('0::'), 'this host has a cgroup2 line');
+      for (const [h, p] of init) assert.is(p, want, `init, hierarchy ${h}`);
+      // cgroup.procs agrees, in a v1 hierarchy and on the cgroup2 side
+      assert.ok(cgRead('memory', b.id, 'cgroup.procs').split('\n').map(Number).includes(pid));
+      assert.ok(fs.readFileSync(`/sys/fs/cgroup/unified/capsa/${b.id}/cgroup.procs`, 'utf8').split('\n').map(Number).includes(pid));
+      // an exec'd process: it reads its own /proc/self/cgroup (no cgroup namespace here)
+      const r = await capsaOk(['exec', b.id, '/bin/testinit', 'cgroup']);
+      const lines = r.stdout.trim().split('\n');
+      assert.is(lines.length, init.size, r.stdout);
+      for (const l of lines) assert.is(l.slice(l.lastIndexOf(':') + 1), want, `exec: ${l}`);
+    });
+  });
+}
+
 // ---- memory ----
 
 const MEM_LIMIT = 32 * MiB;

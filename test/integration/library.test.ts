@@ -305,7 +305,7 @@ test('stdio: one word for all three fds (\'ignore\' is /dev/null, \'pipe\' is a 
     } finally {
       await d.delete({ force: true });
     }
-    stream.close();
+    await new Promise((r) => stream.close(r));
     assert.is(fs.readFileSync(file, 'utf8'), 'to-file\n');
     await expectCapsaError(() => runtime.create(newId(), { spec: base().build(), rootfs, stdio: ['ignore', { bogus: true } as never, 'ignore'] }), 'INVALID_ARGUMENT', 'stdio[1]');
     assert.not.ok(ids().some((x) => x !== id && x.startsWith('capsa-test-lib-')), 'a refused create leaves no container');
