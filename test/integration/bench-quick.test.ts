@@ -1,0 +1,31 @@
+// scripts/bench --quick, as CI runs it: it must still work end to end and
+// print its table. No timing is asserted (speed lives in the bench itself).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as assert from 'uvu/assert';
+
+import { capsaSuite } from '../helpers/capsa';
+import { REPO_ROOT } from '../helpers/rootfs';
+
+const { test } = capsaSuite('bench-quick');
+
+test('scripts/bench --quick prints the table: every row, a number per capsa column, runc compared when installed', () => {
+  const out = execFileSync(path.join(REPO_ROOT, 'scripts', 'bench'), ['--quick'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  const lines = out.split('\n');
+  const header = lines.find((l) => l.includes('capsa CLI') && l.includes('capsa library'));
+  assert.ok(header, out);
+  for (const row of ['run (ms)', 'create (ms)', 'start (ms)', 'delete (ms)', 'create+start+delete (ms)', 'exec (ms)', 'waiting-init RSS (MB)', '50 concurrent run, wall (ms)']) {
+    const line = lines.find((l) => l.startsWith(row));
+    assert.ok(line, `row "${row}" in:\n${out}`);
+    const cells = line!.slice(row.length).trim().split(/\s{2,}/);
+    for (const [i, what] of [[0, 'capsa CLI'], [1, 'capsa library']] as const) {
+      const v = Number(cells[i]);
+      assert.ok(Number.isFinite(v) && v > 0, `${row} / ${what}: "${cells[i]}"`);
+    }
+    const runcInstalled = fs.existsSync('/usr/sbin/runc') || fs.existsSync('/usr/bin/runc');
+    if (runcInstalled) assert.ok(Number(cells[2]) > 0, `${row} / runc: "${cells[2]}"`);
+  }
+});
+
+test.run();
