@@ -107,7 +107,10 @@ function kernelMemory(w: CgroupWriter, dir: string, field: string, file: string,
     const errno = (e as CapsaError).errno;
     if (errno !== 'EOPNOTSUPP' && errno !== 'ENOTSUP' && errno !== 'EINVAL') throw e;
     w.warn(`${field} is ignored: this kernel no longer supports ${file}`);
+    return;
   }
+  // Kernels since 6.1 accept memory.kmem.limit_in_bytes and do nothing with it.
+  if (value > 0 && Number(w.read(dir, file)) !== Math.floor(value / 4096) * 4096) w.warn(`${field} is ignored: this kernel accepts ${file} but does not enforce it`);
 }
 
 function cpuV1(ctx: V1Context, c: Cpu | undefined): void {

@@ -174,6 +174,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     dir.write(record);
     faultPoint('create:cgroup');
     cgroup.apply(spec.linux?.resources);
+    cgroup.warnings?.forEach(warn);
 
     const syncIndex = 3 + (opts.preserveFds ?? 0);
     const startHooks = spec.hooks?.startContainer?.length ? path.join(dir.dir, 'hook-state.json') : undefined;

@@ -188,6 +188,52 @@ for (const [label, extra] of [['', undefined], [' (with a user namespace)', user
   });
 }
 
+// ---- every field this host has ----
+
+test('every linux.resources field this hybrid host supports lands in its cgroup file', async () => {
+  const vda = fs.readFileSync('/sys/block/vda/dev', 'utf8').trim().split(':').map(Number) as [number, number];
+  const dev = { major: vda[0], minor: vda[1] };
+  const config = all(cmd('sleep', 'forever'), resources({
+    memory: { limit: 64 * MiB, reservation: 32 * MiB, swap: 96 * MiB, swappiness: 10, disableOOMKiller: true, kernelTCP: 16 * MiB, kernel: 48 * MiB },
+    cpu: { shares: 512, quota: 50_000, period: 100_000, burst: 10_000, cpus: '0', mems: '0' },
+    pids: { limit: 100 },
+    blockIO: {
+      throttleReadBpsDevice: [{ ...dev, rate: 1 * MiB }], throttleWriteBpsDevice: [{ ...dev, rate: 2 * MiB }],
+      throttleReadIOPSDevice: [{ ...dev, rate: 100 }], throttleWriteIOPSDevice: [{ ...dev, rate: 200 }],
+    },
+    hugepageLimits: [{ pageSize: '2MB', limit: 4 * MiB }],
+  }));
+  await withBundle(config, async (b) => {
+    const r = await capsaToFiles(['run', '-d', '-b', b.dir, b.id], b.dir);
+    assert.is(r.code, 0, r.stderr);
+    const expect: [string, string, string][] = [
+      ['memory', 'memory.limit_in_bytes', String(64 * MiB)],
+      ['memory', 'memory.soft_limit_in_bytes', String(32 * MiB)],
+      ['memory', 'memory.memsw.limit_in_bytes', String(96 * MiB)],
+      ['memory', 'memory.swappiness', '10'],
+      ['memory', 'memory.kmem.tcp.limit_in_bytes', String(16 * MiB)],
+      ['cpu', 'cpu.shares', '512'],
+      ['cpu', 'cpu.cfs_quota_us', '50000'],
+      ['cpu', 'cpu.cfs_period_us', '100000'],
+      ['cpu', 'cpu.cfs_burst_us', '10000'],
+      ['cpuset', 'cpuset.cpus', '0'],
+      ['cpuset', 'cpuset.mems', '0'],
+      ['pids', 'pids.max', '100'],
+      ['blkio', 'blkio.throttle.read_bps_device', `${dev.major}:${dev.minor} ${1 * MiB}`],
+      ['blkio', 'blkio.throttle.write_bps_device', `${dev.major}:${dev.minor} ${2 * MiB}`],
+      ['blkio', 'blkio.throttle.read_iops_device', `${dev.major}:${dev.minor} 100`],
+      ['blkio', 'blkio.throttle.write_iops_device', `${dev.major}:${dev.minor} 200`],
+    ];
+    for (const [ctrl, file, value] of expect) assert.is(cgRead(ctrl, b.id, file), value, `${ctrl}/${file}`);
+    assert.is(cgKeyed('memory', b.id, 'memory.oom_control').get('oom_kill_disable'), 1, 'disableOOMKiller');
+    // kernel memory: set where the kernel still takes it, else a warning, never a failure
+    const kmem = cgRead('memory', b.id, 'memory.kmem.limit_in_bytes');
+    assert.ok(kmem === String(48 * MiB) || /memory\.kernel/.test(r.stderr), `kmem ${kmem}, stderr: ${r.stderr}`);
+    // hugetlb lives only on the cgroup2 side of this host
+    assert.is(fs.readFileSync(`/sys/fs/cgroup/unified/capsa/${b.id}/hugetlb.2MB.max`, 'utf8').trim(), String(4 * MiB));
+  });
+});
+
 // ---- memory ----
 
 const MEM_LIMIT = 32 * MiB;

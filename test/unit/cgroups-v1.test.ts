@@ -189,6 +189,15 @@ test('memory: swap without swap accounting; kernel memory warns instead of faili
   }
 });
 
+test('memory: kernel memory a kernel accepts but ignores (6.1+) is a warning', () => {
+  withV1((fx, m, dir) => {
+    const kmem = path.join(dir('memory'), 'memory.kmem.limit_in_bytes');
+    fx.fs.onWrite = (file) => (file === kmem ? { store: '9223372036854771712' } : undefined);
+    m.apply({ memory: { kernel: 1 << 20 } });
+    assert.equal(warningsOf(m), ['linux.resources.memory.kernel is ignored: this kernel accepts memory.kmem.limit_in_bytes but does not enforce it']);
+  }, [['memory']]);
+});
+
 test('memory: kernel memory is written where the kernel still takes it', () => {
   withV1((fx, m, dir) => {
     m.apply({ memory: { kernel: 1 << 20, kernelTCP: 1 << 19 } });
