@@ -368,13 +368,15 @@ Napi::Value SpawnFds(const Napi::CallbackInfo& info) {
 }
 
 // One non-blocking read: a Buffer, an empty Buffer at EOF, or null when
-// nothing is there yet (EAGAIN).
+// nothing is there yet (EAGAIN). Sockets need no O_NONBLOCK; other fds do.
 Napi::Value ReadSome(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   char buf[65536];
   for (;;) {
     ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    // Not a socket (the exec fifo, opened O_NONBLOCK): a plain read.
+    if (r < 0 && errno == ENOTSOCK) r = read(fd, buf, sizeof buf);
     if (r >= 0) return Napi::Buffer<char>::Copy(env, buf, (size_t)r);
     if (errno == EINTR) continue;
     if (errno == EAGAIN) return env.Null();
