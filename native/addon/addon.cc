@@ -9,6 +9,8 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -367,6 +369,44 @@ Napi::Value SpawnFds(const Napi::CallbackInfo& info) {
   return res;
 }
 
+// A sealed in-memory copy of the file at path (close-on-exec): capsa-init
+// executed from it needs no copy of its own (see native/init/selfclone.c).
+// Made once per process (shared by worker threads) and kept: a bounded cache.
+std::mutex sealed_lock;
+std::unordered_map<std::string, int> sealed_copies;
+
+Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  std::lock_guard<std::mutex> g(sealed_lock);
+  auto it = sealed_copies.find(path);
+  if (it != sealed_copies.end()) return Napi::Number::New(env, it->second);
+  int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) { ThrowErrno(env, ("open " + path).c_str(), errno); return env.Undefined(); }
+  struct stat st;
+  int mfd = -1;
+  int err = fstat(src, &st) < 0 ? errno : 0;
+  if (!err) {
+    mfd = (int)syscall(SYS_memfd_create, "capsa-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) err = errno;
+  }
+  for (off_t left = st.st_size; !err && left > 0;) {
+    ssize_t n = sendfile(mfd, src, nullptr, (size_t)left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) { err = n == 0 ? EIO : errno; break; }
+    left -= n;
+  }
+  if (!err && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) err = errno;
+  close(src);
+  if (err) {
+    if (mfd >= 0) close(mfd);
+    ThrowErrno(env, ("sealed copy of " + path).c_str(), err);
+    return env.Undefined();
+  }
+  sealed_copies[path] = mfd;
+  return Napi::Number::New(env, mfd);
+}
+
 // One non-blocking read: a Buffer, an empty Buffer at EOF, or null when
 // nothing is there yet (EAGAIN). Sockets need no O_NONBLOCK; other fds do.
 Napi::Value ReadSome(const Napi::CallbackInfo& info) {
@@ -424,6 +464,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("spawnFds", Napi::Function::New(env, SpawnFds));
   exports.Set("readSome", Napi::Function::New(env, ReadSome));
+  exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("writeAll", Napi::Function::New(env, WriteAll));
   // A pidfd watch is a one-shot "fd readable" watch: the sync socket uses it too.
   exports.Set("watchReadable", Napi::Function::New(env, WatchPidfd));

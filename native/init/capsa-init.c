@@ -307,6 +307,9 @@ int main(int argc, char **argv) {
   /* Run from a sealed in-memory copy, so /proc/<pid>/exe never leads to the
    * host binary (CVE-2019-5736). Returns only once running sealed. */
   if (capsa_run_sealed(argv) < 0) die(errno, "re-execute capsa-init from a sealed copy");
+  /* A warm runtime starts us straight from its own sealed copy, passed as
+   * this fd (we were executed through /proc/self/fd/N): not ours to keep. */
+  if (argc >= 3) close(atoi(argv[2]));
   /* Not dumpable: nobody in the container may open /proc/<pid>/exe of this
    * process for writing or ptrace it (CVE-2019-5736 class). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -4,6 +4,8 @@
  *
  * capsa-init is started by the runtime with the sync socket (a unix stream
  * socket) on fd CAPSA_SYNC_FD_ENV (given in argv[1] as a decimal number).
+ * argv[2], when given, is an fd capsa-init closes at once: the runtime's
+ * sealed copy of the binary it was executed from (/proc/self/fd/N).
  * Fds below it are stdio and --preserve-fds, which pass into the container.
  *
  *   step  who        what

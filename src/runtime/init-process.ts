@@ -2,6 +2,7 @@
 // Plan, answers sync points, and returns once the container is created.
 // Every wait has a timeout, and EOF from the child is an error, never a hang.
 import type { StdioOptions } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { CapsaError, describeErrno } from '../errors';
@@ -75,72 +76,108 @@ export function initFailure(ops: readonly Op[], m: InitMessage): CapsaError {
 
 type StdioSetting = StdioOptions | number;
 
-/**
- * The fd capsa-init gets for one of its stdio slots. Node's child_process is
- * not used: loading it (with net and stream) costs the CLI ~10 ms, and its
- * fork copies Node's page tables; posix_spawn does neither.
- */
-function stdioFd(setting: unknown, i: number, opened: number[]): { fd: number; ours?: number } {
-  if (setting === 'inherit') return { fd: i };
-  if (typeof setting === 'number') return { fd: setting };
+/** The fd capsa-init gets for one stdio slot, or 'pipe' for one we read/write. */
+function stdioFd(setting: unknown, i: number, opened: number[]): number | 'pipe' {
+  if (setting === 'inherit') return i;
+  if (typeof setting === 'number') return setting;
+  if (setting === 'pipe') return 'pipe';
   if (setting === 'ignore') {
-    const fd = require('node:fs').openSync('/dev/null', i === 0 ? 'r' : 'w') as number;
+    // Opened and closed through fs (not the addon): worker threads track the
+    // fds fs opens and close any left at exit, whatever they have become.
+    const fd = fs.openSync('/dev/null', i === 0 ? 'r' : 'w');
     opened.push(fd);
-    return { fd };
-  }
-  if (setting === 'pipe') {
-    // libuv's pipes are socketpairs too; the container sees the same kind of fd.
-    const [ours, theirs] = addon().socketPair();
-    opened.push(theirs);
-    return { fd: theirs, ours };
+    return fd;
   }
   const fd = (setting as { fd?: unknown } | null)?.fd;
-  if (typeof fd === 'number') return { fd };
+  if (typeof fd === 'number') return fd;
   throw new CapsaError('INVALID_ARGUMENT', `stdio[${i}]: expected 'inherit', 'ignore', 'pipe', an fd or a stream with an fd`);
+}
+
+interface SpawnedInit {
+  pid: number;
+  /** Set when we spawned it ourselves and must reap it. */
+  pidfd?: number;
+  streams: (Duplex | null)[];
+}
+
+/**
+ * Starts capsa-init with child fd i = fds[i]. Without pipes: posix_spawn from
+ * the addon (Node's child_process, with net and stream, costs the CLI ~10 ms
+ * to load and its fork copies Node's page tables). With pipes (library
+ * capture): child_process, so libuv owns the pipe fds — a net.Socket over an
+ * fd of ours is unsafe in worker threads, which close "their" fds at exit.
+ */
+function spawnInit(file: string, argv: string[], fds: (number | 'pipe')[]): SpawnedInit {
+  if (!fds.includes('pipe')) {
+    const [pid, pidfd] = addon().spawnFds(file, argv, fds as number[]);
+    return { pid, pidfd, streams: [null, null, null] };
+  }
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(file, argv.slice(1), { argv0: argv[0], stdio: fds });
+  if (child.pid === undefined) {
+    child.once('error', () => {});
+    throw new Error('spawn failed');
+  }
+  return { pid: child.pid, streams: [0, 1, 2].map((i) => (child.stdio[i] as Duplex | null) ?? null) };
+}
+
+/**
+ * This process's sealed copy of capsa-init (made once by the addon): spawning
+ * from it spares every capsa-init its own copy and re-exec (CVE-2019-5736
+ * protection, see native/init/selfclone.c). Undefined when it cannot be made:
+ * capsa-init then starts from the file and seals itself.
+ */
+function sealedInitFd(): number | undefined {
+  try { return addon().sealedCopy(initBinaryPath()); } catch { return undefined; }
 }
 
 export async function startInit(ops: readonly Op[], opts: InitOptions, handlers: InitHandlers): Promise<InitResult> {
   const syncIndex = 3 + opts.preserveFds;
   const base: StdioSetting[] = typeof opts.stdio === 'string' ? [opts.stdio, opts.stdio, opts.stdio] : [...opts.stdio];
-  const opened: number[] = [];
-  const ours: (number | undefined)[] = [];
+  const opened: number[] = []; // by fs.openSync
   const [sock, theirSock] = addon().socketPair();
-  opened.push(theirSock);
-  let pid = 0;
-  let pidfd = -1;
+  let spawned: SpawnedInit;
   try {
-    const fds: number[] = [];
-    base.forEach((setting, i) => {
-      const s = stdioFd(setting, i, opened);
-      fds.push(s.fd);
-      ours.push(s.ours);
-    });
+    const fds: (number | 'pipe')[] = base.map((setting, i) => stdioFd(setting, i, opened));
     for (let fd = 3; fd < syncIndex; fd++) fds.push(fd);
     fds.push(theirSock);
     fds.push(...(opts.extraFds ?? []));
+    const sealed = sealedInitFd();
+    const argv = ['capsa-init', String(syncIndex)];
+    let file = initBinaryPath();
+    if (sealed !== undefined) {
+      // Executed through the child's own fd table; capsa-init closes it first thing.
+      argv.push(String(fds.length));
+      file = `/proc/self/fd/${fds.length}`;
+      fds.push(sealed);
+    }
     try {
-      [pid, pidfd] = addon().spawnFds(initBinaryPath(), ['capsa-init', String(syncIndex)], fds);
+      spawned = spawnInit(file, argv, fds);
     } catch (e) {
       throw new CapsaError('INIT', `cannot start capsa-init (${initBinaryPath()}): ${(e as Error).message}`);
     }
   } catch (e) {
-    for (const fd of [sock, ...ours]) if (fd !== undefined) addon().closeFd(fd);
+    addon().closeFd(sock);
     throw e;
   } finally {
-    for (const fd of opened) addon().closeFd(fd);
+    addon().closeFd(theirSock);
+    for (const fd of opened) fs.closeSync(fd);
   }
-  // Reap P when it exits (right after it reports C, or on a failure).
-  let pAlive = true;
-  addon().watchPidfd(pidfd, () => {
-    pAlive = false;
-    try { addon().reapPidfd(pidfd); } catch { /* already reaped */ }
-    addon().closeFd(pidfd);
-  });
-  const streams = (): (Duplex | null)[] => ours.map((fd, i) => {
-    if (fd === undefined) return null;
-    const net = require('node:net') as typeof import('node:net');
-    return new net.Socket({ fd, readable: i !== 0, writable: i === 0 });
-  });
+  const pid = spawned.pid;
+  // Reap P when it exits (right after it reports C, or on a failure) —
+  // unless child_process spawned it, which reaps its own children.
+  let pidfd = spawned.pidfd;
+  if (pidfd === undefined) { try { pidfd = addon().pidfdOpen(pid); } catch { /* gone already */ } }
+  let pAlive = pidfd !== undefined;
+  if (pidfd !== undefined) {
+    const fd = pidfd;
+    addon().watchPidfd(fd, () => {
+      pAlive = false;
+      if (spawned.pidfd !== undefined) { try { addon().reapPidfd(fd); } catch { /* already reaped */ } }
+      addon().closeFd(fd);
+    });
+  }
+  const streams = () => spawned.streams;
 
   const warnings: string[] = [];
   const plan = encodePlan(ops);
@@ -167,8 +204,8 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       // Init stops using the socket at exec; our end is done either way.
       addon().closeFd(sock);
       if (err) {
-        if (pAlive) { try { addon().pidfdSendSignal(pidfd, 9); } catch { /* exited meanwhile */ } }
-        for (const fd of ours) if (fd !== undefined) addon().closeFd(fd);
+        if (pAlive && pidfd !== undefined) { try { addon().pidfdSendSignal(pidfd, 9); } catch { /* exited meanwhile */ } }
+        for (const st of spawned.streams) st?.destroy();
         reject(err);
       } else {
         resolve(result!);

@@ -28,6 +28,8 @@ export interface Addon {
   setChildSubreaper(on: boolean): void;
   /** posix_spawn with child fd i = fds[i]; signals reset. Returns [pid, pidfd]. */
   spawnFds(path: string, argv: string[], fds: number[]): [number, number];
+  /** A sealed, close-on-exec memfd copy of the file. */
+  sealedCopy(path: string): number;
   /** Non-blocking read: data, an empty Buffer at EOF, or null when nothing is ready. */
   readSome(fd: number): Buffer | null;
   /** Blocking send of the whole buffer. */
