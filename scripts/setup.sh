@@ -12,6 +12,9 @@ command -v runc >/dev/null || need_apt+=(runc)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v script >/dev/null || need_apt+=(bsdutils)
 command -v nsenter >/dev/null || need_apt+=(util-linux)
+# the --systemd-cgroup tests: a private bus and a stand-in systemd (libdbus, independent of capsa's D-Bus code)
+command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon)
+/usr/bin/python3 -c 'import dbus, gi' 2>/dev/null || need_apt+=(python3-dbus python3-gi)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || need_apt+=(libc6-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2

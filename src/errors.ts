@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'TIMEOUT' // a step did not complete in time
   | 'UNSUPPORTED' // feature not available on this host
   | 'IMAGE' // image content is invalid or hostile
+  | 'SYSTEMD' // systemd (over D-Bus) refused or failed a request
   | 'INTERNAL';
 
 export interface CapsaErrorOptions {

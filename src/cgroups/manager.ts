@@ -38,8 +38,8 @@ export interface CgroupManager {
   create(): void;
   /** Write every linux.resources field. Errors name the field, file and value. */
   apply(resources: Resources | undefined): void;
-  /** Move a process into the container's cgroup(s). */
-  addProcess(pid: number): void;
+  /** Move a process into the container's cgroup(s) (systemd: asynchronously, over D-Bus). */
+  addProcess(pid: number): void | Promise<void>;
   /** The dirs a process joins by itself; absent when the runtime must place it (systemd). */
   membership?(): CgroupMembership;
   freeze(): void;
@@ -51,7 +51,7 @@ export interface CgroupManager {
   /** Apply a partial resources update to a running container. */
   update(resources: Resources): void;
   /** Remove the container's dirs, and parents capsa created that are now empty. */
-  destroy(): void;
+  destroy(): void | Promise<void>;
   /** Serializable description kept in state.json so later calls rebuild the manager. */
   toJSON(): CgroupRecord;
   /** Things applied partly or ignored (e.g. kernel memory on new kernels), for the caller to print. */

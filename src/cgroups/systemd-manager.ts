@@ -1,8 +1,7 @@
 // --systemd-cgroup: systemd owns the container's cgroup as a transient scope.
 // The scope is started with the container's first process (systemd needs a
 // pid to put in it); resources given before that are applied right after,
-// through the cgroupfs driver on the path systemd made. capsa ships no D-Bus
-// client yet; SystemdScopeClient is where one plugs in.
+// through the cgroupfs driver on the path systemd made.
 import type { Resources } from '../spec/types';
 import { CapsaError } from '../errors';
 import type { CgroupManager, CgroupRecord, CgroupStats } from './manager';
@@ -17,10 +16,9 @@ export type { SystemdScopeClient } from './systemd';
 export function createSystemdManager(opts: { id: string; cgroupsPath?: string; host: CgroupHost; systemdClient?: SystemdScopeClient }): CgroupManager {
   requireSystemd(opts.host.systemdProbePath);
   const name = parseSystemdCgroupsPath(opts.cgroupsPath, opts.id);
-  if (!opts.systemdClient) {
-    throw new CapsaError('UNSUPPORTED', 'systemd cgroup driver: capsa cannot talk to systemd over D-Bus yet; run without --systemd-cgroup');
-  }
-  return new SystemdManager(opts.host, name, opts.systemdClient);
+  // The D-Bus client (and net) load only for this driver.
+  const client = opts.systemdClient ?? new (require('./systemd-dbus') as typeof import('./systemd-dbus')).DbusSystemdClient();
+  return new SystemdManager(opts.host, name, client, opts.id);
 }
 
 class SystemdManager implements CgroupManager {
@@ -32,6 +30,7 @@ class SystemdManager implements CgroupManager {
     host: CgroupHost,
     private readonly name: SystemdCgroupName,
     private readonly client: SystemdScopeClient,
+    private readonly id: string,
   ) {
     // created = []: systemd made the dirs and removes them when the scope stops.
     this.fsDriver = host.layout === 'v2' ? new V2Manager(host, name.path) : new V1Manager(host, name.path);
@@ -57,9 +56,9 @@ class SystemdManager implements CgroupManager {
     else this.pending = resources;
   }
 
-  addProcess(pid: number): void {
+  async addProcess(pid: number): Promise<void> {
     if (this.started) return this.fsDriver.addProcess(pid);
-    this.client.startTransientScope(this.name.unit, this.name.slice, pid);
+    await this.client.startTransientScope(this.name.unit, this.name.slice, pid, `capsa container ${this.id}`);
     this.started = true;
     this.fsDriver.apply(this.pending);
   }
@@ -82,8 +81,8 @@ class SystemdManager implements CgroupManager {
   update(resources: Resources): void {
     this.fsDriver.update(resources);
   }
-  destroy(): void {
-    if (this.started) this.client.stopUnit(this.name.unit);
+  async destroy(): Promise<void> {
+    if (this.started) await this.client.stopUnit(this.name.unit);
   }
   toJSON(): CgroupRecord {
     return this.fsDriver.toJSON();

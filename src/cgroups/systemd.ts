@@ -1,10 +1,8 @@
 // The systemd cgroup driver (--systemd-cgroup). With systemd as PID 1 the
 // container's cgroup is a transient scope unit that systemd creates; capsa
-// would ask for it over D-Bus and then use the cgroupfs drivers on the path
-// systemd made. Without systemd there is nobody to ask, so capsa says so in one
-// line instead of hanging on a socket.
-//
-// A D-Bus client plugs in through SystemdScopeClient; none ships yet.
+// asks for it over D-Bus (systemd-dbus.ts) and then uses the cgroupfs drivers
+// on the path systemd made. Without systemd there is nobody to ask, so capsa
+// says so in one line instead of hanging on a socket.
 import * as fs from 'node:fs';
 import { CapsaError } from '../errors';
 
@@ -25,11 +23,17 @@ export interface SystemdCgroupName {
 
 /** What a D-Bus client must offer for the systemd driver. */
 export interface SystemdScopeClient {
-  startTransientScope(unit: string, slice: string, pid: number): void;
-  stopUnit(unit: string): void;
+  /** Starts scope `unit` in `slice` holding `pid`; resolves once its cgroup exists. */
+  startTransientScope(unit: string, slice: string, pid: number, description: string): Promise<void>;
+  stopUnit(unit: string): Promise<void>;
 }
 
-export function isSystemdRunning(probePath = SYSTEMD_PROBE_PATH): boolean {
+/** Where "systemd is running" is probed; CAPSA_SYSTEMD_PROBE moves it (tests with a stand-in systemd). */
+export function systemdProbePath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CAPSA_SYSTEMD_PROBE || SYSTEMD_PROBE_PATH;
+}
+
+export function isSystemdRunning(probePath = systemdProbePath()): boolean {
   try {
     return fs.lstatSync(probePath).isDirectory();
   } catch {
@@ -38,7 +42,7 @@ export function isSystemdRunning(probePath = SYSTEMD_PROBE_PATH): boolean {
 }
 
 /** Fails with one line when the systemd driver is requested on a host without systemd. */
-export function requireSystemd(probePath = SYSTEMD_PROBE_PATH): void {
+export function requireSystemd(probePath = systemdProbePath()): void {
   if (!isSystemdRunning(probePath)) {
     throw new CapsaError('UNSUPPORTED', 'systemd cgroup driver requested but systemd is not running (PID 1 is not systemd)');
   }

@@ -252,7 +252,7 @@ async function undoCreate(dir: ContainerDir, cgroup: CgroupManager | undefined, 
   }
   if (cgroup) {
     try { for (const p of cgroup.pids()) process.kill(p, 'SIGKILL'); } catch { /* empty or gone */ }
-    try { cgroup.destroy(); } catch { /* reported by the leak check, not here */ }
+    try { await cgroup.destroy(); } catch { /* reported by the leak check, not here */ }
   }
   dir.remove();
 }

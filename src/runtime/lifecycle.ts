@@ -163,6 +163,14 @@ async function killAndWait(o: Opened): Promise<void> {
   await waitForExit(init, 30_000);
 }
 
+/** --systemd-cgroup: stop the container's scope (systemd would also collect it once empty). */
+async function stopSystemdScope(cgroupPath: string | undefined): Promise<void> {
+  const unit = cgroupPath?.split('/').pop();
+  if (!unit?.endsWith('.scope')) return;
+  const { DbusSystemdClient } = require('../cgroups/systemd-dbus') as typeof import('../cgroups/systemd-dbus');
+  await new DbusSystemdClient().stopUnit(unit);
+}
+
 async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void> {
   // Processes left in the cgroup (no private pid namespace) die with the container.
   faultPoint('delete:before-cgroup');
@@ -172,7 +180,8 @@ async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void>
       await new Promise((r) => setImmediate(r));
     }
     try {
-      o.cgroup.destroy();
+      await o.cgroup.destroy();
+      if (o.record.useSystemd) await stopSystemdScope(o.record.cgroup?.path);
     } catch (e) {
       onWarning(`remove cgroup of ${o.record.id}: ${(e as Error).message}`);
     }

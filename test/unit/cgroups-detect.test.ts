@@ -206,22 +206,22 @@ test('systemd slice:prefix:name parsing and slice nesting', () => {
   expectInvalid(() => parseSystemdCgroupsPath('a--b.slice:p:n', 'x'), 'linux.cgroupsPath', /invalid slice/);
 });
 
-test('systemd manager with a client: scope started with the first pid, resources applied after', () => {
+test('systemd manager with a client: scope started with the first pid, resources applied after', async () => {
   const fx = v1Fixture([['memory'], ['pids']]);
   try {
     const probe = path.join(fx.root, 'sd');
     fs.mkdirSync(probe);
     const calls: string[] = [];
     const client = {
-      startTransientScope(unit: string, slice: string, pid: number) {
-        calls.push(`start ${unit} ${slice} ${pid}`);
+      async startTransientScope(unit: string, slice: string, pid: number, description: string) {
+        calls.push(`start ${unit} ${slice} ${pid} ${description}`);
         // what systemd would do: make the scope's dirs and put the pid in
         for (const c of ['memory', 'pids']) {
           fs.mkdirSync(path.join(fx.root, c, 'system.slice'), { recursive: true });
           fx.fs.mkdir(path.join(fx.root, c, 'system.slice', 'p-c.scope'));
         }
       },
-      stopUnit(unit: string) {
+      async stopUnit(unit: string) {
         calls.push(`stop ${unit}`);
       },
     };
@@ -229,10 +229,10 @@ test('systemd manager with a client: scope started with the first pid, resources
     m.create();
     m.apply({ pids: { limit: 10 } });
     assert.equal(fx.fs.valuesWritten('pids.max'), []);
-    m.addProcess(42);
-    assert.equal(calls, ['start p-c.scope system.slice 42']);
+    await m.addProcess(42);
+    assert.equal(calls, ['start p-c.scope system.slice 42 capsa container c']);
     assert.equal(fx.fs.valuesWritten('pids.max'), ['10']);
-    m.destroy();
+    await m.destroy();
     assert.equal(calls[1], 'stop p-c.scope');
   } finally {
     fx.cleanup();
