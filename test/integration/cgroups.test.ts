@@ -520,6 +520,15 @@ async function expectRefused(config: Config, field: string, leftover: (id: strin
   }
 }
 
+test('a value the kernel rejects (a cpuset CPU this host lacks) is reported with the file and value written', async () => {
+  const cpus = fs.readFileSync('/sys/fs/cgroup/cpuset/cpuset.effective_cpus', 'utf8').trim();
+  const missing = '63';
+  assert.not.ok(cpus.split(',').some((r) => { const [a, b = a] = r.split('-').map(Number); return 63 >= a! && 63 <= b!; }), `host has cpu ${missing}: ${cpus}`);
+  const msg = await expectRefused(resources({ cpu: { cpus: missing } }), 'linux.resources.cpu.cpus');
+  assert.match(msg, 'cpuset.cpus');
+  assert.match(msg, `write ${missing} to /sys/fs/cgroup/cpuset/`);
+});
+
 test('bad input: a negative memory limit is refused', async () => {
   const msg = await expectRefused(resources({ memory: { limit: -5 * MiB } }), 'linux.resources.memory.limit');
   assert.match(msg, 'negative');
