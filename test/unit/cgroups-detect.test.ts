@@ -177,19 +177,24 @@ test('systemd driver without systemd: one-line UNSUPPORTED error', () => {
   }
 });
 
-test('systemd driver with systemd but no D-Bus client says so', () => {
+test('systemd driver without a given client talks D-Bus; an unreachable bus is a one-line SYSTEMD error', async () => {
   const fx = v1Fixture();
+  const saved = process.env.DBUS_SYSTEM_BUS_ADDRESS;
   try {
     const probe = path.join(fx.root, 'run-systemd-system');
     fs.mkdirSync(probe);
+    process.env.DBUS_SYSTEM_BUS_ADDRESS = `unix:path=${path.join(fx.root, 'no-bus')}`;
+    const m = createCgroupManager({ id: 'c', host: { ...fx.host, systemdProbePath: probe }, systemd: true });
     try {
-      createCgroupManager({ id: 'c', host: { ...fx.host, systemdProbePath: probe }, systemd: true });
+      await m.addProcess(42);
       assert.unreachable();
     } catch (e) {
-      assert.is((e as CapsaError).code, 'UNSUPPORTED');
-      assert.match((e as Error).message, /D-Bus/);
+      assert.is((e as CapsaError).code, 'SYSTEMD', String(e));
+      assert.match((e as Error).message, /^D-Bus .*no-bus: connect: /);
+      assert.not.match((e as Error).message, /\n/);
     }
   } finally {
+    if (saved === undefined) delete process.env.DBUS_SYSTEM_BUS_ADDRESS; else process.env.DBUS_SYSTEM_BUS_ADDRESS = saved;
     fx.cleanup();
   }
 });
