@@ -234,6 +234,14 @@ test('every linux.resources field this hybrid host supports lands in its cgroup 
   });
 });
 
+test('cpu.idle: an idle container reads 1 in cpu.idle (and the kernel drops its weight to the minimum)', async () => {
+  await withBundle(all(cmd('sleep', 'forever'), resources({ cpu: { idle: 1 } })), async (b) => {
+    await runDetached(b);
+    assert.is(cgRead('cpu', b.id, 'cpu.idle'), '1');
+    assert.is(cgRead('cpu', b.id, 'cpu.shares'), '3');
+  });
+});
+
 // ---- memory ----
 
 const MEM_LIMIT = 32 * MiB;
