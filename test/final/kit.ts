@@ -4,28 +4,14 @@
 // container exits), bounded polling, and checks on capsa's error output.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Test } from 'uvu';
 import { CAPSA_BIN, type RunResult } from '../helpers/capsa';
 import { trackProcesses } from './host';
 
-export const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { tick, until } from '../helpers/wait';
 
-/** Polls `check` until it returns a value (not undefined) or the deadline (≤ 10 s) passes. */
-export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-export function tempDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `capsa-test-${tag}-`));
-}
+export { tempDir } from '../helpers/rootfs';
 
 export interface FileRunOptions {
   env?: NodeJS.ProcessEnv;

@@ -4,6 +4,7 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite, type Test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { leaksBetween, snapshot, type HostSnapshot } from './leaks';
 import { REPO_ROOT } from './rootfs';
 
@@ -41,6 +42,54 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
     child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
   });
+}
+
+export interface FilesRunResult extends RunResult {
+  /** The file stdout went to (a detached container may still write to it). */
+  outFile: string;
+  /** How long the call took, ms. */
+  ms: number;
+}
+
+/**
+ * `capsa --root <root> ...args` with stdout/stderr going to files in `dir`: a
+ * detached container inherits them, so pipes would keep the call open until
+ * the container exits. A call still running after timeoutMs is killed.
+ */
+export function capsaToFilesIn(root: string): (args: readonly string[], dir: string, timeoutMs?: number) => Promise<FilesRunResult> {
+  let seq = 0;
+  return async (args, dir, timeoutMs = 30_000) => {
+    const n = seq++;
+    const outFile = path.join(dir, `stdout.${n}`);
+    const errFile = path.join(dir, `stderr.${n}`);
+    const out = fs.openSync(outFile, 'w');
+    const err = fs.openSync(errFile, 'w');
+    const t0 = Date.now();
+    const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err] });
+    fs.closeSync(out);
+    fs.closeSync(err);
+    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`capsa ${args.join(' ')} did not exit in ${timeoutMs} ms`)); }, timeoutMs);
+      child.on('error', (e) => { clearTimeout(timer); reject(e); });
+      child.on('exit', (c, s) => { clearTimeout(timer); resolve({ code: c, signal: s }); });
+    });
+    const ms = Date.now() - t0;
+    return { code, signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8'), outFile, ms };
+  };
+}
+
+/** The message of a one-line error (text log format: msg="..."), unescaped. */
+export function messageOf(stderr: string): string {
+  const line = stderr.trim();
+  const m = /^time="[^"]*" level=error msg=(".*")$/.exec(line);
+  return m ? (JSON.parse(m[1]!) as string) : line;
+}
+
+/** The only line of an error's stderr (asserts there is exactly one). */
+export function oneLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  assert.is(lines.length, 1, `expected a one-line error, got:\n${stderr}`);
+  return lines[0]!;
 }
 
 export interface CapsaSuite {

@@ -13,12 +13,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from './bundle';
 import { suite } from 'uvu';
 import { CAPSA_BIN, runCommand, type CapsaSuite, type RunOptions, type RunResult } from './capsa';
 import { leaksBetween, snapshot, type HostSnapshot } from './leaks';
+import { all, cmd, type Config } from './config';
 import { removeTestDir, sharedTestRootfs } from './rootfs';
+import { tick, until } from './wait';
 
 const SECPROBE_SOURCE = String.raw`
 #define _GNU_SOURCE
@@ -451,23 +452,10 @@ export function securitySuite(name: string): CapsaSuite {
   return { test, root, capsa: run, capsaOk: runOk };
 }
 
-export type Config = (s: Spec) => void;
-export const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
-export const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
+export { all, cmd, type Config };
 export const probe = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/secprobe', ...a]; };
 
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `check` until it returns a value; a deadline turns a hang into a failure. */
-export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
+export { until };
 
 /** Containers run detached are orphans reaped by the host's init: wait for ours to go. */
 export async function waitReaped(before: ReadonlySet<string>): Promise<void> {

@@ -110,6 +110,25 @@ export function removeTestDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** A new empty dir /tmp/capsa-test-<tag>-XXXXXX. */
+export function tempDir(tag: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `capsa-test-${tag}-`));
+}
+
+/** A private copy of the shared test rootfs (for tests that change or chown it), removed afterwards. */
+export async function withRootfsCopy(fn: (rootfs: string) => Promise<void>, prepare?: (rootfs: string) => void): Promise<void> {
+  const dir = tempDir('rootfs-copy');
+  try {
+    fs.chmodSync(dir, 0o755);
+    const rootfs = path.join(dir, 'rootfs');
+    execFileSync('cp', ['-a', sharedTestRootfs(), rootfs]);
+    prepare?.(rootfs);
+    await fn(rootfs);
+  } finally {
+    removeTestDir(dir);
+  }
+}
+
 let shared: string | undefined;
 
 /** One rootfs per test process, removed when the process exits. */

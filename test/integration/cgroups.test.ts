@@ -10,36 +10,25 @@ import * as assert from 'uvu/assert';
 
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
+import { CAPSA_BIN, capsaSuite, capsaToFilesIn, messageOf } from '../helpers/capsa';
+import { all, cmd, type Config } from '../helpers/config';
 import { snapshot } from '../helpers/leaks';
+import { withBundleFor } from '../helpers/run';
+import { tick, until } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('cgroups');
 
 const ID_PREFIX = 'capsa-test-cg';
+const capsaToFiles = capsaToFilesIn(root);
+const withBundle = withBundleFor(capsa, { idPrefix: ID_PREFIX });
 const MiB = 1024 * 1024;
 
 // ---- local helpers ----
 
-type Config = (s: Spec) => void;
-const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
-const all = (...fns: (Config | undefined)[]): Config => (s) => { for (const f of fns) f?.(s); };
 const resources = (r: NonNullable<NonNullable<Spec['linux']>['resources']>): Config => (s) => {
   s.linux!.resources = { ...(s.linux!.resources ?? {}), ...r };
 };
 const tmpfsTmp: Config = (s) => { s.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=1m'] }); };
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
 
 /** The container's dir in a v1 hierarchy (capsa's default place). */
 const cgDir = (controller: string, id: string) => `/sys/fs/cgroup/${controller}/capsa/${id}`;
@@ -48,41 +37,6 @@ const cgInt = (controller: string, id: string, file: string) => Number(cgRead(co
 /** "key value" lines (cpu.stat, memory.oom_control, pids.events) as a map. */
 function cgKeyed(controller: string, id: string, file: string): Map<string, number> {
   return new Map(cgRead(controller, id, file).split('\n').map((l) => { const [k, v] = l.split(/\s+/); return [k!, Number(v)]; }));
-}
-
-let outSeq = 0;
-
-/**
- * Runs capsa with stdout/stderr going to files in `dir`: a detached container
- * (create, run -d) inherits them, and pipes would keep the call open until
- * the container exits.
- */
-async function capsaToFiles(args: readonly string[], dir: string, timeoutMs = 30_000): Promise<RunResult & { outFile: string }> {
-  const n = outSeq++;
-  const outFile = path.join(dir, `stdout.${n}`);
-  const errFile = path.join(dir, `stderr.${n}`);
-  const out = fs.openSync(outFile, 'w');
-  const err = fs.openSync(errFile, 'w');
-  const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err] });
-  fs.closeSync(out);
-  fs.closeSync(err);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`capsa ${args.join(' ')} did not exit in ${timeoutMs} ms`)); }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (c, s) => { clearTimeout(timer); resolve({ code: c, signal: s }); });
-  });
-  return { code, signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8'), outFile };
-}
-
-/** A bundle for the test, always force-deleted (container and bundle) afterwards. */
-async function withBundle(config: Config, fn: (b: TestBundle) => Promise<void>): Promise<void> {
-  const b = makeBundle({ config, idPrefix: ID_PREFIX });
-  try {
-    await fn(b);
-  } finally {
-    await capsa(['delete', '--force', b.id]);
-    b.cleanup();
-  }
 }
 
 interface OciState { id: string; status: string; pid: number; [k: string]: unknown }
@@ -138,13 +92,6 @@ function stopFollower(f: EventsFollower | undefined): Promise<unknown> {
   if (!f) return Promise.resolve();
   if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill('SIGKILL');
   return f.exited;
-}
-
-/** The message of a one-line error (text log format: msg="..."), unescaped. */
-function messageOf(stderr: string): string {
-  const line = stderr.trim();
-  const m = /^time="[^"]*" level=error msg=(".*")$/.exec(line);
-  return m ? (JSON.parse(m[1]!) as string) : line;
 }
 
 /** Every cgroup dir (any hierarchy, any depth the leak walker covers) whose name contains `mark`. */

@@ -3,38 +3,21 @@
 // namespace (bind-mounted from the host, since mknod is not allowed there).
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
-import type { Device, Spec } from '../../src/spec/types';
+import type { Device } from '../../src/spec/types';
 import { makeBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
-import { removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+import { CAPSA_BIN, capsaSuite } from '../helpers/capsa';
+import { all, cmd, type Config } from '../helpers/config';
+import { parseMountinfo } from '../helpers/proc';
+import { sharedTestRootfs, withRootfsCopy } from '../helpers/rootfs';
+import { runnersFor } from '../helpers/run';
 
 const { test, root, capsa } = capsaSuite('core-dev');
+const { runIn, runOk } = runnersFor(capsa);
 
 // ---- local helpers ----
-
-type Config = (s: Spec) => void;
-const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
-const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
-
-async function runIn(config: Config, opts: { rootfs?: string } = {}): Promise<RunResult> {
-  const b = makeBundle({ config, rootfs: opts.rootfs });
-  try {
-    return await capsa(['run', '-b', b.dir, b.id]);
-  } finally {
-    await capsa(['delete', '--force', b.id]);
-    b.cleanup();
-  }
-}
-
-async function runOk(config: Config, opts: { rootfs?: string } = {}): Promise<string> {
-  const r = await runIn(config, opts);
-  assert.is(r.code, 0, `container exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** Runs one container that stats every path: one line of `testinit stat` output per path, via a shell loop. */
 async function statAll(paths: string[], config?: Config, opts: { rootfs?: string } = {}): Promise<Map<string, string>> {
@@ -43,27 +26,6 @@ async function statAll(paths: string[], config?: Config, opts: { rootfs?: string
   const lines = out.trimEnd().split('\n');
   assert.is(lines.length, paths.length, out);
   return new Map(paths.map((p, i) => [p, lines[i]!]));
-}
-
-async function withRootfsCopy(fn: (rootfs: string) => Promise<void>, prepare?: (rootfs: string) => void): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-rootfs-copy-'));
-  try {
-    fs.chmodSync(dir, 0o755);
-    const rootfs = path.join(dir, 'rootfs');
-    execFileSync('cp', ['-a', sharedTestRootfs(), rootfs]);
-    prepare?.(rootfs);
-    await fn(rootfs);
-  } finally {
-    removeTestDir(dir);
-  }
-}
-
-function parseMountinfo(text: string): { mountpoint: string; fstype: string; superOpts: string[] }[] {
-  return text.split('\n').filter(Boolean).map((line) => {
-    const f = line.split(' ');
-    const dash = f.indexOf('-');
-    return { mountpoint: f[4]!, fstype: f[dash + 1]!, superOpts: (f[dash + 3] ?? '').split(',') };
-  });
 }
 
 const hasBusybox = fs.existsSync(path.join(sharedTestRootfs(), 'bin/sh'));

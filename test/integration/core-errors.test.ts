@@ -1,65 +1,27 @@
 // Bad bundles and bad calls, as root: `create` must fail with exit 1, one line
 // on stderr (no stack trace) naming the field at fault, and leave nothing
 // behind (no state dir, no process, no cgroup, no mount).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
 import type { Spec } from '../../src/spec/types';
-import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
+import type { TestBundle } from '../helpers/bundle';
+import { capsaSuite, capsaToFilesIn, messageOf, type RunResult } from '../helpers/capsa';
 import { snapshot } from '../helpers/leaks';
 import { removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+import { withBundleFor } from '../helpers/run';
+import { until } from '../helpers/wait';
 
 const { test, root, capsa } = capsaSuite('core-errors');
+// stdout/stderr in files: if create wrongly succeeded, the waiting container
+// would hold pipes open and hide the result.
+const capsaToFiles = capsaToFilesIn(root);
+const withBundle = withBundleFor(capsa);
 
 // ---- local helpers ----
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-type Config = (s: Spec) => void;
-
-/**
- * Runs capsa with stdout/stderr in files: if create wrongly succeeded, the
- * waiting container would hold pipes open and hide the result.
- */
-async function capsaToFiles(args: readonly string[], dir: string, timeoutMs = 20_000): Promise<RunResult> {
-  const outFile = path.join(dir, `capsa.stdout.${Date.now()}`);
-  const errFile = path.join(dir, `capsa.stderr.${Date.now()}`);
-  const out = fs.openSync(outFile, 'w');
-  const err = fs.openSync(errFile, 'w');
-  const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err] });
-  fs.closeSync(out);
-  fs.closeSync(err);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`capsa ${args.join(' ')} hung for ${timeoutMs} ms`)); }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (c, s) => { clearTimeout(timer); resolve({ code: c, signal: s }); });
-  });
-  const r = { code, signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8') };
-  fs.rmSync(outFile);
-  fs.rmSync(errFile);
-  return r;
-}
-
-/** The message of a one-line error (text log format: msg="..."), unescaped. */
-function messageOf(stderr: string): string {
-  const line = stderr.trim();
-  const m = /^time="[^"]*" level=error msg=(".*")$/.exec(line);
-  return m ? (JSON.parse(m[1]!) as string) : line;
-}
 
 interface Failure { r: RunResult; msg: string }
 
@@ -98,16 +60,6 @@ async function expectCreateFails(b: TestBundle, id = b.id, extraArgs: string[] =
   assert.equal(after.mounts.filter((m) => !before.mounts.includes(m) && (m.includes(id) || m.includes(b.dir))), [], 'no mount left behind');
   assert.equal(after.stateDirs.filter((d) => !before.stateDirs.includes(d)), [], 'no state dir left behind');
   return { r, msg: messageOf(r.stderr) };
-}
-
-async function withBundle(config: Config | undefined, fn: (b: TestBundle) => Promise<void>, opts: { rootfs?: string } = {}): Promise<void> {
-  const b = makeBundle({ config, rootfs: opts.rootfs });
-  try {
-    await fn(b);
-  } finally {
-    await capsa(['delete', '--force', b.id]);
-    b.cleanup();
-  }
 }
 
 function writeConfig(b: TestBundle, text: string): void {

@@ -5,32 +5,21 @@
 // output) or what runc prints for the same call.
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
-import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
-import { snapshot } from '../helpers/leaks';
-import { REPO_ROOT } from '../helpers/rootfs';
+import { CAPSA_BIN, capsaSuite, capsaToFilesIn, type RunResult } from '../helpers/capsa';
+import { cmd } from '../helpers/config';
+import { REPO_ROOT, tempDir } from '../helpers/rootfs';
+import { withBundleFor } from '../helpers/run';
+import { until } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('core-lifecycle');
+const capsaToFiles = capsaToFilesIn(root);
+const withBundle = withBundleFor(capsa);
 
 // ---- local helpers ----
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
 
 interface OciState {
   ociVersion: string;
@@ -58,57 +47,6 @@ async function waitStatus(id: string, status: string): Promise<OciState> {
   });
 }
 
-/**
- * A detached container's processes are orphans the host's init reaps, on its
- * own schedule (seconds on this machine). The suite's leak check counts the
- * zombies, so a test waits for its own to be reaped before it ends.
- */
-async function waitReaped(_before: ReadonlySet<string>): Promise<void> {
-  // The suite's leak check (test/helpers/capsa.ts) waits, bounded, for this
-  // test's exiting processes to be reaped; nothing to do here.
-}
-
-let outSeq = 0;
-
-/**
- * Runs capsa with stdout/stderr going to files in `dir` (a detached container
- * inherits them: pipes would keep the call open until the container exits).
- */
-async function capsaToFiles(args: readonly string[], dir: string): Promise<RunResult & { outFile: string }> {
-  const n = outSeq++;
-  const outFile = path.join(dir, `stdout.${n}`);
-  const errFile = path.join(dir, `stderr.${n}`);
-  const out = fs.openSync(outFile, 'w');
-  const err = fs.openSync(errFile, 'w');
-  const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err] });
-  fs.closeSync(out);
-  fs.closeSync(err);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`capsa ${args.join(' ')} did not exit in 30 s`)); }, 30_000);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (c, s) => { clearTimeout(timer); resolve({ code: c, signal: s }); });
-  });
-  return { code, signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8'), outFile };
-}
-
-async function withBundle(config: ((s: Spec) => void) | undefined, fn: (b: TestBundle) => Promise<void>): Promise<void> {
-  const b = makeBundle({ config });
-  const before = new Set(snapshot([]).processes);
-  try {
-    await fn(b);
-  } finally {
-    await capsa(['delete', '--force', b.id]);
-    b.cleanup();
-    await waitReaped(before);
-  }
-}
-
-const args = (...a: string[]) => (s: Spec) => { s.process!.args = ['/bin/testinit', ...a]; };
-
-function tempDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `capsa-test-${tag}-`));
-}
-
 /** The process at pid, if it is still the one that started at `startTime`. */
 function procStartTime(pid: number): number | undefined {
   try {
@@ -128,7 +66,7 @@ function oneLine(r: RunResult): string {
 // ---- create / start / state ----
 
 test('create leaves the container created, with the runtime-spec state shape', async () => {
-  await withBundle((s) => { args('sleep', 'forever')(s); s.annotations = { 'org.capsa.test': 'yes', 'com.example/key': 'v=1' }; }, async (b) => {
+  await withBundle((s) => { cmd('sleep', 'forever')(s); s.annotations = { 'org.capsa.test': 'yes', 'com.example/key': 'v=1' }; }, async (b) => {
     const before = Date.now();
     const r = await capsaToFiles(['create', '--bundle', b.dir, b.id], b.dir);
     assert.is(r.code, 0, r.stderr);
@@ -151,7 +89,7 @@ test('create leaves the container created, with the runtime-spec state shape', a
 });
 
 test('start makes it running; pid is the host pid of PID 1 of the container', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     const pid = (await state(b.id)).pid;
     const r = await capsaToFiles(['start', b.id], b.dir);
@@ -196,7 +134,7 @@ for (const [label, sigArgs, expect] of [
   ['by number (2 = SIGINT)', ['2'], 'got SIGINT'],
 ] as const) {
   test(`kill ${label} → the container gets it and is stopped`, async () => {
-    await withBundle(args('signals'), async (b) => {
+    await withBundle(cmd('signals'), async (b) => {
       const { outFile } = await startSignals(b);
       const r = await capsa(['kill', b.id, ...sigArgs]);
       assert.is(r.code, 0, r.stderr);
@@ -208,7 +146,7 @@ for (const [label, sigArgs, expect] of [
 }
 
 test('kill KILL stops a container that ignores TERM; kill of a stopped one: "container not running"', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     assert.is((await capsaToFiles(['start', b.id], b.dir)).code, 0);
     const pid = (await state(b.id)).pid;
@@ -231,7 +169,7 @@ test('kill of a nonexistent container: exit 1, "container does not exist"', asyn
 // ---- delete ----
 
 test('delete of a stopped container removes its state dir', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     assert.is((await capsaToFiles(['start', b.id], b.dir)).code, 0);
     assert.ok(fs.existsSync(path.join(root, b.id)), 'state dir exists while the container does');
@@ -247,7 +185,7 @@ test('delete of a stopped container removes its state dir', async () => {
 });
 
 test('delete refuses a running container without --force', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     assert.is((await capsaToFiles(['start', b.id], b.dir)).code, 0);
     const pid = (await state(b.id)).pid;
@@ -260,7 +198,7 @@ test('delete refuses a running container without --force', async () => {
 });
 
 test('delete --force kills a running container and removes it', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     assert.is((await capsaToFiles(['start', b.id], b.dir)).code, 0);
     const pid = (await state(b.id)).pid;
@@ -273,7 +211,7 @@ test('delete --force kills a running container and removes it', async () => {
 });
 
 test('delete of a created container kills its waiting init', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     const pid = (await state(b.id)).pid;
     const start = procStartTime(pid);
@@ -297,7 +235,7 @@ test('delete of a nonexistent container: exit 1 "container does not exist"; with
 // ---- ids ----
 
 test('a duplicate id is refused and the first container is untouched', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     const first = await state(b.id);
     const r = await capsaToFiles(['create', '-b', b.dir, b.id], b.dir);
@@ -334,7 +272,7 @@ for (const [label, id] of [
 // ---- run ----
 
 test('run in the foreground exits 0 and removes the container', async () => {
-  await withBundle(args('echo', 'hello', 'from', 'inside'), async (b) => {
+  await withBundle(cmd('echo', 'hello', 'from', 'inside'), async (b) => {
     const r = await capsa(['run', '-b', b.dir, b.id]);
     assert.is(r.code, 0, r.stderr);
     assert.is(r.stdout, 'hello from inside\n');
@@ -343,14 +281,14 @@ test('run in the foreground exits 0 and removes the container', async () => {
 });
 
 test('run in the foreground exits with the container\'s status (7)', async () => {
-  await withBundle(args('exit', '7'), async (b) => {
+  await withBundle(cmd('exit', '7'), async (b) => {
     const r = await capsa(['run', '-b', b.dir, b.id]);
     assert.is(r.code, 7, r.stderr);
   });
 });
 
 test('run in the foreground exits 128+9 when the container is killed by SIGKILL', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     const running = capsa(['run', '-b', b.dir, b.id]);
     await waitStatus(b.id, 'running');
     await capsaOk(['kill', b.id, 'KILL']);
@@ -360,7 +298,7 @@ test('run in the foreground exits 128+9 when the container is killed by SIGKILL'
 });
 
 test('run --detach returns while the container runs', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     const r = await capsaToFiles(['run', '--detach', '-b', b.dir, b.id], b.dir);
     assert.is(r.code, 0, r.stderr);
     const s = await state(b.id);
@@ -372,7 +310,7 @@ test('run --detach returns while the container runs', async () => {
 });
 
 test('run -d of an entrypoint that exits at once: returns 0, then reads stopped', async () => {
-  await withBundle(args('exit', '3'), async (b) => {
+  await withBundle(cmd('exit', '3'), async (b) => {
     const r = await capsaToFiles(['run', '-d', '-b', b.dir, b.id], b.dir);
     assert.is(r.code, 0, r.stderr);
     await waitStatus(b.id, 'stopped');
@@ -381,7 +319,7 @@ test('run -d of an entrypoint that exits at once: returns 0, then reads stopped'
 });
 
 test('run passes stdin and stdout through', async () => {
-  await withBundle(args('stdin'), async (b) => {
+  await withBundle(cmd('stdin'), async (b) => {
     const input = 'line one\nline two\n' + 'x'.repeat(100_000) + '\n';
     const r = await capsa(['run', '-b', b.dir, b.id], { input });
     assert.is(r.code, 0, r.stderr);
@@ -391,7 +329,7 @@ test('run passes stdin and stdout through', async () => {
 });
 
 test('run passes stderr through', async () => {
-  await withBundle(args('cat', '/nonexistent-file'), async (b) => {
+  await withBundle(cmd('cat', '/nonexistent-file'), async (b) => {
     const r = await capsa(['run', '-b', b.dir, b.id]);
     assert.is(r.code, 1);
     assert.match(r.stderr, 'testinit: cat: /nonexistent-file: ENOENT');
@@ -421,7 +359,7 @@ function runWithSignal(b: TestBundle, sig: NodeJS.Signals): Promise<RunResult> {
 
 for (const [sig, n] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1], ['SIGUSR1', 10]] as const) {
   test(`run forwards ${sig} to the container and exits with its status (100+${n})`, async () => {
-    await withBundle(args('signals'), async (b) => {
+    await withBundle(cmd('signals'), async (b) => {
       const r = await runWithSignal(b, sig);
       assert.match(r.stdout, `got ${sig}\n`);
       assert.is(r.signal, null, 'capsa itself was not killed by the signal');
@@ -432,7 +370,7 @@ for (const [sig, n] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1], ['SIGUSR1
 }
 
 test('--pid-file holds the host pid of the container init', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     const pidFile = path.join(b.dir, 'container.pid');
     const r = await capsaToFiles(['create', '--pid-file', pidFile, '-b', b.dir, b.id], b.dir);
     assert.is(r.code, 0, r.stderr);
@@ -443,7 +381,7 @@ test('--pid-file holds the host pid of the container init', async () => {
 });
 
 test('--pid-file with a relative path is written relative to the cwd', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     const out = fs.openSync(path.join(b.dir, 'out'), 'w');
     const child = spawn(CAPSA_BIN, ['--root', root, 'create', '--pid-file', 'rel.pid', '-b', b.dir, b.id], { stdio: ['ignore', out, out], cwd: b.dir });
     fs.closeSync(out);
@@ -454,7 +392,7 @@ test('--pid-file with a relative path is written relative to the cwd', async () 
 });
 
 test('status reads stopped when the process dies without capsa being called', async () => {
-  await withBundle(args('sleep', 'forever'), async (b) => {
+  await withBundle(cmd('sleep', 'forever'), async (b) => {
     assert.is((await capsaToFiles(['run', '-d', '-b', b.dir, b.id], b.dir)).code, 0);
     const pid = (await state(b.id)).pid;
     process.kill(pid, 'SIGKILL'); // from the host, behind capsa's back
@@ -466,7 +404,7 @@ test('status reads stopped when the process dies without capsa being called', as
 });
 
 test('status reads stopped when the entrypoint exits by itself', async () => {
-  await withBundle(args('true'), async (b) => {
+  await withBundle(cmd('true'), async (b) => {
     assert.is((await capsaToFiles(['create', '-b', b.dir, b.id], b.dir)).code, 0);
     assert.is((await state(b.id)).status, 'created');
     assert.is((await capsaToFiles(['start', b.id], b.dir)).code, 0);
@@ -477,9 +415,8 @@ test('status reads stopped when the entrypoint exits by itself', async () => {
 // ---- list ----
 
 test('list: table, json and -q show every container with its status', async () => {
-  const b1 = makeBundle({ config: args('sleep', 'forever') });
-  const b2 = makeBundle({ config: args('sleep', 'forever') });
-  const before = new Set(snapshot([]).processes);
+  const b1 = makeBundle({ config: cmd('sleep', 'forever') });
+  const b2 = makeBundle({ config: cmd('sleep', 'forever') });
   try {
     assert.is((await capsaToFiles(['create', '-b', b1.dir, b1.id], b1.dir)).code, 0);
     assert.is((await capsaToFiles(['run', '-d', '-b', b2.dir, b2.id], b2.dir)).code, 0);
@@ -509,7 +446,6 @@ test('list: table, json and -q show every container with its status', async () =
       await capsa(['delete', '--force', b.id]);
       b.cleanup();
     }
-    await waitReaped(before);
   }
 });
 

@@ -7,61 +7,22 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
-import type { Mount, Spec } from '../../src/spec/types';
-import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
-import { snapshot } from '../helpers/leaks';
+import type { Spec } from '../../src/spec/types';
+import { makeBundle } from '../helpers/bundle';
+import { CAPSA_BIN, capsaSuite } from '../helpers/capsa';
+import { addMounts, all, cmd, type Config } from '../helpers/config';
+import { parseMountinfo, type MountInfo } from '../helpers/proc';
 import { removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+import { runnersFor, type RunInOptions } from '../helpers/run';
 
 const { test, root, capsa, capsaOk } = capsaSuite('core-mounts');
+const { runIn, runOk } = runnersFor(capsa);
 
 // ---- local helpers ----
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-async function waitReaped(_before: ReadonlySet<string>): Promise<void> {
-  // The suite's leak check (test/helpers/capsa.ts) waits, bounded, for this
-  // test's exiting processes to be reaped; nothing to do here.
-}
-
-type Config = (s: Spec) => void;
-const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
-const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
-const addMounts = (...m: Mount[]): Config => (s) => { s.mounts = [...(s.mounts ?? []), ...m]; };
-
-interface RunOpts { rootfs?: string; extraArgs?: string[]; bundle?: (b: TestBundle) => void }
-
-async function runIn(config: Config, opts: RunOpts = {}): Promise<RunResult> {
-  const b = makeBundle({ config, rootfs: opts.rootfs });
-  try {
-    opts.bundle?.(b);
-    return await capsa(['run', ...(opts.extraArgs ?? []), '-b', b.dir, b.id]);
-  } finally {
-    await capsa(['delete', '--force', b.id]);
-    b.cleanup();
-  }
-}
-
-async function runOk(config: Config, opts: RunOpts = {}): Promise<string> {
-  const r = await runIn(config, opts);
-  assert.is(r.code, 0, `container exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** A running container (`run -d`); `fn` gets its host pid. */
 async function withDetached(config: Config, fn: (pid: number) => Promise<void>, opts: { rootfs?: string } = {}): Promise<void> {
   const b = makeBundle({ config, rootfs: opts.rootfs });
-  const before = new Set(snapshot([]).processes);
   try {
     const out = fs.openSync(path.join(b.dir, 'stdout'), 'w');
     const child = spawn(CAPSA_BIN, ['--root', root, 'run', '-d', '-b', b.dir, b.id], { stdio: ['ignore', out, out] });
@@ -73,7 +34,6 @@ async function withDetached(config: Config, fn: (pid: number) => Promise<void>, 
   } finally {
     await capsa(['delete', '--force', b.id]);
     b.cleanup();
-    await waitReaped(before);
   }
 }
 
@@ -110,38 +70,12 @@ async function withRootfsCopy(fn: (rootfs: string) => Promise<void>, prepare?: (
   });
 }
 
-interface MountInfo {
-  id: number;
-  parent: number;
-  root: string;
-  mountpoint: string;
-  opts: string[];
-  optional: string[];
-  fstype: string;
-  source: string;
-  superOpts: string[];
-}
-
-const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-function parseMountinfo(text: string): MountInfo[] {
-  return text.split('\n').filter(Boolean).map((line) => {
-    const f = line.split(' ');
-    const dash = f.indexOf('-');
-    return {
-      id: Number(f[0]), parent: Number(f[1]), root: unescape(f[3]!), mountpoint: unescape(f[4]!),
-      opts: f[5]!.split(','), optional: f.slice(6, dash), fstype: f[dash + 1]!, source: f[dash + 2]!,
-      superOpts: (f[dash + 3] ?? '').split(','),
-    };
-  });
-}
-
 function hostMountsUnder(dir: string): string[] {
   return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountpoint).filter((m) => m === dir || m.startsWith(dir + '/'));
 }
 
 /** The container's mount table as testinit sees it. */
-async function mountsInside(config: Config, opts: RunOpts = {}): Promise<MountInfo[]> {
+async function mountsInside(config: Config, opts: RunInOptions = {}): Promise<MountInfo[]> {
   return parseMountinfo(await runOk(all(config, cmd('mounts')), opts));
 }
 

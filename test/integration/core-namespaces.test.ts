@@ -8,65 +8,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
-import type { NamespaceType, Spec } from '../../src/spec/types';
+import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
-import { snapshot } from '../helpers/leaks';
-import { removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+import { CAPSA_BIN, capsaSuite } from '../helpers/capsa';
+import { addNamespace, all, cmd, dropNamespace, type Config } from '../helpers/config';
+import { withRootfsCopy } from '../helpers/rootfs';
+import { runnersFor } from '../helpers/run';
 
 const { test, root, capsa, capsaOk } = capsaSuite('core-namespaces');
+const { runIn, runOk } = runnersFor(capsa);
 
 // ---- local helpers ----
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-/** Detached containers are orphans the host's init reaps on its own schedule; wait for ours. */
-async function waitReaped(_before: ReadonlySet<string>): Promise<void> {
-  // The suite's leak check (test/helpers/capsa.ts) waits, bounded, for this
-  // test's exiting processes to be reaped; nothing to do here.
-}
-
-type Config = (s: Spec) => void;
-const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
-const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
-
-function addNamespace(type: NamespaceType, nsPath?: string): Config {
-  return (s) => {
-    const list = (s.linux!.namespaces ?? []).filter((n) => n.type !== type);
-    list.push(nsPath ? { type, path: nsPath } : { type });
-    s.linux!.namespaces = list;
-  };
-}
-function dropNamespace(type: NamespaceType): Config {
-  return (s) => { s.linux!.namespaces = (s.linux!.namespaces ?? []).filter((n) => n.type !== type); };
-}
-
-/** `capsa run` of a bundle made with `config`, in the foreground; cleans everything up. */
-async function runIn(config: Config, opts: { rootfs?: string; input?: string } = {}): Promise<RunResult> {
-  const b = makeBundle({ config, rootfs: opts.rootfs });
-  try {
-    return await capsa(['run', '-b', b.dir, b.id], { input: opts.input });
-  } finally {
-    await capsa(['delete', '--force', b.id]);
-    b.cleanup();
-  }
-}
-
-async function runOk(config: Config, opts: { rootfs?: string } = {}): Promise<string> {
-  const r = await runIn(config, opts);
-  assert.is(r.code, 0, `container exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
 interface Detached {
   b: TestBundle;
@@ -76,7 +28,6 @@ interface Detached {
 /** A running container (`run -d`), stdio to files; `fn` gets its host pid. */
 async function withDetached(config: Config, fn: (c: Detached) => Promise<void>, opts: { rootfs?: string } = {}): Promise<void> {
   const b = makeBundle({ config, rootfs: opts.rootfs });
-  const before = new Set(snapshot([]).processes);
   try {
     const out = fs.openSync(path.join(b.dir, 'stdout'), 'w');
     const child = spawn(CAPSA_BIN, ['--root', root, 'run', '-d', '-b', b.dir, b.id], { stdio: ['ignore', out, out] });
@@ -89,25 +40,6 @@ async function withDetached(config: Config, fn: (c: Detached) => Promise<void>, 
   } finally {
     await capsa(['delete', '--force', b.id]);
     b.cleanup();
-    await waitReaped(before);
-  }
-}
-
-function tempDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `capsa-test-${tag}-`));
-}
-
-/** A private copy of the test rootfs, for tests that change or chown it. */
-async function withRootfsCopy(tag: string, fn: (rootfs: string) => Promise<void>, prepare?: (rootfs: string) => void): Promise<void> {
-  const dir = tempDir(tag);
-  try {
-    fs.chmodSync(dir, 0o755);
-    const rootfs = path.join(dir, 'rootfs');
-    execFileSync('cp', ['-a', sharedTestRootfs(), rootfs]);
-    prepare?.(rootfs);
-    await fn(rootfs);
-  } finally {
-    removeTestDir(dir);
   }
 }
 
@@ -251,7 +183,7 @@ const userNs: Config = (s) => {
 const chownRootfs = (uid: number) => (rootfs: string) => { execFileSync('chown', ['-R', `${uid}:${uid}`, rootfs]); };
 
 test('user namespace: the process is root inside and the host uid outside', async () => {
-  await withRootfsCopy('userns', async (rootfs) => {
+  await withRootfsCopy(async (rootfs) => {
     assert.is(await runOk(all(userNs, cmd('id')), { rootfs }), 'uid=0 gid=0 euid=0 egid=0 groups=\n');
     await withDetached(all(userNs, cmd('sleep', 'forever')), async ({ pid }) => {
       const norm = (s: string) => s.trim().split(/\s+/).join(' ');
@@ -266,14 +198,14 @@ test('user namespace: the process is root inside and the host uid outside', asyn
 });
 
 test('user namespace: a non-root process user maps through (uid 1000 inside = host 101000)', async () => {
-  await withRootfsCopy('userns', async (rootfs) => {
+  await withRootfsCopy(async (rootfs) => {
     const config = all(userNs, (s) => { s.process!.user = { uid: 1000, gid: 1000 }; }, cmd('id'));
     assert.is(await runOk(config, { rootfs }), 'uid=1000 gid=1000 euid=1000 egid=1000 groups=\n');
   }, chownRootfs(HOST_ID));
 });
 
 test('user namespace: files owned by unmapped ids read as the overflow id (65534)', async () => {
-  await withRootfsCopy('userns', async (rootfs) => {
+  await withRootfsCopy(async (rootfs) => {
     const out = await runOk(all(userNs, cmd('stat', '/bin/owned-by-host-root')), { rootfs });
     assert.match(out, /uid=65534 gid=65534/);
   }, (r) => { chownRootfs(HOST_ID)(r); fs.writeFileSync(path.join(r, 'bin/owned-by-host-root'), 'x'); fs.chownSync(path.join(r, 'bin/owned-by-host-root'), 0, 0); });
@@ -312,7 +244,7 @@ test('joining an ipc namespace by path lands in the first container\'s ipc ns', 
 });
 
 test('joining a user namespace by path (with its uts ns) runs as the mapped root', async () => {
-  await withRootfsCopy('userns', async (rootfs) => {
+  await withRootfsCopy(async (rootfs) => {
     await withDetached(all(userNs, (s) => { s.hostname = 'capsa-test-userns'; }, cmd('sleep', 'forever')), async ({ pid }) => {
       const joined = all(
         (s) => { delete s.hostname; },

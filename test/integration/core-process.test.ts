@@ -2,67 +2,25 @@
 // real containers: args and PATH lookup, env, cwd, user and groups, umask,
 // rlimits, oomScoreAdj, noNewPrivileges, capabilities, sysctl, maskedPaths,
 // readonlyPaths, annotations. Each is checked by what testinit reports.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
-import type { Spec } from '../../src/spec/types';
 import { makeBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
+import { CAPSA_BIN, capsaSuite } from '../helpers/capsa';
+import { all, cmd, type Config } from '../helpers/config';
 import { snapshot } from '../helpers/leaks';
-import { removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+import { withRootfsCopy } from '../helpers/rootfs';
+import { runnersFor } from '../helpers/run';
+import { until } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('core-process');
+const { runIn, runOk } = runnersFor(capsa);
 
 // ---- local helpers ----
 
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-type Config = (s: Spec) => void;
-const cmd = (...a: string[]): Config => (s) => { s.process!.args = ['/bin/testinit', ...a]; };
-const all = (...fs: (Config | undefined)[]): Config => (s) => { for (const f of fs) f?.(s); };
 const writable: Config = (s) => { s.root!.readonly = false; };
-
-async function runIn(config: Config, opts: { rootfs?: string } = {}): Promise<RunResult> {
-  const b = makeBundle({ config, rootfs: opts.rootfs });
-  try {
-    return await capsa(['run', '-b', b.dir, b.id]);
-  } finally {
-    await capsa(['delete', '--force', b.id]);
-    b.cleanup();
-  }
-}
-
-async function runOk(config: Config, opts: { rootfs?: string } = {}): Promise<string> {
-  const r = await runIn(config, opts);
-  assert.is(r.code, 0, `container exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function withRootfsCopy(fn: (rootfs: string) => Promise<void>, prepare?: (rootfs: string) => void): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-rootfs-copy-'));
-  try {
-    fs.chmodSync(dir, 0o755);
-    const rootfs = path.join(dir, 'rootfs');
-    execFileSync('cp', ['-a', sharedTestRootfs(), rootfs]);
-    prepare?.(rootfs);
-    await fn(rootfs);
-  } finally {
-    removeTestDir(dir);
-  }
-}
 
 // ---- args ----
 

@@ -4,94 +4,20 @@
 // inside) or about runc's observable contract (exit codes, error wording).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
-import { makeTestRootfs, removeTestDir } from '../helpers/rootfs';
+import { CAPSA_BIN, capsaSuite, capsaToFilesIn, oneLine } from '../helpers/capsa';
+import { alive, cgroupProcs } from '../helpers/proc';
+import { makeTestRootfs, removeTestDir, tempDir } from '../helpers/rootfs';
+import { until, waitReaped } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('exec');
+const capsaToFiles = capsaToFilesIn(root);
 
 // ---- local helpers ----
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-function tempDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `capsa-test-${tag}-`));
-}
-
-/** The process's state letter, or undefined when it is gone. */
-function procState(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Alive = exists and is neither a zombie nor dead. */
-function alive(pid: number): boolean {
-  const s = procState(pid);
-  return s !== undefined && s !== 'Z' && s !== 'X';
-}
-
-/**
- * Processes of container `id` (any state, zombies included) still on the host.
- * Its orphans are reaped by the host's init on its own schedule; tests wait
- * for that so the suite's leak check does not count them.
- */
-function processesOf(id: string): number[] {
-  const out: number[] = [];
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/${id}\n`)) out.push(Number(p));
-    } catch { /* exited while we looked */ }
-  }
-  return out;
-}
-
-async function waitReaped(id: string): Promise<void> {
-  await until(`processes of ${id} to be reaped`, () => (processesOf(id).length === 0 ? true : undefined), 15_000);
-}
-
-let outSeq = 0;
-
-/**
- * capsa with stdout/stderr in files under `dir`: a detached process inherits
- * them, so pipes would keep the call open until the container exits.
- */
-async function capsaToFiles(args: readonly string[], dir: string): Promise<RunResult> {
-  const n = outSeq++;
-  const outFile = path.join(dir, `stdout.${n}`);
-  const errFile = path.join(dir, `stderr.${n}`);
-  const out = fs.openSync(outFile, 'w');
-  const err = fs.openSync(errFile, 'w');
-  const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err] });
-  fs.closeSync(out);
-  fs.closeSync(err);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`capsa ${args.join(' ')} did not exit in 30 s`)); }, 30_000);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (c, s) => { clearTimeout(timer); resolve({ code: c, signal: s }); });
-  });
-  return { code, signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8') };
-}
 
 interface Running {
   id: string;
@@ -130,22 +56,6 @@ async function withRunning(config: ((s: Spec) => void) | undefined, fn: (c: Runn
 }
 
 const NS = ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup', 'user', 'time'];
-
-/** The pids in the container's pids cgroup (v1 "pids:" or the v2 "0::" line of init's /proc/PID/cgroup). */
-function cgroupProcs(initPid: number): number[] {
-  const lines = fs.readFileSync(`/proc/${initPid}/cgroup`, 'utf8').trim().split('\n');
-  const v1 = lines.find((l) => /^\d+:pids:/.test(l));
-  const file = v1
-    ? path.join('/sys/fs/cgroup/pids', v1.split(':').slice(2).join(':'), 'cgroup.procs')
-    : path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), 'cgroup.procs');
-  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
-}
-
-function oneLine(stderr: string): string {
-  const lines = stderr.trim().split('\n');
-  assert.is(lines.length, 1, `expected a one-line error, got:\n${stderr}`);
-  return lines[0]!;
-}
 
 const capMask = (status: string, set: string) => BigInt('0x' + new RegExp(`^Cap${set}:\\s+([0-9a-f]+)$`, 'm').exec(status)![1]);
 const CAP = { KILL: 5n, NET_BIND_SERVICE: 10n, NET_RAW: 13n, SYS_ADMIN: 21n, AUDIT_WRITE: 29n };

@@ -3,7 +3,6 @@
 // kind, the mount namespace it ran in, what the process named by the state's
 // pid is at that moment, and the state JSON it got on stdin — so the tests
 // read back what ran, in which order, where, and with what state.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,75 +10,15 @@ import * as assert from 'uvu/assert';
 
 import type { Hook, Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, runCommand, type RunResult } from '../helpers/capsa';
+import { capsaSuite, capsaToFilesIn, runCommand } from '../helpers/capsa';
 import { makeTestNet, netTestsUnavailable } from '../helpers/netns';
+import { alive } from '../helpers/proc';
+import { until, waitReaped } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('hooks');
+const capsaToFiles = capsaToFilesIn(root);
 
 // ---- local helpers ----
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-/**
- * Processes of container `id` (any state, zombies included) still on the host.
- * Its orphans are reaped by the host's init on its own schedule; tests wait
- * for that so the suite's leak check does not count them.
- */
-function processesOf(id: string): number[] {
-  const out: number[] = [];
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/${id}\n`)) out.push(Number(p));
-    } catch { /* exited while we looked */ }
-  }
-  return out;
-}
-
-async function waitReaped(id: string): Promise<void> {
-  await until(`processes of ${id} to be reaped`, () => (processesOf(id).length === 0 ? true : undefined), 15_000);
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const st = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return st !== 'Z' && st !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-let outSeq = 0;
-
-/** capsa with stdout/stderr in files (a started container inherits them). */
-async function capsaToFiles(args: readonly string[], dir: string, timeoutMs = 30_000): Promise<RunResult & { ms: number }> {
-  const n = outSeq++;
-  const outFile = path.join(dir, `stdout.${n}`);
-  const errFile = path.join(dir, `stderr.${n}`);
-  const out = fs.openSync(outFile, 'w');
-  const err = fs.openSync(errFile, 'w');
-  const t0 = Date.now();
-  const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err] });
-  fs.closeSync(out);
-  fs.closeSync(err);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`capsa ${args.join(' ')} did not exit in ${timeoutMs} ms`)); }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (c, s) => { clearTimeout(timer); resolve({ code: c, signal: s }); });
-  });
-  return { code, signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8'), ms: Date.now() - t0 };
-}
 
 /** The recording hook, usable on the host and (through a bind mount) inside the container. */
 const RECORDER = `#!/bin/sh

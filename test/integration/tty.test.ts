@@ -5,93 +5,23 @@
 // are what the kernel reports: isatty/ttyname inside, the controlling tty in
 // /proc/PID/stat, window sizes from TIOCGWINSZ (busybox stty), and termios of
 // the outer terminal after capsa exits.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite, type RunResult } from '../helpers/capsa';
+import { CAPSA_BIN, capsaSuite, capsaToFilesIn, oneLine } from '../helpers/capsa';
 import { serveConsoleSocket, type ConsoleSocket, type PtyMaster } from '../helpers/console-socket';
+import { cgroupProcs } from '../helpers/proc';
 import { runInPty } from '../helpers/pty';
+import { tempDir } from '../helpers/rootfs';
+import { tick, until, waitReaped } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('tty');
+const capsaToFiles = capsaToFilesIn(root);
 
 // ---- local helpers ----
-
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(20);
-  }
-}
-
-function tempDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `capsa-test-${tag}-`));
-}
-
-/**
- * Processes of container `id` (any state, zombies included) still on the host.
- * Its orphans are reaped by the host's init on its own schedule; tests wait
- * for that so the suite's leak check does not count them.
- */
-function processesOf(id: string): number[] {
-  const out: number[] = [];
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/${id}\n`)) out.push(Number(p));
-    } catch { /* exited while we looked */ }
-  }
-  return out;
-}
-
-async function waitReaped(id: string): Promise<void> {
-  await until(`processes of ${id} to be reaped`, () => (processesOf(id).length === 0 ? true : undefined), 15_000);
-}
-
-let outSeq = 0;
-
-/** capsa with stdout/stderr in files (a detached container inherits them). */
-async function capsaToFiles(args: readonly string[], dir: string): Promise<RunResult> {
-  const n = outSeq++;
-  const outFile = path.join(dir, `stdout.${n}`);
-  const errFile = path.join(dir, `stderr.${n}`);
-  const out = fs.openSync(outFile, 'w');
-  const err = fs.openSync(errFile, 'w');
-  const child = spawn(CAPSA_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err] });
-  fs.closeSync(out);
-  fs.closeSync(err);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`capsa ${args.join(' ')} did not exit in 30 s`)); }, 30_000);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (c, s) => { clearTimeout(timer); resolve({ code: c, signal: s }); });
-  });
-  return { code, signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8') };
-}
-
-function oneLine(stderr: string): string {
-  const lines = stderr.trim().split('\n');
-  assert.is(lines.length, 1, `expected a one-line error, got:\n${stderr}`);
-  return lines[0]!;
-}
-
-/** The container's pids cgroup members (v1 or v2), from its init's /proc/PID/cgroup. */
-function cgroupProcs(initPid: number): number[] {
-  const lines = fs.readFileSync(`/proc/${initPid}/cgroup`, 'utf8').trim().split('\n');
-  const v1 = lines.find((l) => /^\d+:pids:/.test(l));
-  const file = v1
-    ? path.join('/sys/fs/cgroup/pids', v1.split(':').slice(2).join(':'), 'cgroup.procs')
-    : path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), 'cgroup.procs');
-  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
-}
 
 /** Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, session, tty_nr, ...]. */
 function statFields(pid: number): string[] {
