@@ -85,6 +85,14 @@ export function messageOf(stderr: string): string {
   return m ? (JSON.parse(m[1]!) as string) : line;
 }
 
+/** A refused command: exit 1, one line on stderr naming `field`, no stack trace. */
+export function assertOneLineError(r: RunResult, field: string): void {
+  assert.is(r.code, 1, `expected exit 1, got ${r.code}: ${r.stderr}`);
+  const line = oneLine(r.stderr);
+  assert.ok(line.includes(field), `"${line}" should name ${field}`);
+  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
 /** The only line of an error's stderr (asserts there is exactly one). */
 export function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n');

@@ -4,6 +4,35 @@ import * as assert from 'uvu/assert';
 import { makeBundle, type TestBundle } from './bundle';
 import type { CapsaSuite, RunResult } from './capsa';
 import type { Config } from './config';
+import { until } from './wait';
+
+/** The runtime-spec state `capsa state` prints. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  status: string;
+  pid: number;
+  bundle: string;
+  created: string;
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+/** state: `capsa state ID`, parsed; waitStatus: polls it until the status is reached (not found counts as not yet). */
+export function stateHelpersFor(suite: Pick<CapsaSuite, 'capsa' | 'capsaOk'>) {
+  async function state(id: string): Promise<OciState> {
+    return JSON.parse((await suite.capsaOk(['state', id])).stdout) as OciState;
+  }
+  async function waitStatus(id: string, status: string): Promise<OciState> {
+    return until(`${id} to be ${status}`, async () => {
+      const r = await suite.capsa(['state', id]);
+      if (r.code !== 0) return undefined;
+      const s = JSON.parse(r.stdout) as OciState;
+      return s.status === status ? s : undefined;
+    });
+  }
+  return { state, waitStatus };
+}
 
 export interface RunInOptions {
   rootfs?: string;

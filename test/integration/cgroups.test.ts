@@ -13,7 +13,7 @@ import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { CAPSA_BIN, capsaSuite, capsaToFilesIn, messageOf } from '../helpers/capsa';
 import { all, cmd, type Config } from '../helpers/config';
 import { snapshot } from '../helpers/leaks';
-import { withBundleFor } from '../helpers/run';
+import { stateHelpersFor, withBundleFor } from '../helpers/run';
 import { tick, until } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('cgroups');
@@ -39,20 +39,7 @@ function cgKeyed(controller: string, id: string, file: string): Map<string, numb
   return new Map(cgRead(controller, id, file).split('\n').map((l) => { const [k, v] = l.split(/\s+/); return [k!, Number(v)]; }));
 }
 
-interface OciState { id: string; status: string; pid: number; [k: string]: unknown }
-
-async function state(id: string): Promise<OciState> {
-  return JSON.parse((await capsaOk(['state', id])).stdout) as OciState;
-}
-
-async function waitStatus(id: string, status: string): Promise<OciState> {
-  return until(`${id} to be ${status}`, async () => {
-    const r = await capsa(['state', id]);
-    if (r.code !== 0) return undefined;
-    const s = JSON.parse(r.stdout) as OciState;
-    return s.status === status ? s : undefined;
-  });
-}
+const { state, waitStatus } = stateHelpersFor({ capsa, capsaOk });
 
 /** `capsa run -d`; returns the running container's init pid (host pid namespace). */
 async function runDetached(b: TestBundle): Promise<{ pid: number; outFile: string }> {

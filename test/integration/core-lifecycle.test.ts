@@ -12,7 +12,7 @@ import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { CAPSA_BIN, capsaSuite, capsaToFilesIn, type RunResult } from '../helpers/capsa';
 import { cmd } from '../helpers/config';
 import { REPO_ROOT, tempDir } from '../helpers/rootfs';
-import { withBundleFor } from '../helpers/run';
+import { stateHelpersFor, withBundleFor, type OciState } from '../helpers/run';
 import { until } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('core-lifecycle');
@@ -21,31 +21,7 @@ const withBundle = withBundleFor(capsa);
 
 // ---- local helpers ----
 
-interface OciState {
-  ociVersion: string;
-  id: string;
-  status: string;
-  pid: number;
-  bundle: string;
-  created: string;
-  annotations?: Record<string, string>;
-  [k: string]: unknown;
-}
-
-async function state(id: string): Promise<OciState> {
-  const r = await capsaOk(['state', id]);
-  return JSON.parse(r.stdout) as OciState;
-}
-
-/** Polls `capsa state` until the status is reached (a container still being made counts as not yet). */
-async function waitStatus(id: string, status: string): Promise<OciState> {
-  return until(`${id} to be ${status}`, async () => {
-    const r = await capsa(['state', id]);
-    if (r.code !== 0) return undefined;
-    const s = JSON.parse(r.stdout) as OciState;
-    return s.status === status ? s : undefined;
-  });
-}
+const { state, waitStatus } = stateHelpersFor({ capsa, capsaOk });
 
 /** The process at pid, if it is still the one that started at `startTime`. */
 function procStartTime(pid: number): number | undefined {

@@ -10,7 +10,7 @@ import { capabilityMask, CAPABILITY_NAMES } from '../../src/spec/capabilities';
 import { detectLsm } from '../../src/security/lsm';
 import type { Process } from '../../src/spec/types';
 import { makeBundle } from '../helpers/bundle';
-import { CAPSA_BIN, runCommand, type RunResult } from '../helpers/capsa';
+import { assertOneLineError, CAPSA_BIN, runCommand, type RunResult } from '../helpers/capsa';
 import { securitySuite, all, cmd, hexMask, ID_PREFIX, procStatus, securityHarness, securityRootfs, statusLines, type Config } from '../helpers/hostile-rootfs';
 
 const suite = securitySuite('security-process');
@@ -25,15 +25,6 @@ const caps = (sets: Partial<Record<CapSet, string[]>>): Config => (s) => {
   s.process!.capabilities = Object.fromEntries(SETS.map((k) => [k, sets[k] ?? []]));
 };
 const user = (uid: number, gid: number, extra: Partial<Process['user']> = {}): Config => (s) => { s.process!.user = { uid, gid, ...extra }; };
-
-/** A failed create: exit 1, one line on stderr naming `field`, no stack trace. */
-function assertOneLineError(r: RunResult, field: string): void {
-  assert.is(r.code, 1, `expected exit 1, got ${r.code}: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.is(lines.length, 1, `one line expected:\n${r.stderr}`);
-  assert.ok(lines[0]!.includes(field), `"${lines[0]}" should name ${field}`);
-  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
-}
 
 /** CapXxx values from /proc/<pid>/status. */
 function capsOf(pid: number): Record<string, string> {

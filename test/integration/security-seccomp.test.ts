@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 
 import { X86_64_SYSCALLS } from '../../src/seccomp/tables/x86_64';
 import type { Seccomp } from '../../src/spec/types';
-import type { RunResult } from '../helpers/capsa';
+import { assertOneLineError, type RunResult } from '../helpers/capsa';
 import { securitySuite, all, cmd, probe, securityHarness, type Config } from '../helpers/hostile-rootfs';
 
 const suite = securitySuite('security-seccomp');
@@ -19,14 +19,6 @@ const allowBut = (...syscalls: Rule[]): Config => seccomp({ defaultAction: 'SCMP
 const nnp = (on: boolean): Config => (s) => { s.process!.noNewPrivileges = on; };
 
 const SIGSYS = 31;
-
-function assertOneLineError(r: RunResult, field: string): void {
-  assert.is(r.code, 1, `expected exit 1, got ${r.code}: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.is(lines.length, 1, `one line expected:\n${r.stderr}`);
-  assert.ok(lines[0]!.includes(field), `"${lines[0]}" should name ${field}`);
-  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
-}
 
 // ---- actions ----
 
