@@ -293,6 +293,25 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// A pipe for capturing a child's output: [read end (ours, non-blocking), write end].
+// Both close-on-exec; the write end reaches the child by an explicit dup2.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) { ThrowErrno(env, "pipe2", errno); return env.Undefined(); }
+  if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    ThrowErrno(env, "fcntl(O_NONBLOCK)", e);
+    return env.Undefined();
+  }
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, p[0]);
+  a.Set(1u, p[1]);
+  return a;
+}
+
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
   if (fd < 0) { ThrowErrno(info.Env(), "dup", errno); return info.Env().Undefined(); }
@@ -469,6 +488,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   // A pidfd watch is a one-shot "fd readable" watch: the sync socket uses it too.
   exports.Set("watchReadable", Napi::Function::New(env, WatchPidfd));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));

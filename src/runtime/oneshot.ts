@@ -1,5 +1,5 @@
 // `runtime.run()`: one container from start to finish — create with piped
-// stdio, start, feed stdin, capture stdout/stderr, wait, delete — for tests
+// stdout/stderr, start, feed stdin, capture the output, wait, delete — for tests
 // that want "run this and tell me what it printed". The container is deleted
 // on every path (success, non-zero exit, timeout, error); a temporary bundle
 // made for the { spec, rootfs } form is removed too.
@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as net from 'node:net';
-import type { Readable } from 'node:stream';
 import { CapsaError } from '../errors';
 import type { Spec } from '../spec/types';
 import { addon } from '../sys/addon';
+import { capturePipe, type Capture } from './capture';
 import type { Container, Runtime } from './runtime';
 
 /** An existing bundle (config.json read from it unless `spec` is given)… */
@@ -50,19 +50,6 @@ export interface RunTimeoutError extends CapsaError {
 
 function isSpecSource(s: RunSource): s is SpecSource {
   return (s as SpecSource).rootfs !== undefined && (s as BundleSource).bundle === undefined;
-}
-
-/** Collects a stream into a Buffer; resolves on end/close (never rejects). */
-function collect(stream: Readable | null | undefined): { done: Promise<void>; buffer(): Buffer } {
-  const chunks: Buffer[] = [];
-  if (!stream) return { done: Promise.resolve(), buffer: () => Buffer.alloc(0) };
-  const done = new Promise<void>((resolve) => {
-    stream.on('data', (d: Buffer) => chunks.push(d));
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', () => resolve());
-  });
-  return { done, buffer: () => Buffer.concat(chunks) };
 }
 
 /**
@@ -146,14 +133,21 @@ export async function runOnce(runtime: Runtime, id: string, source: RunSource, o
   }
   let container: Container | undefined;
   let stdin: ReturnType<typeof stdinFor> | undefined;
+  let out: Capture | undefined;
+  let err: Capture | undefined;
   try {
     stdin = stdinFor(opts.input);
+    out = capturePipe();
+    err = capturePipe();
     // A failed create undoes its own work, and an EXISTS error means the id is
     // someone else's container: either way there is nothing for us to delete.
-    container = await runtime.create(id, { bundle, ...(spec ? { spec } : {}), stdio: [stdin.fd, 'pipe', 'pipe'] });
-    const [, stdoutStream, stderrStream] = container.io.stdio;
-    const out = collect(stdoutStream);
-    const err = collect(stderrStream);
+    try {
+      container = await runtime.create(id, { bundle, ...(spec ? { spec } : {}), stdio: [stdin.fd, out.writeFd, err.writeFd] });
+    } finally {
+      // The container holds its own copies now: EOF comes when its last writer exits.
+      out.closeWriteEnd();
+      err.closeWriteEnd();
+    }
     // Watch for exit before start so even an instant exit is seen through the pidfd.
     const exited = container.wait();
     exited.catch(() => {}); // awaited below; start() failing first must not leave it unhandled
@@ -176,10 +170,10 @@ export async function runOnce(runtime: Runtime, id: string, source: RunSource, o
       await runtime.delete(id, { force: true }).catch(() => {});
       container = undefined;
       await exited.catch(() => {});
-      await Promise.all([out.done, err.done]);
+      await Promise.all([out!.done, err!.done]);
       const te = e as RunTimeoutError;
-      te.stdout = out.buffer();
-      te.stderr = err.buffer();
+      te.stdout = out!.buffer();
+      te.stderr = err!.buffer();
       throw te;
     });
     // Processes left in the container's cgroup (no pid namespace) could keep
@@ -192,6 +186,8 @@ export async function runOnce(runtime: Runtime, id: string, source: RunSource, o
   } finally {
     stdin?.close();
     if (container) await runtime.delete(id, { force: true }).catch(() => {});
+    out?.close();
+    err?.close();
     if (tempBundle) fs.rmSync(tempBundle, { recursive: true, force: true });
   }
 }

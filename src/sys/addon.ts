@@ -23,6 +23,8 @@ export interface Addon {
   connectUnix(path: string): number;
   closeFd(fd: number): void;
   socketPair(): [number, number];
+  /** pipe2(O_CLOEXEC): [read end, non-blocking; write end]. */
+  pipe(): [number, number];
   dup(fd: number): number;
   setWinsize(fd: number, rows: number, cols: number): void;
   setChildSubreaper(on: boolean): void;

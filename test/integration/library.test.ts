@@ -102,6 +102,18 @@ test('runOnce feeds input to stdin and captures stderr and a non-zero exit code'
   assert.is((await testinit(['exit', '42'])).exitCode, 42);
 });
 
+test('runOnce gives the container pipes for stdout and stderr, and captures more than a pipe buffer', async () => {
+  for (const fd of ['1', '2']) {
+    const r = await testinit(['readlink', `/proc/self/fd/${fd}`]);
+    assert.is(r.exitCode, 0, text(r.stderr));
+    assert.match(text(r.stdout), /^pipe:\[\d+\]\n$/, `fd ${fd}`);
+  }
+  const big = 'y'.repeat(1_000_000);
+  const r = await testinit(['stdin'], base(), big);
+  assert.is(r.stdout.length, big.length);
+  assert.ok(text(r.stdout) === big, 'the captured bytes are the ones written');
+});
+
 test('runOnce {bundle} reads config.json from the bundle', async () => {
   const b = makeBundle({ config: (s) => { s.process!.args = ['/bin/testinit', 'hostname']; s.hostname = 'from-bundle'; } });
   try {
