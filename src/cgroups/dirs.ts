@@ -44,17 +44,16 @@ function createChainOnce(
   for (const rel of pathChain(cgroupPath)) {
     const dir = path.join(hierarchyRoot, rel);
     hooks.beforeChild?.(parent);
-    if (!cfs.exists(dir)) {
-      let made = false;
-      try {
-        cfs.mkdir(dir);
-        made = true;
-        if (!created.includes(dir)) created.push(dir);
-      } catch (e) {
-        if (errnoOf(e) !== 'EEXIST') throw syscallError(`create cgroup ${dir}`, e);
-      }
-      if (made) hooks.afterMkdir?.(dir, parent);
+    // mkdir straight away: EEXIST is as cheap an answer as a stat would be.
+    let made = false;
+    try {
+      cfs.mkdir(dir);
+      made = true;
+      if (!created.includes(dir)) created.push(dir);
+    } catch (e) {
+      if (errnoOf(e) !== 'EEXIST') throw syscallError(`create cgroup ${dir}`, e);
     }
+    if (made) hooks.afterMkdir?.(dir, parent);
     parent = dir;
   }
 }
@@ -110,7 +109,13 @@ export function removeCreated(cfs: CgroupFs, opts: RemoveOptions): void {
 const RETRY_DELAYS_MS = [0, 10, 20, 40, 80, 160];
 
 function removeTree(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): void {
-  if (!cfs.exists(dir)) return;
+  // The usual case first: no child cgroups, no processes left.
+  try {
+    cfs.rmdir(dir);
+    return;
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return;
+  }
   for (const child of cfs.subdirs(dir)) removeTree(cfs, path.join(dir, child), sleep);
   let last: unknown;
   for (const delay of RETRY_DELAYS_MS) {

@@ -156,6 +156,10 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       else [ptyPeer, consoleFd] = addon().socketPair();
     }
     await dir.lock();
+    // The cgroup is recorded with the claim, before it is made, so a crash
+    // in between can be cleaned.
+    cgroup = makeCgroupManager(id, spec, !!opts.systemdCgroup);
+    record.cgroup = cgroup.toJSON();
     dir.write(record);
     if (opts.bundle === undefined) fs.writeFileSync(path.join(dir.dir, 'config.json'), JSON.stringify(spec));
     try {
@@ -165,10 +169,6 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     } catch (e) {
       throw fromSystemError(e, `create exec fifo ${dir.fifoPath}`);
     }
-    // Record the cgroup before making it, so a crash in between can be cleaned.
-    cgroup = makeCgroupManager(id, spec, !!opts.systemdCgroup);
-    record.cgroup = cgroup.toJSON();
-    dir.write(record);
     cgroup.create();
     record.cgroup = cgroup.toJSON();
     dir.write(record);
