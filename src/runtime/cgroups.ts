@@ -25,15 +25,30 @@ export function cgroupMountSources(mgr: CgroupManager): CgroupMountSource[] {
   const root = rec.mountRoot;
   if (rec.layout === 'v2') return [{ name: '', hostDir: path.join(root, rec.path) }];
   const sources: CgroupMountSource[] = [];
+  for (const mountpoint of hierarchyMounts(root)) {
+    const hostDir = path.join(mountpoint, rec.path);
+    if (fs.existsSync(hostDir)) sources.push({ name: path.basename(mountpoint), hostDir });
+  }
+  return sources;
+}
+
+/**
+ * The cgroup mounts directly under root, read from mountinfo once per process
+ * (like `host` above).
+ */
+const mountsUnder = new Map<string, string[]>();
+function hierarchyMounts(root: string): string[] {
+  let found = mountsUnder.get(root);
+  if (found) return found;
+  found = [];
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const f = line.split(' ');
     const sep = f.indexOf('-');
     if (sep < 0) continue;
     const fstype = f[sep + 1];
     const mountpoint = f[4]!;
-    if ((fstype !== 'cgroup' && fstype !== 'cgroup2') || path.dirname(mountpoint) !== root) continue;
-    const hostDir = path.join(mountpoint, rec.path);
-    if (fs.existsSync(hostDir)) sources.push({ name: path.basename(mountpoint), hostDir });
+    if ((fstype === 'cgroup' || fstype === 'cgroup2') && path.dirname(mountpoint) === root) found.push(mountpoint);
   }
-  return sources;
+  mountsUnder.set(root, found);
+  return found;
 }

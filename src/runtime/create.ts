@@ -91,6 +91,9 @@ function mapLines(maps: IdMapping[]): string {
   return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }
 
+/** This process's start time (for the state's creator field): it never changes. */
+let myStartTime: number | undefined;
+
 function isDirectory(p: string): boolean {
   try { return fs.statSync(p).isDirectory(); } catch { return false; }
 }
@@ -136,10 +139,10 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   lsm.warnings.forEach(warn);
 
   const dir = store.claim(id);
-  const me = readProcStat(process.pid)!;
+  myStartTime ??= readProcStat(process.pid)!.startTime;
   const record: StateRecord = {
     ociVersion: spec.ociVersion, id, bundle, rootfs, created: new Date().toISOString(), owner: '',
-    annotations: spec.annotations, pid: 0, initStartTime: 0, creator: { pid: process.pid, startTime: me.startTime },
+    annotations: spec.annotations, pid: 0, initStartTime: 0, creator: { pid: process.pid, startTime: myStartTime },
     phase: 'creating', hasPrivatePidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path),
     hooks: spec.hooks, useSystemd: opts.systemdCgroup, process: spec.process,
     seccomp: seccomp && { program: seccomp.program.toString('base64'), flags: seccomp.flags },
@@ -214,7 +217,9 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
         childPid = pid;
         record.pid = pid;
         record.initStartTime = processStartTime(pid);
-        dir.write(record);
+        // Not written yet: until "created" the recorded cgroup is what finds
+        // this process (delete kills everything in it), so one state write
+        // at the end does.
         faultPoint('create:child');
         // startContainer hooks run inside the container: give its view of the pid.
         if (startHooks) fs.writeFileSync(startHooks, JSON.stringify({ ociVersion: spec.ociVersion, id, status: 'created', pid: record.hasPrivatePidNs ? 1 : pid, bundle, annotations: spec.annotations ?? {} }));
