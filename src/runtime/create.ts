@@ -70,7 +70,7 @@ function resolveRootfs(bundle: string, spec: Spec): string {
 function homeOf(rootfs: string, uid: number): string | undefined {
   const file = path.join(rootfs, 'etc', 'passwd');
   try {
-    if (!fs.lstatSync(file).isFile()) return undefined;
+    if (!fs.lstatSync(file, { throwIfNoEntry: false })?.isFile()) return undefined;
     for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
       const f = line.split(':');
       if (f.length >= 6 && Number(f[2]) === uid && f[2] !== '') return f[5] || '/';

@@ -39,13 +39,14 @@ export const LSM_PATHS: LsmPaths = {
  * its fallback search of /proc/self/mountinfo).
  */
 export function detectLsm(paths: LsmPaths = LSM_PATHS): LsmFacts {
+  // throwIfNoEntry: absent is the common answer, and a thrown error costs more than the stat.
   let apparmor = false;
   try {
-    apparmor = fs.statSync(paths.apparmorSecurityfs).isDirectory() && fs.readFileSync(paths.apparmorEnabled, 'latin1').startsWith('Y');
-  } catch { /* not there: disabled */ }
+    apparmor = !!fs.statSync(paths.apparmorSecurityfs, { throwIfNoEntry: false })?.isDirectory() && fs.readFileSync(paths.apparmorEnabled, 'latin1').startsWith('Y');
+  } catch { /* not readable: disabled */ }
   let selinux = false;
   try {
-    selinux = fs.statSync(paths.selinuxEnforce).isFile();
+    selinux = !!fs.statSync(paths.selinuxEnforce, { throwIfNoEntry: false })?.isFile();
   } catch { /* not there: disabled */ }
   return { apparmor, selinux };
 }
