@@ -39,17 +39,33 @@ static int openat2_in(int dirfd, const char *path, int flags, uint64_t resolve) 
   return fd;
 }
 
+/* Appends `s` to out (of capacity PATH_MAX) at *len; ENAMETOOLONG when full. */
+static int path_append(char *out, size_t *len, const char *s, size_t n) {
+  if (*len + n >= PATH_MAX) { errno = ENAMETOOLONG; return -1; }
+  memcpy(out + *len, s, n);
+  *len += n;
+  out[*len] = '\0';
+  return 0;
+}
+
 /* Resolve `path` inside the rootfs, creating missing directories (and the last
- * component as dir or file when asked). Returns an O_PATH fd or -1/errno. */
+ * component as dir or file when asked). A dangling symlink on the way is
+ * followed the way runc does: its target is created, resolved inside the
+ * rootfs like everything else (an image's /etc/resolv.conf ->
+ * ../run/systemd/resolve/stub-resolv.conf, say). Returns an O_PATH fd or
+ * -1/errno. */
 static int open_in_root(int rootfd, const char *path, int create, mode_t mode) {
   const uint64_t res = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   int fd = openat2_in(rootfd, path, O_PATH, res);
   if (fd >= 0 || errno != ENOENT || create == CREATE_NONE) return fd;
 
   char buf[PATH_MAX];
+  char link[PATH_MAX];
   size_t len = strlen(path);
   if (len >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
   memcpy(buf, path, len + 1);
+  int hops = 0;
+restart:
   /* Walk prefixes; each is resolved from the root so symlinks stay inside. */
   for (char *p = buf; ; ) {
     while (*p == '/') p++;
@@ -84,7 +100,25 @@ static int open_in_root(int rootfd, const char *path, int create, mode_t mode) {
         rc = mkdirat(pfd, name, last ? mode : 0755);
       }
       int saved = errno;
+      ssize_t n = rc < 0 && saved == EEXIST ? readlinkat(pfd, name, link, sizeof link - 1) : -1;
       close(pfd);
+      if (n >= 0) {
+        /* The name exists but does not resolve: a dangling symlink. Go on
+         * from its target: (parent/)target(/rest of the path). */
+        if (++hops > 40) { errno = ELOOP; return -1; }
+        link[n] = '\0';
+        char next[PATH_MAX];
+        size_t nlen = 0;
+        next[0] = '\0';
+        if (link[0] != '/' && base && base != buf && path_append(next, &nlen, buf, (size_t)(base - buf)) < 0) return -1;
+        if (path_append(next, &nlen, "/", 1) < 0 || path_append(next, &nlen, link, (size_t)n) < 0) return -1;
+        if (!last) {
+          const char *rest = slash + 1;
+          if (path_append(next, &nlen, "/", 1) < 0 || path_append(next, &nlen, rest, strlen(rest)) < 0) return -1;
+        }
+        memcpy(buf, next, nlen + 1);
+        goto restart;
+      }
       if (rc < 0 && saved != EEXIST) { errno = saved; return -1; }
       cfd = openat2_in(rootfd, buf, O_PATH, res);
     }
@@ -94,7 +128,7 @@ static int open_in_root(int rootfd, const char *path, int create, mode_t mode) {
     *slash = '/';
     p = slash + 1;
   }
-  return openat2_in(rootfd, path, O_PATH, res);
+  return openat2_in(rootfd, buf, O_PATH, res);
 }
 
 void op_root_propagation(struct reader *r, int after_pivot) {

@@ -478,6 +478,49 @@ test('creating a destination through a symlink never writes outside the rootfs',
   });
 });
 
+test('a destination that is a dangling symlink is made at its target, inside the rootfs (as runc does)', async () => {
+  await withTempDir('dangling', async (outside) => {
+    const file = path.join(outside, 'resolv.conf');
+    fs.writeFileSync(file, 'nameserver 192.0.2.1\n');
+    const host = path.join(outside, 'host-side');
+    fs.mkdirSync(host);
+    await withRootfsCopy(async (rootfs) => {
+      const config = addMounts(
+        // an image's /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf, with /run empty
+        { destination: '/etc/resolv.conf', type: 'bind', source: file, options: ['rbind', 'ro'] },
+        // an absolute target naming a host dir: made under the rootfs, never on the host
+        { destination: '/dangling-dir', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] },
+      );
+      assert.is(await runOk(all(config, cmd('cat', '/etc/resolv.conf')), { rootfs }), 'nameserver 192.0.2.1\n');
+      const mounts = await mountsInside(config, { rootfs });
+      at(mounts, '/run/systemd/resolve/stub-resolv.conf');
+      assert.is(at(mounts, path.join(host, 'made')).fstype, 'tmpfs');
+      assert.ok(fs.lstatSync(path.join(rootfs, 'run/systemd/resolve/stub-resolv.conf')).isFile());
+      assert.ok(fs.lstatSync(path.join(rootfs, 'etc/resolv.conf')).isSymbolicLink(), 'the symlink itself is left as it was');
+      assert.ok(fs.statSync(path.join(rootfs, host, 'made')).isDirectory());
+      assert.equal(fs.readdirSync(host), [], `nothing created in the host dir ${host}`);
+    }, (r) => {
+      fs.rmSync(path.join(r, 'etc/resolv.conf'), { force: true });
+      fs.rmSync(path.join(r, 'run'), { recursive: true, force: true });
+      fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', path.join(r, 'etc/resolv.conf'));
+      fs.symlinkSync(path.join(host, 'made'), path.join(r, 'dangling-dir'));
+    });
+  });
+});
+
+test('a symlink loop as a mount destination fails naming config.mounts[N], leaving nothing', async () => {
+  await withRootfsCopy(async (rootfs) => {
+    const config = all(addMounts({ destination: '/loop', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }));
+    const r = await runIn(config, { rootfs });
+    assert.is(r.code, 1);
+    assert.match(r.stderr, `config.mounts[${makeBundleMountIndex(config, '/loop')}]`);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }, (r) => {
+    fs.symlinkSync('loop2', path.join(r, 'loop'));
+    fs.symlinkSync('loop', path.join(r, 'loop2'));
+  });
+});
+
 test('a bind mount source that does not exist fails naming config.mounts[N]', async () => {
   const config = all(addMounts({ destination: '/data', type: 'bind', source: '/tmp/capsa-test-does-not-exist', options: ['bind'] }));
   const r = await runIn(config);
