@@ -4,6 +4,7 @@
 // Types: y b n q i u x t d s o g v a() {} — no fds.
 import * as net from 'node:net';
 import { CapsaError } from '../errors';
+import { ByteWriter } from '../sys/byte-writer';
 
 /** A variant value: its signature and the value. */
 export type Variant = [string, unknown];
@@ -48,32 +49,13 @@ const alignOf = (t: Type): number =>
   t.kind === 'basic' ? ALIGN[t.code]! : t.kind === 'variant' ? 1 : t.kind === 'array' ? 4 : 8;
 
 /** Little-endian marshalling into a growing buffer; offsets count from the message start. */
-class Writer {
-  private buf = Buffer.alloc(256);
-  length = 0;
-
-  private ensure(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.length + n));
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
+class Writer extends ByteWriter {
+  constructor() {
+    super(256);
   }
 
   align(n: number): void {
-    const pad = (n - (this.length % n)) % n;
-    this.ensure(pad);
-    this.buf.fill(0, this.length, this.length + pad);
-    this.length += pad;
-  }
-
-  bytes(b: Buffer): void {
-    this.ensure(b.length);
-    b.copy(this.buf, this.length);
-    this.length += b.length;
-  }
-
-  u32At(offset: number, v: number): void {
-    this.buf.writeUInt32LE(v, offset);
+    this.zeros((n - (this.length % n)) % n);
   }
 
   write(t: Type, v: unknown): void {
@@ -107,7 +89,7 @@ class Writer {
   }
 
   private basic(code: string, v: unknown): void {
-    const num = (n: number) => { this.ensure(n); return this.length; };
+    const num = (n: number) => this.reserve(n);
     switch (code) {
       case 'y': { const o = num(1); this.buf.writeUInt8(Number(v), o); this.length += 1; return; }
       case 'b': { const o = num(4); this.buf.writeUInt32LE(v ? 1 : 0, o); this.length += 4; return; }
@@ -118,27 +100,17 @@ class Writer {
       case 'x': { const o = num(8); this.buf.writeBigInt64LE(BigInt(v as number | bigint), o); this.length += 8; return; }
       case 't': { const o = num(8); this.buf.writeBigUInt64LE(BigInt(v as number | bigint), o); this.length += 8; return; }
       case 'd': { const o = num(8); this.buf.writeDoubleLE(Number(v), o); this.length += 8; return; }
-      case 's': case 'o': {
-        const b = Buffer.from(String(v), 'utf8');
-        this.basic('u', b.length);
-        this.bytes(b);
-        this.bytes(Buffer.from([0]));
-        return;
-      }
-      case 'g': {
-        const b = Buffer.from(String(v), 'utf8');
-        this.basic('y', b.length);
-        this.bytes(b);
-        this.bytes(Buffer.from([0]));
+      case 's': case 'o': case 'g': {
+        const text = String(v);
+        const n = Buffer.byteLength(text, 'utf8');
+        this.basic(code === 'g' ? 'y' : 'u', n);
+        this.cstring(text, n);
         return;
       }
       default: throw new Error(`cannot marshal type "${code}"`);
     }
   }
 
-  result(): Buffer {
-    return this.buf.subarray(0, this.length);
-  }
 }
 
 /** Little-endian unmarshalling from a message (offsets from its start). */

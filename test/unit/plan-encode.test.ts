@@ -131,14 +131,23 @@ test('op codes are unique and every schema field type is known', () => {
   }
 });
 
-test('a compiled default plan round-trips through an independent decoder', () => {
+/** A compiled default plan with this seccomp program. */
+function defaultPlan(program: Buffer) {
   const spec = defaultSpec();
   spec.process!.terminal = false;
-  const plan = compile({
+  return compile({
     spec, bundle: '/b', rootfs: '/b/rootfs', fifoPath: '/run/capsa/x/exec.fifo', preserveFds: 0, noPivot: false,
     lastCap: 40, cgroupMounts: [{ name: '', hostDir: '/sys/fs/cgroup/x' }], id: 'x', isDirectory: () => true,
-    seccomp: { program: Buffer.from('0123456789abcdef', 'hex'), flags: 1 },
+    seccomp: { program, flags: 1 },
   });
+}
+
+for (const [what, program] of [
+  ['', Buffer.from('0123456789abcdef', 'hex')],
+  // an engine's seccomp profile compiles to tens of KB: past the encoder's first buffer
+  [' (with a 64 KB filter: the buffer grows mid-plan)', Buffer.from(Array.from({ length: 65536 }, (_, i) => (i * 7) & 0xff))],
+] as const) test(`a compiled default plan round-trips through an independent decoder${what}`, () => {
+  const plan = defaultPlan(program);
   const buf = encodePlan(plan.ops);
   assert.is(buf.readUInt32LE(4), PLAN_VERSION);
   const decoded = decode(buf);
