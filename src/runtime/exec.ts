@@ -89,7 +89,8 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
   let ptyPeer: number | undefined;
   try {
     switch (o.status) {
-      case 'running': break;
+      // As runc: a created container's namespaces and cgroup exist already.
+      case 'running': case 'created': break;
       case 'stopped': throw new CapsaError('BAD_STATE', 'cannot exec in a stopped container');
       case 'paused':
         if (opts.ignorePaused) break;

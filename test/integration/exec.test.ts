@@ -339,17 +339,24 @@ for (const [label, pidNs] of [['with its own pid namespace', true], ['sharing th
 
 // ---- states exec refuses ----
 
-test('exec into a created container fails with one line and leaves it created (start still works)', async () => {
+test('exec into a created container runs in its namespaces and cgroup (as runc), and leaves it created: start still works', async () => {
   const b = makeBundle({ config: (s) => { s.process!.args = ['/bin/testinit', 'sleep', 'forever']; } });
   const dir = tempDir('exec');
   try {
     assert.is((await capsaToFiles(['create', '--bundle', b.dir, b.id], dir)).code, 0);
-    const r = await capsa(['exec', b.id, '/bin/testinit', 'true']);
-    assert.is(r.code, 1);
-    assert.match(oneLine(r.stderr), /cannot exec in a created container/);
+    const init = (JSON.parse((await capsaOk(['state', b.id])).stdout) as { pid: number }).pid;
+    for (const ns of ['pid', 'mnt', 'net']) {
+      const r = await capsa(['exec', b.id, '/bin/testinit', 'readlink', `/proc/self/ns/${ns}`]);
+      assert.is(r.code, 0, r.stderr);
+      assert.is(r.stdout.trim(), fs.readlinkSync(`/proc/${init}/ns/${ns}`), `${ns} namespace of the exec'd process`);
+    }
+    // /proc/1 inside is the init: the exec'd process is in the same cgroups.
+    const [own, ofInit] = await Promise.all(['self', '1'].map((p) => capsaOk(['exec', b.id, '/bin/testinit', 'cat', `/proc/${p}/cgroup`])));
+    assert.is(own!.stdout, ofInit!.stdout);
+    assert.match(own!.stdout, /:pids:/);
     const st = JSON.parse((await capsaOk(['state', b.id])).stdout) as { status: string; pid: number };
     assert.is(st.status, 'created');
-    assert.equal(cgroupProcs(st.pid), [st.pid]);
+    assert.equal(cgroupProcs(st.pid), [st.pid], 'the exec\'d processes are gone; only the init is left');
     await capsaOk(['start', b.id]);
     assert.is(JSON.parse((await capsaOk(['state', b.id])).stdout).status, 'running');
   } finally {
