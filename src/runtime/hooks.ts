@@ -9,7 +9,7 @@ import type { Hook, State } from '../spec/types';
 export type HookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
 
 export interface HookOptions {
-  /** Run inside this process's mount namespace (createContainer). */
+  /** Run inside this process's namespaces, all of them, as runc runs createContainer hooks from its init. */
   mountNamespaceOf?: number;
   /** Where hook output goes; default: capsa's stderr. */
   output?: (chunk: Buffer) => void;
@@ -68,7 +68,7 @@ function runOne(kind: HookKind, index: number, hook: Hook, state: unknown, opts:
   checkExecutable(hook, where, opts);
   const argv = hook.args?.length ? hook.args : [hook.path];
   const [file, args] = opts.mountNamespaceOf
-    ? ['nsenter', [`--mount=/proc/${opts.mountNamespaceOf}/ns/mnt`, '--', hook.path, ...argv.slice(1)]]
+    ? ['nsenter', ['--target', String(opts.mountNamespaceOf), '--all', '--', hook.path, ...argv.slice(1)]]
     : [hook.path, argv.slice(1)];
   return new Promise((resolve, reject) => {
     // Its own process group, so a timeout kills what the hook started too.

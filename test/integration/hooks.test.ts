@@ -31,7 +31,8 @@ state=$($bb cat)
 pid=$(printf '%s' "$state" | $bb sed -n 's/.*"pid":\\([0-9][0-9]*\\).*/\\1/p')
 comm=-
 if [ -n "$pid" ] && [ "$pid" != 0 ]; then comm=$($bb cat /proc/$pid/comm 2>/dev/null || echo gone); fi
-printf '%s|%s|%s|%s|%s|%s\\n' "$kind" "$($bb readlink /proc/self/ns/mnt)" "$comm" "\${HOOK_VAR:-}" "$$" "$state" >> "$dir/hooks.log"
+ns=$(for n in net uts ipc pid; do $bb readlink /proc/self/ns/$n; done | $bb tr '\\n' ' ')
+printf '%s|%s|%s|%s|%s|%s|%s\\n' "$kind" "$($bb readlink /proc/self/ns/mnt)" "$ns" "$comm" "\${HOOK_VAR:-}" "$$" "$state" >> "$dir/hooks.log"
 echo "hook-output:$kind"
 case "\${2:-}" in
   fail) echo "hook $kind failing" >&2; exit "$3" ;;
@@ -43,6 +44,8 @@ exit 0
 interface Rec {
   kind: string;
   mntNs: string;
+  /** The net, uts, ipc and pid namespaces, space-separated. */
+  otherNs: string;
   /** /proc/<state.pid>/comm as the hook saw it ("-" for no pid, "gone" when unreadable). */
   comm: string;
   env: string;
@@ -69,8 +72,8 @@ function hookEnv(): HookEnv {
     const file = path.join(dir, 'hooks.log');
     if (!fs.existsSync(file)) return [];
     return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => {
-      const [kind, mntNs, comm, env, pid, ...rest] = line.split('|');
-      return { kind: kind!, mntNs: mntNs!, comm: comm!, env: env!, pid: Number(pid), state: JSON.parse(rest.join('|')) as Record<string, unknown> };
+      const [kind, mntNs, otherNs, comm, env, pid, ...rest] = line.split('|');
+      return { kind: kind!, mntNs: mntNs!, otherNs: otherNs!.trim(), comm: comm!, env: env!, pid: Number(pid), state: JSON.parse(rest.join('|')) as Record<string, unknown> };
     });
   };
   return { dir, rec, recInside: '/hookdir/rec.sh', log, kinds: () => log().map((r) => r.kind) };
@@ -126,6 +129,11 @@ async function withHooks(hooks: (env: HookEnv) => Partial<Record<Kind, Hook[]>>,
   }
 }
 
+/** The net, uts, ipc and pid namespaces of a process, as the recorder logs them. */
+function nsOf(pid: number | 'self'): string {
+  return ['net', 'uts', 'ipc', 'pid'].map((n) => fs.readlinkSync(`/proc/${pid}/ns/${n}`)).join(' ');
+}
+
 function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => /level=error/.test(l));
 }
@@ -153,6 +161,7 @@ test('every hook kind runs once, in lifecycle order, at its moment, with the sta
     assert.equal(env.kinds(), ['prestart', 'createRuntime', 'createContainer'], 'after create');
     const init = JSON.parse((await capsaOk(['state', id])).stdout) as { pid: number };
     const containerMnt = fs.readlinkSync(`/proc/${init.pid}/ns/mnt`);
+    const containerNs = nsOf(init.pid);
     assert.is.not(containerMnt, hostMnt);
 
     const started = await capsaToFiles(['start', id], env.dir);
@@ -186,6 +195,9 @@ test('every hook kind runs once, in lifecycle order, at its moment, with the sta
     for (const k of ['prestart', 'createRuntime', 'createContainer', 'poststart'] as const) assert.is(log[k].state.pid, init.pid, `${k} state.pid`);
     for (const k of ['prestart', 'createRuntime', 'poststart', 'poststop'] as const) assert.is(log[k].mntNs, hostMnt, `${k} runs in the runtime's mount namespace`);
     assert.is(log.createContainer.mntNs, containerMnt, 'createContainer runs in the container\'s mount namespace');
+    // ...and in its other namespaces, as runc runs it from inside the container's init.
+    assert.is(log.createContainer.otherNs, containerNs, 'createContainer: the container\'s net, uts, ipc and pid namespaces');
+    for (const k of ['prestart', 'createRuntime', 'poststart', 'poststop'] as const) assert.is(log[k].otherNs, nsOf('self'), `${k}: the runtime's namespaces`);
     assert.is(log.startContainer.mntNs, containerMnt, 'startContainer runs in the container\'s mount namespace');
     // The init is still capsa-init for every create-time hook.
     for (const k of ['prestart', 'createRuntime', 'createContainer'] as const) assert.is(log[k].comm, 'capsa-init', `${k}: init not yet exec'd`);
