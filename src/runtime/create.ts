@@ -211,7 +211,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
         faultPoint('create:hooks');
         await runHooks('prestart', spec.hooks?.prestart, state);
         await runHooks('createRuntime', spec.hooks?.createRuntime, state);
-        await runHooks('createContainer', spec.hooks?.createContainer, state, { mountNamespaceOf: pid });
+        await runHooks('createContainer', spec.hooks?.createContainer, state, { namespacesOf: pid });
       },
       onChild: (pid) => {
         childPid = pid;

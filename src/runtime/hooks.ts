@@ -10,7 +10,7 @@ export type HookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'start
 
 export interface HookOptions {
   /** Run inside this process's namespaces, all of them, as runc runs createContainer hooks from its init. */
-  mountNamespaceOf?: number;
+  namespacesOf?: number;
   /** Where hook output goes; default: capsa's stderr. */
   output?: (chunk: Buffer) => void;
 }
@@ -41,7 +41,7 @@ function errnoText(e: unknown): string {
  * message of whatever tried to exec it.
  */
 function checkExecutable(hook: Hook, where: string, opts: HookOptions): void {
-  const resolved = opts.mountNamespaceOf ? path.join(`/proc/${opts.mountNamespaceOf}/root`, hook.path) : hook.path;
+  const resolved = opts.namespacesOf ? path.join(`/proc/${opts.namespacesOf}/root`, hook.path) : hook.path;
   const bad = (why: string) => new CapsaError('INVALID_CONFIG', `config.${where}: cannot run hook ${hook.path}: ${why}`, { configPath: `${where}.path` });
   let st: fs.Stats;
   try {
@@ -67,15 +67,15 @@ function runOne(kind: HookKind, index: number, hook: Hook, state: unknown, opts:
   const where = `hooks.${kind}[${index}]`;
   checkExecutable(hook, where, opts);
   const argv = hook.args?.length ? hook.args : [hook.path];
-  const [file, args] = opts.mountNamespaceOf
-    ? ['nsenter', ['--target', String(opts.mountNamespaceOf), '--all', '--', hook.path, ...argv.slice(1)]]
+  const [file, args] = opts.namespacesOf
+    ? ['nsenter', ['--target', String(opts.namespacesOf), '--all', '--', hook.path, ...argv.slice(1)]]
     : [hook.path, argv.slice(1)];
   return new Promise((resolve, reject) => {
     // Its own process group, so a timeout kills what the hook started too.
     // Loaded only when a hook runs: most creates have none (CLI startup).
     const { spawn } = require('node:child_process') as typeof import('node:child_process');
     const child = spawn(file, args as string[], {
-      argv0: opts.mountNamespaceOf ? undefined : argv[0],
+      argv0: opts.namespacesOf ? undefined : argv[0],
       env: Object.fromEntries((hook.env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,

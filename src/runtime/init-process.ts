@@ -103,8 +103,8 @@ interface SpawnedInit {
 /**
  * Starts capsa-init with child fd i = fds[i]. Without pipes: posix_spawn from
  * the addon (Node's child_process, with net and stream, costs the CLI ~10 ms
- * to load and its fork copies Node's page tables). With pipes (library
- * capture): child_process, so libuv owns the pipe fds — a net.Socket over an
+ * to load and its fork copies Node's page tables). With a 'pipe' slot (the
+ * container.io streams): child_process, so libuv owns the pipe fds — a net.Socket over an
  * fd of ours is unsafe in worker threads, which close "their" fds at exit.
  */
 function spawnInit(file: string, argv: string[], fds: (number | 'pipe')[]): SpawnedInit {
