@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>  // RENAME_EXCHANGE
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -169,6 +170,18 @@ Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>();
   int mode = info[1].As<Napi::Number>().Int32Value();
   if (mkfifo(path.c_str(), (mode_t)mode) < 0) ThrowErrno(info.Env(), ("mkfifo " + path).c_str(), errno);
+  return info.Env().Undefined();
+}
+
+// renameat2(RENAME_EXCHANGE): atomically swaps two existing names. Returns
+// false (nothing changed) when `to` does not exist or the filesystem cannot
+// exchange, so the caller can fall back to a plain rename.
+Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
+  std::string from = info[0].As<Napi::String>();
+  std::string to = info[1].As<Napi::String>();
+  if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0) return Napi::Boolean::New(info.Env(), true);
+  if (errno == ENOENT || errno == EINVAL || errno == ENOSYS) return Napi::Boolean::New(info.Env(), false);
+  ThrowErrno(info.Env(), ("renameat2 " + from + " <-> " + to).c_str(), errno);
   return info.Env().Undefined();
 }
 
@@ -474,6 +487,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("unwatchPidfd", Napi::Function::New(env, UnwatchPidfd));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("mknod", Napi::Function::New(env, Mknod));
+  exports.Set("renameExchange", Napi::Function::New(env, RenameExchange));
   exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));
   exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr));
   exports.Set("flock", Napi::Function::New(env, Flock));

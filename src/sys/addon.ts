@@ -15,6 +15,8 @@ export interface Addon {
   unwatchPidfd(watchId: number): void;
   mkfifo(path: string, mode: number): void;
   mknod(path: string, mode: number, dev: number): void;
+  /** renameat2(RENAME_EXCHANGE); false when `to` is missing or the filesystem cannot exchange. */
+  renameExchange(from: string, to: string): boolean;
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   flock(fd: number, op: number): boolean;

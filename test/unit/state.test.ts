@@ -114,18 +114,53 @@ test('write then read round-trips the record; state.json is 0600', () => withRoo
   assert.is(dir.read()!.pid, 99);
 }));
 
-test('write is by rename: no temp files remain, and a reader sees old or new, never a mix', () => withRoot((_root, store) => {
+test('write puts a new file in place (rename, or exchange over an old one): no temp files remain, every read parses', () => withRoot((_root, store) => {
   const dir = store.claim('atomic');
   dir.write(record('atomic', { pid: 1 }));
   const inode = fs.statSync(dir.statePath).ino;
   dir.write(record('atomic', { pid: 2 }));
-  assert.is.not(fs.statSync(dir.statePath).ino, inode, 'a new file was renamed into place');
+  assert.is.not(fs.statSync(dir.statePath).ino, inode, 'a new file is in place');
   assert.equal(fs.readdirSync(dir.dir), ['state.json']);
   // many writes, each read in between parses completely
   for (let i = 0; i < 200; i++) {
     dir.write(record('atomic', { pid: i, annotations: { big: 'x'.repeat(i * 50) } }));
     assert.is(JSON.parse(fs.readFileSync(dir.statePath, 'utf8')).pid, i);
   }
+}));
+
+test('a reader in another process never finds state.json missing or partial while it is rewritten', () => withRoot((_root, store) => {
+  const dir = store.claim('swap');
+  dir.write(record('swap', { pid: 0 }));
+  const stop = path.join(dir.dir, '..', 'stop');
+  const ready = path.join(dir.dir, '..', 'ready');
+  // Says it is ready, then reads until told to stop; prints "<reads> <failures>"
+  // (a failure: no state.json, or one that does not parse).
+  const reader = `const fs=require('fs');let n=0,bad=0;fs.writeFileSync(${JSON.stringify(ready)},'');
+    while(!fs.existsSync(${JSON.stringify(stop)})){n++;try{JSON.parse(fs.readFileSync(${JSON.stringify(dir.statePath)},'utf8'))}catch(e){bad++}}
+    process.stdout.write(n+' '+bad)`;
+  const child = require('node:child_process').spawn(process.execPath, ['-e', reader], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d; });
+  return new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', () => {
+      try {
+        const [reads, bad] = out.split(' ').map(Number);
+        assert.ok(reads! > 0, `the reader read while we wrote (${out})`);
+        assert.is(bad, 0, `${bad} of ${reads} reads found no complete state.json`);
+        assert.equal(fs.readdirSync(dir.dir), ['state.json'], 'no temporary file left');
+        resolve();
+      } catch (e) { reject(e); }
+    });
+    // Once the reader is in its loop, rewrite the state many times, then stop it.
+    const writeWhenReady = () => {
+      if (child.exitCode !== null) return;
+      if (!fs.existsSync(ready)) { setImmediate(writeWhenReady); return; }
+      for (let i = 0; i < 2000; i++) dir.write(record('swap', { pid: i, annotations: { pad: 'x'.repeat((i % 7) * 300) } }));
+      fs.writeFileSync(stop, '');
+    };
+    setImmediate(writeWhenReady);
+  });
 }));
 
 test('a write that cannot complete leaves the old state and no temp file', () => withRoot((_root, store) => {
