@@ -32,7 +32,7 @@ export interface CreateCgroupOptions {
 }
 
 /**
- * The manager for a new container. Paths: none → /capsa/<id>; "/a/b" → /a/b
+ * The manager for a new container. Paths: none → /<id>; "/a/b" → /a/b
  * in every hierarchy; "a/b" → /capsa/a/b (see paths.ts). Nothing is created
  * until create().
  */

@@ -32,7 +32,7 @@ export interface CgroupMembership {
 
 export interface CgroupManager {
   readonly layout: CgroupLayout;
-  /** Container's cgroup path relative to each hierarchy root, e.g. "/capsa/ID". */
+  /** Container's cgroup path relative to each hierarchy root, e.g. "/ID". */
   readonly path: string;
   /** Create the cgroup dirs (and parents), remembering which ones we created. */
   create(): void;

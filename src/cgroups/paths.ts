@@ -1,15 +1,19 @@
 // Where a container's cgroup lives, relative to each hierarchy root.
 //
-// capsa's rules (runc puts relative paths under its own cgroup; capsa uses a
-// fixed parent instead, so the place does not depend on who started capsa):
-//   no linux.cgroupsPath        → /capsa/<id>
+// capsa's rules:
+//   no linux.cgroupsPath        → /<id>, as crun does (runc: <its own cgroup>/<id>,
+//                                 which on a host shell is /<id> too)
 //   absolute "/foo/bar"         → /foo/bar in every hierarchy
-//   relative "foo/bar"          → /capsa/foo/bar
+//   relative "foo/bar"          → /capsa/foo/bar (a fixed parent rather than
+//                                 runc's "under whoever started me")
+// The default has no shared parent on purpose: making and removing one in
+// every v1 hierarchy for each container doubled the cgroup mkdir/rmdir work.
 // ".." components are refused (they could escape the parent), and so is the
 // systemd "slice:prefix:name" form unless the systemd driver was asked for.
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
 
+/** The parent of relative cgroupsPaths. */
 export const DEFAULT_CGROUP_PARENT = '/capsa';
 const FIELD = 'linux.cgroupsPath';
 
@@ -19,7 +23,7 @@ export function looksLikeSystemdPath(p: string): boolean {
 }
 
 export function resolveCgroupPath(id: string, cgroupsPath: string | undefined): string {
-  if (cgroupsPath === undefined || cgroupsPath === '') return path.posix.join(DEFAULT_CGROUP_PARENT, checkComponent(id, 'container id'));
+  if (cgroupsPath === undefined || cgroupsPath === '') return '/' + checkComponent(id, 'container id');
   if (looksLikeSystemdPath(cgroupsPath)) {
     throw new CapsaError('INVALID_CONFIG', `${FIELD}: "${cgroupsPath}" is a systemd slice:prefix:name path, which needs --systemd-cgroup`, { configPath: FIELD });
   }

@@ -31,7 +31,7 @@ const resources = (r: NonNullable<NonNullable<Spec['linux']>['resources']>): Con
 const tmpfsTmp: Config = (s) => { s.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=1m'] }); };
 
 /** The container's dir in a v1 hierarchy (capsa's default place). */
-const cgDir = (controller: string, id: string) => `/sys/fs/cgroup/${controller}/capsa/${id}`;
+const cgDir = (controller: string, id: string) => `/sys/fs/cgroup/${controller}/${id}`;
 const cgRead = (controller: string, id: string, file: string) => fs.readFileSync(path.join(cgDir(controller, id), file), 'utf8').trim();
 const cgInt = (controller: string, id: string, file: string) => Number(cgRead(controller, id, file));
 /** "key value" lines (cpu.stat, memory.oom_control, pids.events) as a map. */
@@ -106,13 +106,13 @@ for (const [label, extra] of [['', undefined], [' (with a user namespace)', user
   test(`init and exec'd processes are in the container's cgroup in every hierarchy, cgroup2 included${label}`, async () => {
     await withBundle(all(cmd('sleep', 'forever'), extra), async (b) => {
       const { pid } = await runDetached(b);
-      const want = `/capsa/${b.id}`;
+      const want = `/${b.id}`;
       const init = cgroupsOf(pid);
       assert.ok(init.has('0::'), 'this host has a cgroup2 line');
       for (const [h, p] of init) assert.is(p, want, `init, hierarchy ${h}`);
       // cgroup.procs agrees, in a v1 hierarchy and on the cgroup2 side
       assert.ok(cgRead('memory', b.id, 'cgroup.procs').split('\n').map(Number).includes(pid));
-      assert.ok(fs.readFileSync(`/sys/fs/cgroup/unified/capsa/${b.id}/cgroup.procs`, 'utf8').split('\n').map(Number).includes(pid));
+      assert.ok(fs.readFileSync(`/sys/fs/cgroup/unified/${b.id}/cgroup.procs`, 'utf8').split('\n').map(Number).includes(pid));
       // an exec'd process: it reads its own /proc/self/cgroup (no cgroup namespace here)
       const r = await capsaOk(['exec', b.id, '/bin/testinit', 'cgroup']);
       const lines = r.stdout.trim().split('\n');
@@ -164,7 +164,7 @@ test('every linux.resources field this hybrid host supports lands in its cgroup 
     const kmem = cgRead('memory', b.id, 'memory.kmem.limit_in_bytes');
     assert.ok(kmem === String(48 * MiB) || /memory\.kernel/.test(r.stderr), `kmem ${kmem}, stderr: ${r.stderr}`);
     // hugetlb lives only on the cgroup2 side of this host
-    assert.is(fs.readFileSync(`/sys/fs/cgroup/unified/capsa/${b.id}/hugetlb.2MB.max`, 'utf8').trim(), String(4 * MiB));
+    assert.is(fs.readFileSync(`/sys/fs/cgroup/unified/${b.id}/hugetlb.2MB.max`, 'utf8').trim(), String(4 * MiB));
   });
 });
 

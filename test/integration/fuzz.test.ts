@@ -112,7 +112,7 @@ async function configCase(index: number, rng: Rng, dir: string, stats: Stats): P
   // Nothing of the container may remain: the cheap per-case look (state dir,
   // its cgroup where the base config puts it, mounts); processes and cgroups
   // elsewhere are caught by the whole-host comparison at the end of the run.
-  const cgroupRel = variant === 2 ? path.join('capsa', `capsa-test-fuzz-cg-${index}`) : path.join('capsa', id);
+  const cgroupRel = variant === 2 ? path.join('capsa', `capsa-test-fuzz-cg-${index}`) : id;
   const left = await settle(() => quickTraces(id, cgroupRel), problems.length ? 0 : 2000);
   if (left.length) {
     problems.push(...left.map((l) => `left behind: ${l}`));

@@ -146,7 +146,7 @@ async function assertGone(id: string): Promise<void> {
   assert.not.ok(fs.existsSync(path.join(root, id)), 'state dir removed');
   // v1/hybrid: one dir per hierarchy; v2: the unified tree itself.
   for (const dir of ['', ...fs.readdirSync('/sys/fs/cgroup')]) {
-    const cg = path.join('/sys/fs/cgroup', dir, 'capsa', id);
+    const cg = path.join('/sys/fs/cgroup', dir, id);
     assert.not.ok(fs.existsSync(cg), `cgroup ${cg} removed`);
   }
 }

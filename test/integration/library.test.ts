@@ -333,7 +333,7 @@ test('containerStats reads the container\'s cgroup: matches the files in cgroupf
     await c.start();
     const stats = containerStats(runtime, id);
     assert.equal(c.stats().pids, stats.pids, 'container.stats() reads the same cgroup');
-    const cg = (controller: string, file: string) => fs.readFileSync(path.join('/sys/fs/cgroup', controller, 'capsa', id, file), 'utf8').trim();
+    const cg = (controller: string, file: string) => fs.readFileSync(path.join('/sys/fs/cgroup', controller, id, file), 'utf8').trim();
     assert.is(stats.pids.current, Number(cg('pids', 'pids.current')));
     assert.is(stats.pids.current, 1, 'just the init');
     assert.is(stats.pids.limit, 33);

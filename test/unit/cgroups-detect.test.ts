@@ -110,9 +110,9 @@ test('cgroupHostAt rebuilds the layout by scanning fixture trees', () => {
 
 // ---- paths
 
-test('default path is /capsa/<id>; relative paths go under /capsa; absolute are kept', () => {
-  assert.is(resolveCgroupPath('c1', undefined), '/capsa/c1');
-  assert.is(resolveCgroupPath('c1', ''), '/capsa/c1');
+test('default path is /<id> (as crun); relative paths go under /capsa; absolute are kept', () => {
+  assert.is(resolveCgroupPath('c1', undefined), '/c1');
+  assert.is(resolveCgroupPath('c1', ''), '/c1');
   assert.is(resolveCgroupPath('c1', 'pod/c1'), '/capsa/pod/c1');
   assert.is(resolveCgroupPath('c1', '/kubepods/burstable/pod1/c1'), '/kubepods/burstable/pod1/c1');
   assert.is(resolveCgroupPath('c1', '//a/./b/'), '/a/b');
@@ -149,9 +149,9 @@ test('createCgroupManager resolves the path without creating anything', () => {
   const fx = v1Fixture();
   try {
     const m = createCgroupManager({ id: 'c1', host: fx.host });
-    assert.is(m.path, '/capsa/c1');
+    assert.is(m.path, '/c1');
     assert.is(m.layout, 'v1');
-    assert.not.ok(fs.existsSync(path.join(fx.root, 'memory', 'capsa')));
+    assert.not.ok(fs.existsSync(path.join(fx.root, 'memory', 'c1')));
   } finally {
     fx.cleanup();
   }

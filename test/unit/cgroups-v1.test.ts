@@ -44,6 +44,18 @@ function expectError(fn: () => unknown, code: string, configPath: string | undef
 
 // ---- dirs
 
+test('default path: /<id> in every hierarchy, one dir each, no shared parent', () => {
+  withV1((fx, m, dir) => {
+    const rec = m.toJSON();
+    assert.is(rec.path, '/c1');
+    for (const c of ['cpu', 'memory', 'pids', 'name=systemd']) assert.is(dir(c), path.join(fx.host.hierarchies[c]!, 'c1'));
+    assert.is(rec.created.length, 13, 'one dir per hierarchy mount');
+    assert.is(read(path.join(dir('cpuset'), 'cpuset.cpus')), '0-3');
+    m.destroy();
+    assert.equal(fs.readdirSync(path.join(fx.root, 'memory')).filter((n) => fs.statSync(path.join(fx.root, 'memory', n)).isDirectory()), []);
+  });
+});
+
 test('create: a dir per hierarchy with parents, recorded top-down; cpuset inherits cpus/mems', () => {
   withV1((fx, m, dir) => {
     const rec = m.toJSON();
@@ -56,7 +68,7 @@ test('create: a dir per hierarchy with parents, recorded top-down; cpuset inheri
     assert.is(read(path.join(dir('cpuset'), 'cpuset.cpus')), '0-3');
     assert.is(read(path.join(dir('cpuset'), 'cpuset.mems')), '0');
     assert.is(read(path.join(fx.root, 'cpuset/capsa/cpuset.cpus')), '0-3');
-  });
+  }, undefined, 'c1');
 });
 
 test('combined hierarchies (cpu,cpuacct) get one dir', () => {
@@ -67,7 +79,7 @@ test('combined hierarchies (cpu,cpuacct) get one dir', () => {
     m.apply({ cpu: { shares: 512 } });
     assert.is(read(path.join(d, 'cpu.shares')), '512');
     assert.is(m.toJSON().created.length, 4);
-  }, [['cpu', 'cpuacct'], ['memory']]);
+  }, [['cpu', 'cpuacct'], ['memory']], 'c1');
 });
 
 test('destroy removes only dirs capsa created, deepest first, and leaves busy parents', () => {
@@ -75,10 +87,10 @@ test('destroy removes only dirs capsa created, deepest first, and leaves busy pa
   try {
     // /capsa pre-exists in memory (someone else made it); not in pids.
     fx.fs.mkdir(path.join(fx.root, 'memory', 'capsa'));
-    const a = createCgroupManager({ id: 'a', host: fx.host });
+    const a = createCgroupManager({ id: 'a', cgroupsPath: 'a', host: fx.host });
     a.create();
     assert.equal(a.toJSON().created, [path.join(fx.root, 'memory/capsa/a'), path.join(fx.root, 'pids/capsa'), path.join(fx.root, 'pids/capsa/a')]);
-    const b = createCgroupManager({ id: 'b', host: fx.host });
+    const b = createCgroupManager({ id: 'b', cgroupsPath: 'b', host: fx.host });
     b.create();
     assert.equal(b.toJSON().created, [path.join(fx.root, 'memory/capsa/b'), path.join(fx.root, 'pids/capsa/b')]);
     a.destroy();
@@ -111,7 +123,7 @@ test('destroy removes child cgroups the container made, and reports a busy leaf 
     busy.destroy();
     assert.not.ok(fs.existsSync(dir('pids')));
     assert.not.ok(fs.existsSync(path.join(fx.root, 'memory/capsa')));
-  }, [['memory'], ['pids']]);
+  }, [['memory'], ['pids']], 'c1');
 });
 
 test('addProcess writes the pid into every hierarchy; pids() is recursive', () => {
@@ -538,7 +550,7 @@ test('toJSON → loadCgroupManager rebuilds the same manager', () => {
 test('hybrid: same path on the cgroup2 side; processes added there too; removed on destroy', () => {
   const fx = hybridFixture();
   try {
-    const m = createCgroupManager({ id: 'h1', host: fx.host });
+    const m = createCgroupManager({ id: 'h1', cgroupsPath: 'h1', host: fx.host });
     assert.is(m.layout, 'hybrid');
     m.create();
     const u = path.join(fx.root, 'unified', 'capsa', 'h1');

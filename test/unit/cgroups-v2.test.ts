@@ -91,6 +91,17 @@ test('create: controllers enabled in every parent\'s subtree_control, dirs recor
     assert.is(read(path.join(dir, 'cgroup.controllers')), 'cpuset cpu io memory hugetlb pids rdma');
     assert.ok(fs.existsSync(path.join(dir, 'memory.max')));
     assert.equal(m.toJSON(), { layout: 'v2', path: '/capsa/c2', created: [path.join(fx.root, 'capsa'), dir], mountRoot: fx.root, unified: fx.root });
+  }, { cgroupsPath: 'c2' });
+});
+
+test('default path /<id>: right under the root, controllers enabled in the root, one dir made and removed', () => {
+  withV2((fx, m, dir) => {
+    assert.is(dir, path.join(fx.root, 'c2'));
+    assert.is(read(path.join(fx.root, 'cgroup.subtree_control')), 'cpuset cpu io memory hugetlb pids rdma');
+    assert.is(read(path.join(dir, 'cgroup.controllers')), 'cpuset cpu io memory hugetlb pids rdma');
+    assert.equal(m.toJSON().created, [dir]);
+    m.destroy();
+    assert.not.ok(fs.existsSync(dir));
   });
 });
 
@@ -103,7 +114,7 @@ test('create: a parent that cannot enable a controller gives a warning, not a fa
 
 test('destroy removes the leaf and the parents capsa made, only when empty', () => {
   withV2((fx, m, dir) => {
-    const other = createCgroupManager({ id: 'other', host: fx.host });
+    const other = createCgroupManager({ id: 'other', cgroupsPath: 'other', host: fx.host });
     other.create();
     m.addProcess(5);
     assert.equal(m.pids(), [5]);
@@ -112,7 +123,7 @@ test('destroy removes the leaf and the parents capsa made, only when empty', () 
     assert.not.ok(fs.existsSync(dir));
     assert.ok(fs.existsSync(path.join(fx.root, 'capsa')), 'still holds "other"');
     assert.equal(other.toJSON().created, [path.join(fx.root, 'capsa/other')]);
-  });
+  }, { cgroupsPath: 'c2' });
 });
 
 // ---- resources
