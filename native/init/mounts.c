@@ -54,10 +54,52 @@ static int path_append(char *out, size_t *len, const char *s, size_t n) {
  * rootfs like everything else (an image's /etc/resolv.conf ->
  * ../run/systemd/resolve/stub-resolv.conf, say). Returns an O_PATH fd or
  * -1/errno. */
+/* The common case of a missing destination: its parent exists and only the
+ * last component is missing. Creates it in the parent and opens what it made
+ * (no symlinks allowed: it must be the new entry). Returns the fd, -1/errno
+ * on a real failure, or -2 when the general walk below must decide (no
+ * parent, a name that exists but does not resolve, an odd last component). */
+static int create_last_component(int rootfd, const char *path, int create, mode_t mode) {
+  char parent[PATH_MAX];
+  size_t len = strlen(path);
+  if (len >= sizeof parent) return -2;
+  memcpy(parent, path, len + 1);
+  char *slash = strrchr(parent, '/');
+  const char *name = slash ? slash + 1 : parent;
+  if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return -2;
+  int pfd;
+  if (slash) {
+    *slash = '\0';
+    pfd = openat2_in(rootfd, *parent ? parent : "/", O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    if (pfd < 0) return -2;
+  } else {
+    pfd = rootfd;
+  }
+  int rc;
+  if (create == CREATE_FILE) {
+    rc = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (rc >= 0) close(rc);
+  } else {
+    rc = mkdirat(pfd, name, mode);
+  }
+  int fd = -2;
+  if (rc >= 0) {
+    fd = openat2_in(pfd, name, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  } else if (errno != EEXIST) {
+    fd = -1;
+  }
+  int saved = errno;
+  if (pfd != rootfd) close(pfd);
+  errno = saved;
+  return fd;
+}
+
 static int open_in_root(int rootfd, const char *path, int create, mode_t mode) {
   const uint64_t res = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   int fd = openat2_in(rootfd, path, O_PATH, res);
   if (fd >= 0 || errno != ENOENT || create == CREATE_NONE) return fd;
+  fd = create_last_component(rootfd, path, create, mode);
+  if (fd != -2) return fd;
 
   char buf[PATH_MAX];
   char link[PATH_MAX];
