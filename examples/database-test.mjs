@@ -115,7 +115,7 @@ it('a client reads a record', async () => {
 it('a missing record is an error for the client', async () => {
   const r = await client('wget', '-q', '-O', '-', 'http://127.0.0.1:5432/users/404.json');
   assert.is.not(r.exitCode, 0);
-  assert.match(r.stderr, /404/);
+  assert.match(r.stderr, /404/, `exit ${r.exitCode}, stderr: ${JSON.stringify(r.stderr)}`);
 });
 
 it('the database runs with the limits the test asked for', async () => {

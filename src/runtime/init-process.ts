@@ -118,7 +118,22 @@ function spawnInit(file: string, argv: string[], fds: (number | 'pipe')[]): Spaw
     child.once('error', () => {});
     throw new Error('spawn failed');
   }
-  return { pid: child.pid, streams: [0, 1, 2].map((i) => (child.stdio[i] as Duplex | null) ?? null) };
+  return { pid: child.pid, streams: [0, 1, 2].map((i) => keepOutput((child.stdio[i] as Duplex | null) ?? null, i)) };
+}
+
+/**
+ * capsa-init exits as soon as the process exists, and on that exit Node
+ * resumes the child's output streams that nobody reads yet: whatever the
+ * process printed before the caller attached a reader was dropped. Piping
+ * each output at once into a PassThrough keeps it (up to its buffer; then
+ * backpressure stops the pipe and the writer waits) until it is read.
+ */
+function keepOutput(stream: Duplex | null, index: number): Duplex | null {
+  if (!stream || index === 0) return stream;
+  const { PassThrough, pipeline } = require('node:stream') as typeof import('node:stream');
+  const kept = new PassThrough();
+  pipeline(stream, kept, () => { /* an error reaches the reader through `kept` */ });
+  return kept;
 }
 
 /**

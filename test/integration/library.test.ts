@@ -289,6 +289,23 @@ test('exec with streams into a running container', async () => {
   }
 });
 
+test('exec output printed before anyone reads it is kept until it is read', async () => {
+  const { c, dir } = await sleeper(base());
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'echo', 'printed', 'early'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    const p = await c.exec(proc, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The process has printed and exited (and capsa-init, its starter, long before) when we start reading.
+    assert.equal(await p.wait(), { exitCode: 0, signal: null });
+    const [out, err] = await Promise.all([readAll(p.io.stdio[1]), readAll(p.io.stdio[2])]);
+    assert.is(out, 'printed early\n');
+    assert.is(err, '');
+  } finally {
+    await c.delete({ force: true });
+    removeTestDir(dir);
+  }
+});
+
 test('stdio: one word for all three fds (\'ignore\' is /dev/null, \'pipe\' is a socket we read), or a Stream with an fd', async () => {
   const ignored = await runtime.create(newId(), { spec: base().withArgs('/bin/testinit', 'sleep', 'forever').build(), rootfs, stdio: 'ignore' });
   try {
