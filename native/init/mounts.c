@@ -48,12 +48,6 @@ static int path_append(char *out, size_t *len, const char *s, size_t n) {
   return 0;
 }
 
-/* Resolve `path` inside the rootfs, creating missing directories (and the last
- * component as dir or file when asked). A dangling symlink on the way is
- * followed the way runc does: its target is created, resolved inside the
- * rootfs like everything else (an image's /etc/resolv.conf ->
- * ../run/systemd/resolve/stub-resolv.conf, say). Returns an O_PATH fd or
- * -1/errno. */
 /* The common case of a missing destination: its parent exists and only the
  * last component is missing. Creates it in the parent and opens what it made
  * (no symlinks allowed: it must be the new entry). Returns the fd, -1/errno
@@ -94,6 +88,12 @@ static int create_last_component(int rootfd, const char *path, int create, mode_
   return fd;
 }
 
+/* Resolve `path` inside the rootfs, creating missing directories (and the last
+ * component as dir or file when asked). A dangling symlink on the way is
+ * followed the way runc does: its target is created, resolved inside the
+ * rootfs like everything else (an image's /etc/resolv.conf ->
+ * ../run/systemd/resolve/stub-resolv.conf, say). Returns an O_PATH fd or
+ * -1/errno. */
 static int open_in_root(int rootfd, const char *path, int create, mode_t mode) {
   const uint64_t res = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   int fd = openat2_in(rootfd, path, O_PATH, res);
