@@ -48,6 +48,15 @@ static int path_append(char *out, size_t *len, const char *s, size_t n) {
   return 0;
 }
 
+/* Makes `name` in dir pfd: an empty file (0644) or a directory. 0 or -1/errno. */
+static int make_entry(int pfd, const char *name, int as_file, mode_t mode) {
+  if (!as_file) return mkdirat(pfd, name, mode);
+  int fd = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  close(fd);
+  return 0;
+}
+
 /* The common case of a missing destination: its parent exists and only the
  * last component is missing. Creates it in the parent and opens what it made
  * (no symlinks allowed: it must be the new entry). Returns the fd, -1/errno
@@ -69,15 +78,9 @@ static int create_last_component(int rootfd, const char *path, int create, mode_
   } else {
     pfd = rootfd;
   }
-  int rc;
-  if (create == CREATE_FILE) {
-    rc = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (rc >= 0) close(rc);
-  } else {
-    rc = mkdirat(pfd, name, mode);
-  }
+  int rc = make_entry(pfd, name, create == CREATE_FILE, mode);
   int fd = -2;
-  if (rc >= 0) {
+  if (rc == 0) {
     fd = openat2_in(pfd, name, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
   } else if (errno != EEXIST) {
     fd = -1;
@@ -134,13 +137,7 @@ restart:
         pfd = dup(rootfd);
       }
       if (pfd < 0) return -1;
-      int rc;
-      if (last && create == CREATE_FILE) {
-        rc = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (rc >= 0) close(rc);
-      } else {
-        rc = mkdirat(pfd, name, last ? mode : 0755);
-      }
+      int rc = make_entry(pfd, name, last && create == CREATE_FILE, last ? mode : 0755);
       int saved = errno;
       ssize_t n = rc < 0 && saved == EEXIST ? readlinkat(pfd, name, link, sizeof link - 1) : -1;
       close(pfd);

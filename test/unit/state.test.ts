@@ -1,5 +1,6 @@
 // The state store (src/state/store.ts) and container ID checks
 // (src/state/id.ts) in a temp root, without root privileges.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -138,9 +139,9 @@ test('a reader in another process never finds state.json missing or partial whil
   const reader = `const fs=require('fs');let n=0,bad=0;fs.writeFileSync(${JSON.stringify(ready)},'');
     while(!fs.existsSync(${JSON.stringify(stop)})){n++;try{JSON.parse(fs.readFileSync(${JSON.stringify(dir.statePath)},'utf8'))}catch(e){bad++}}
     process.stdout.write(n+' '+bad)`;
-  const child = require('node:child_process').spawn(process.execPath, ['-e', reader], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', reader], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d; });
+  child.stdout!.on('data', (d: Buffer) => { out += d; });
   return new Promise<void>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', () => {
