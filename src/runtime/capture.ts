@@ -1,7 +1,6 @@
 // Output capture for runtime.run(): a pipe whose write end the container gets
 // as a plain fd and whose read end we drain from the event loop through the
-// addon. No child_process, so capsa-init is still posix_spawn'ed (Node's
-// child_process forks the whole Node process to spawn), and no net/stream.
+// addon: no net or stream modules to load, and no 'data' events to buffer.
 import { addon } from '../sys/addon';
 
 export interface Capture {

@@ -76,11 +76,20 @@ export function initFailure(ops: readonly Op[], m: InitMessage): CapsaError {
 
 type StdioSetting = StdioOptions | number;
 
-/** The fd capsa-init gets for one stdio slot, or 'pipe' for one we read/write. */
-function stdioFd(setting: unknown, i: number, opened: number[]): number | 'pipe' {
+/**
+ * The fd capsa-init gets for one stdio slot. A 'pipe' slot is a socket pair
+ * (what libuv's pipes are too): capsa-init gets one end, we keep the other in
+ * `ours[i]` and wrap it in a net.Socket once capsa-init is running.
+ */
+function stdioFd(setting: unknown, i: number, opened: number[], ours: (number | undefined)[], theirs: number[]): number {
   if (setting === 'inherit') return i;
   if (typeof setting === 'number') return setting;
-  if (setting === 'pipe') return 'pipe';
+  if (setting === 'pipe') {
+    const [mine, init] = addon().socketPair();
+    ours[i] = mine;
+    theirs.push(init);
+    return init;
+  }
   if (setting === 'ignore') {
     // Opened and closed through fs (not the addon): worker threads track the
     // fds fs opens and close any left at exit, whatever they have become.
@@ -93,47 +102,23 @@ function stdioFd(setting: unknown, i: number, opened: number[]): number | 'pipe'
   throw new CapsaError('INVALID_ARGUMENT', `stdio[${i}]: expected 'inherit', 'ignore', 'pipe', an fd or a stream with an fd`);
 }
 
-interface SpawnedInit {
-  pid: number;
-  /** Set when we spawned it ourselves and must reap it. */
-  pidfd?: number;
-  streams: (Duplex | null)[];
-}
-
 /**
- * Starts capsa-init with child fd i = fds[i]. Without pipes: posix_spawn from
- * the addon (Node's child_process, with net and stream, costs the CLI ~10 ms
- * to load and its fork copies Node's page tables). With a 'pipe' slot (the
- * container.io streams): child_process, so libuv owns the pipe fds — a net.Socket over an
- * fd of ours is unsafe in worker threads, which close "their" fds at exit.
+ * Our ends of the 'pipe' slots as streams: stdin writable, the outputs
+ * readable. They are ours, not a child_process's, so nothing closes stdin or
+ * resumes (and drops) unread output when capsa-init exits, which it does as
+ * soon as the process exists. Each socket owns its fd from here on.
  */
-function spawnInit(file: string, argv: string[], fds: (number | 'pipe')[]): SpawnedInit {
-  if (!fds.includes('pipe')) {
-    const [pid, pidfd] = addon().spawnFds(file, argv, fds as number[]);
-    return { pid, pidfd, streams: [null, null, null] };
-  }
-  const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const child = spawn(file, argv.slice(1), { argv0: argv[0], stdio: fds });
-  if (child.pid === undefined) {
-    child.once('error', () => {});
-    throw new Error('spawn failed');
-  }
-  return { pid: child.pid, streams: [0, 1, 2].map((i) => keepOutput((child.stdio[i] as Duplex | null) ?? null, i)) };
-}
-
-/**
- * capsa-init exits as soon as the process exists, and on that exit Node
- * resumes the child's output streams that nobody reads yet: whatever the
- * process printed before the caller attached a reader was dropped. Piping
- * each output at once into a PassThrough keeps it (up to its buffer; then
- * backpressure stops the pipe and the writer waits) until it is read.
- */
-function keepOutput(stream: Duplex | null, index: number): Duplex | null {
-  if (!stream || index === 0) return stream;
-  const { PassThrough, pipeline } = require('node:stream') as typeof import('node:stream');
-  const kept = new PassThrough();
-  pipeline(stream, kept, () => { /* an error reaches the reader through `kept` */ });
-  return kept;
+function pipeStreams(ours: (number | undefined)[]): (Duplex | null)[] {
+  if (ours.every((fd) => fd === undefined)) return [null, null, null];
+  const net = require('node:net') as typeof import('node:net');
+  return [0, 1, 2].map((i) => {
+    const fd = ours[i];
+    if (fd === undefined) return null;
+    const sock = new net.Socket({ fd, readable: i !== 0, writable: i === 0 });
+    // The process may exit without reading its stdin: EPIPE is not the caller's error.
+    if (i === 0) sock.on('error', () => {});
+    return sock;
+  });
 }
 
 /**
@@ -150,10 +135,14 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
   const syncIndex = 3 + opts.preserveFds;
   const base: StdioSetting[] = typeof opts.stdio === 'string' ? [opts.stdio, opts.stdio, opts.stdio] : [...opts.stdio];
   const opened: number[] = []; // by fs.openSync
+  const ours: (number | undefined)[] = []; // our ends of the 'pipe' slots
+  const theirs: number[] = []; // capsa-init's ends, closed once it has them
   const [sock, theirSock] = addon().socketPair();
-  let spawned: SpawnedInit;
+  theirs.push(theirSock);
+  let pid: number;
+  let pidfd: number;
   try {
-    const fds: (number | 'pipe')[] = base.map((setting, i) => stdioFd(setting, i, opened));
+    const fds: number[] = base.map((setting, i) => stdioFd(setting, i, opened, ours, theirs));
     for (let fd = 3; fd < syncIndex; fd++) fds.push(fd);
     fds.push(theirSock);
     fds.push(...(opts.extraFds ?? []));
@@ -167,32 +156,27 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       fds.push(sealed);
     }
     try {
-      spawned = spawnInit(file, argv, fds);
+      // posix_spawn from the addon: Node's child_process costs the CLI ~10 ms
+      // to load, and its fork copies Node's page tables.
+      [pid, pidfd] = addon().spawnFds(file, argv, fds);
     } catch (e) {
       throw new CapsaError('INIT', `cannot start capsa-init (${initBinaryPath()}): ${(e as Error).message}`);
     }
   } catch (e) {
-    addon().closeFd(sock);
+    for (const fd of [sock, ...ours]) if (fd !== undefined) addon().closeFd(fd);
     throw e;
   } finally {
-    addon().closeFd(theirSock);
+    for (const fd of theirs) addon().closeFd(fd);
     for (const fd of opened) fs.closeSync(fd);
   }
-  const pid = spawned.pid;
-  // Reap P when it exits (right after it reports C, or on a failure) —
-  // unless child_process spawned it, which reaps its own children.
-  let pidfd = spawned.pidfd;
-  if (pidfd === undefined) { try { pidfd = addon().pidfdOpen(pid); } catch { /* gone already */ } }
-  let pAlive = pidfd !== undefined;
-  if (pidfd !== undefined) {
-    const fd = pidfd;
-    addon().watchPidfd(fd, () => {
-      pAlive = false;
-      if (spawned.pidfd !== undefined) { try { addon().reapPidfd(fd); } catch { /* already reaped */ } }
-      addon().closeFd(fd);
-    });
-  }
-  const streams = () => spawned.streams;
+  const stdio = pipeStreams(ours);
+  // Reap P when it exits (right after it reports C, or on a failure).
+  let pAlive = true;
+  addon().watchPidfd(pidfd, () => {
+    pAlive = false;
+    try { addon().reapPidfd(pidfd); } catch { /* already reaped */ }
+    addon().closeFd(pidfd);
+  });
 
   const warnings: string[] = [];
   const plan = encodePlan(ops);
@@ -219,8 +203,8 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       // Init stops using the socket at exec; our end is done either way.
       addon().closeFd(sock);
       if (err) {
-        if (pAlive && pidfd !== undefined) { try { addon().pidfdSendSignal(pidfd, 9); } catch { /* exited meanwhile */ } }
-        for (const st of spawned.streams) st?.destroy();
+        if (pAlive) { try { addon().pidfdSendSignal(pidfd, 9); } catch { /* exited meanwhile */ } }
+        for (const st of stdio) st?.destroy();
         reject(err);
       } else {
         resolve(result!);
@@ -239,7 +223,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       b.writeInt32LE(-1, 4);
       send(b);
     };
-    const created = () => finish(undefined, { pid: childPid, warnings, stdio: streams() });
+    const created = () => finish(undefined, { pid: childPid, warnings, stdio });
     const handle = async (m: InitMessage) => {
       switch (m.type) {
         case MSG.SYNC:

@@ -55,10 +55,8 @@ function isSpecSource(s: RunSource): s is SpecSource {
 /**
  * The container's stdin: /dev/null without input, else one end of a socket
  * pair whose other end we write the input to and then shut down.
- *
- * Not a 'pipe' from create: Node destroys a child's stdin stream when that
- * child (capsa-init) exits, which it does as soon as the container exists,
- * so the container would see EOF before we could write anything.
+ * Made here rather than as a 'pipe' slot so the socket exists only when
+ * there is input, and is fed only once the container has started.
  */
 function stdinFor(input: string | Buffer | undefined): { fd: number | 'ignore'; feed(): void; close(): void } {
   if (input === undefined || input.length === 0) return { fd: 'ignore', feed: () => {}, close: () => {} };

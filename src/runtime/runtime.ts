@@ -85,7 +85,7 @@ export class Runtime {
   private warn = (m: string) => this.opts.onWarning?.(m);
 
   async create(id: string, opts: CreateOptions): Promise<Container> {
-    // create and exec pull in child_process and the Plan compiler: loaded on
+    // create and exec pull in the Plan compiler and init driver: loaded on
     // first use, so state/kill/delete/list start faster.
     const { createContainer } = require('./create') as typeof import('./create');
     const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, onDebug: this.opts.onDebug, ...opts });

@@ -306,6 +306,37 @@ test('exec output printed before anyone reads it is kept until it is read', asyn
   }
 });
 
+/** This process's children whose argv[0] is capsa-init (none once every init has exited and been reaped). */
+function ourCapsaInits(): number[] {
+  const pids = fs.readdirSync('/proc/self/task').flatMap((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+  return pids.map(Number).filter((pid) => {
+    try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] === 'capsa-init'; } catch { return false; }
+  });
+}
+
+test('exec with a piped stdin: input written after capsa-init has exited reaches the process, and end() is its EOF', async () => {
+  const { c, dir } = await sleeper(base());
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'stdin'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    const p = await c.exec(proc, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // The exec's capsa-init exits once the process exists; write only after it is gone and reaped.
+    while (ourCapsaInits().length > 0) await new Promise((r) => setImmediate(r));
+    const stdin = p.io.stdio[0]!;
+    assert.ok(!stdin.destroyed && stdin.writable, 'stdin is still open after capsa-init exited');
+    const out = readAll(p.io.stdio[1]);
+    stdin.write('first line\n');
+    stdin.end('second line\n');
+    // testinit stdin echoes until EOF, then exits 0: it exits only if end() reached it.
+    assert.equal(await p.wait(), { exitCode: 0, signal: null });
+    assert.is(await out, 'first line\nsecond line\n');
+    assert.is(await readAll(p.io.stdio[2]), '');
+  } finally {
+    await c.delete({ force: true });
+    removeTestDir(dir);
+  }
+});
+
 test('stdio: one word for all three fds (\'ignore\' is /dev/null, \'pipe\' is a socket we read), or a Stream with an fd', async () => {
   const ignored = await runtime.create(newId(), { spec: base().withArgs('/bin/testinit', 'sleep', 'forever').build(), rootfs, stdio: 'ignore' });
   try {
