@@ -119,15 +119,23 @@ const { Runtime, spec, runOnce } = require(workerData.lib);
   const exited = c.wait();
   await c.start();
   const running = c.state().status;
+  // an exec with piped stdio: this thread's sockets carry its input and output
+  const p = await c.exec({ args: ['/bin/testinit', 'stdin'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: ['pipe', 'pipe', 'ignore'] });
+  let echoed = '';
+  p.io.stdio[1].on('data', (d) => { echoed += d; });
+  const ended = new Promise((r) => p.io.stdio[1].once('end', r));
+  p.io.stdio[0].end('piped in ' + workerData.prefix + '\\n');
+  const execStatus = await p.wait();
+  await ended;
   await c.kill('SIGKILL');
   const status = await exited;
   await c.delete();
   require('node:fs').rmSync(dir, { recursive: true, force: true });
-  parentPort.postMessage({ out, running, status, threadId: require('node:worker_threads').threadId });
+  parentPort.postMessage({ out, running, status, execStatus, echoed, threadId: require('node:worker_threads').threadId });
 })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e), code: e && e.code }));
 `;
 
-function runWorker(prefix: string, runs: number): Promise<{ out: { id: string; exitCode: number; stdout: string }[]; running: string; status: unknown; threadId: number; error?: string }> {
+function runWorker(prefix: string, runs: number): Promise<{ out: { id: string; exitCode: number; stdout: string }[]; running: string; status: unknown; execStatus: unknown; echoed: string; threadId: number; error?: string }> {
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { lib: path.join(REPO_ROOT, 'dist', 'index.cjs'), root, rootfs, prefix, runs } });
     let msg: unknown;
@@ -137,7 +145,7 @@ function runWorker(prefix: string, runs: number): Promise<{ out: { id: string; e
   });
 }
 
-test('the API works from worker threads, two workers and the main thread at once', async () => {
+test('the API works from worker threads (run, create/start/kill, exec with pipes), two workers and the main thread at once', async () => {
   const tag = randomBytes(3).toString('hex');
   const [a, b, main] = await Promise.all([
     runWorker(`capsa-test-wa-${tag}`, 3),
@@ -150,6 +158,8 @@ test('the API works from worker threads, two workers and the main thread at once
     assert.equal(w.out, [0, 1, 2].map((i) => ({ id: `${prefix}-${i}`, exitCode: 0, stdout: `${prefix}-${i}\n` })));
     assert.is(w.running, 'running');
     assert.equal(w.status, { exitCode: 137, signal: 9 });
+    assert.equal(w.execStatus, { exitCode: 0, signal: null });
+    assert.is(w.echoed, `piped in ${prefix}\n`, 'the exec echoed what the worker wrote to its stdin');
   }
   assert.is(main.stdout.toString(), 'main\n');
   assert.equal(runtime.list(), []);
