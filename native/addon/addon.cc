@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>  // RENAME_EXCHANGE
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 #include <unordered_map>
 
@@ -102,6 +104,11 @@ struct PidfdWatch {
   Napi::FunctionReference callback;
   napi_env env;
   int id;
+  int fd;
+  bool is_pidfd;  // else a readable fd (a socket or pipe)
+  // Closes the handle if the thread's environment goes away first (a worker
+  // exiting or terminated): a worker's loop must have no handle left open.
+  napi_async_cleanup_hook_handle teardown = nullptr;
 };
 
 // Shared by every worker thread's instance of the addon.
@@ -109,46 +116,102 @@ std::mutex watches_lock;
 std::unordered_map<int, PidfdWatch*> watches;
 int next_watch_id = 1;
 
+void Forget(PidfdWatch* w) {
+  std::lock_guard<std::mutex> g(watches_lock);
+  watches.erase(w->id);
+}
+
 void OnPidfdClosed(uv_handle_t* h) { delete static_cast<PidfdWatch*>(h->data); }
 
 void StopWatch(PidfdWatch* w) {
-  {
-    std::lock_guard<std::mutex> g(watches_lock);
-    watches.erase(w->id);
-  }
+  Forget(w);
+  if (w->teardown) napi_remove_async_cleanup_hook(w->teardown);
+  w->teardown = nullptr;
   uv_poll_stop(&w->poll);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnPidfdClosed);
 }
 
+// The thread that watched a child is gone, but the child may still be ours
+// and running: a zombie of ours in a container's pid namespace would keep its
+// init from exiting. A detached thread reaps it whenever it exits (waitid
+// fails with ECHILD if it is not our child) and closes the pidfd.
+void ReapInBackground(int pidfd) {
+  std::thread([pidfd] {
+    // The pidfd is non-blocking (it was watched by the loop): wait for the exit with poll.
+    struct pollfd p = {pidfd, POLLIN, 0};
+    while (poll(&p, 1, -1) < 0 && errno == EINTR) {}
+    siginfo_t si;
+    waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
+    close(pidfd);
+  }).detach();
+}
+
+// The watched fd was the thread's to close once the watch fired; it never will now.
+void OnClosedAtTeardown(uv_handle_t* h) {
+  auto* w = static_cast<PidfdWatch*>(h->data);
+  napi_async_cleanup_hook_handle hook = w->teardown;
+  if (w->is_pidfd) ReapInBackground(w->fd);
+  else close(w->fd);
+  delete w;
+  napi_remove_async_cleanup_hook(hook);  // tells Node this watch is done
+}
+
+void OnEnvTeardown(napi_async_cleanup_hook_handle, void* arg) {
+  auto* w = static_cast<PidfdWatch*>(arg);
+  Forget(w);
+  uv_poll_stop(&w->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosedAtTeardown);
+}
+
+// Plain N-API calls, each checked: while the environment is torn down (the
+// loop runs once more with our unref'd watches still in it) JavaScript can no
+// longer run, and the callback is then skipped instead of aborting the process.
 void OnPidfdReadable(uv_poll_t* handle, int status, int) {
   PidfdWatch* w = static_cast<PidfdWatch*>(handle->data);
-  Napi::Env env(w->env);
-  Napi::HandleScope scope(env);
-  Napi::Function cb = w->callback.Value();
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return StopWatch(w);
+  napi_value fn = nullptr, global = nullptr, arg = nullptr, result = nullptr;
+  bool ready = napi_get_reference_value(env, w->callback, &fn) == napi_ok && fn != nullptr &&
+               napi_get_global(env, &global) == napi_ok && napi_create_int32(env, status, &arg) == napi_ok;
   StopWatch(w);
-  cb.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+  if (ready) napi_make_callback(env, nullptr, global, fn, 1, &arg, &result);
+  napi_close_handle_scope(env, scope);
+}
+
+// The calling thread's watch with this id, or null (fired, stopped, or another thread's).
+PidfdWatch* OwnWatch(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> g(watches_lock);
+  auto it = watches.find(info[0].As<Napi::Number>().Int32Value());
+  if (it == watches.end() || it->second->env != info.Env()) return nullptr;
+  return it->second;
 }
 
 // Cancels a watch that has not fired; the caller still owns the pidfd.
 Napi::Value UnwatchPidfd(const Napi::CallbackInfo& info) {
-  PidfdWatch* w = nullptr;
-  {
-    std::lock_guard<std::mutex> g(watches_lock);
-    auto it = watches.find(info[0].As<Napi::Number>().Int32Value());
-    // Only the thread (env) that made a watch may stop it.
-    if (it != watches.end() && it->second->env == info.Env()) w = it->second;
-  }
-  if (w) StopWatch(w);
+  if (PidfdWatch* w = OwnWatch(info)) StopWatch(w);
   return info.Env().Undefined();
 }
 
-Napi::Value WatchPidfd(const Napi::CallbackInfo& info) {
+// ref false: the watch alone does not keep the event loop (and the process) alive.
+Napi::Value RefWatch(const Napi::CallbackInfo& info) {
+  if (PidfdWatch* w = OwnWatch(info)) {
+    auto* h = reinterpret_cast<uv_handle_t*>(&w->poll);
+    if (info[1].As<Napi::Boolean>().Value()) uv_ref(h);
+    else uv_unref(h);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Watch(const Napi::CallbackInfo& info, bool is_pidfd) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   auto* w = new PidfdWatch();
   w->env = env;
+  w->fd = fd;
+  w->is_pidfd = is_pidfd;
   w->callback = Napi::Persistent(info[1].As<Napi::Function>());
   w->poll.data = w;
   int rc = uv_poll_init(loop, &w->poll, fd);
@@ -158,6 +221,8 @@ Napi::Value WatchPidfd(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "uv_poll_start(pidfd)", -rc);
     return env.Undefined();
   }
+  napi_status st = napi_add_async_cleanup_hook(env, OnEnvTeardown, w, &w->teardown);
+  if (st != napi_ok) w->teardown = nullptr;  // then only a worker exiting mid-watch is unsafe, as before
   {
     std::lock_guard<std::mutex> g(watches_lock);
     w->id = next_watch_id++;
@@ -165,6 +230,9 @@ Napi::Value WatchPidfd(const Napi::CallbackInfo& info) {
   }
   return Napi::Number::New(env, w->id);
 }
+
+Napi::Value WatchPidfd(const Napi::CallbackInfo& info) { return Watch(info, true); }
+Napi::Value WatchReadable(const Napi::CallbackInfo& info) { return Watch(info, false); }
 
 Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>();
@@ -484,6 +552,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
   exports.Set("reapPidfd", Napi::Function::New(env, ReapPidfd));
   exports.Set("watchPidfd", Napi::Function::New(env, WatchPidfd));
+  exports.Set("refWatch", Napi::Function::New(env, RefWatch));
   exports.Set("unwatchPidfd", Napi::Function::New(env, UnwatchPidfd));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("mknod", Napi::Function::New(env, Mknod));
@@ -500,7 +569,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("writeAll", Napi::Function::New(env, WriteAll));
   // A pidfd watch is a one-shot "fd readable" watch: the sync socket uses it too.
-  exports.Set("watchReadable", Napi::Function::New(env, WatchPidfd));
+  exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("dup", Napi::Function::New(env, Dup));

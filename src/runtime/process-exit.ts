@@ -70,6 +70,44 @@ export function watchExit(h: ProcessHandle, reap = true): ExitWait {
   };
 }
 
+/**
+ * The exit of a process we are the parent of (an init we created, a process
+ * we exec'd), watched from the moment it exists: it is reaped as soon as it
+ * exits, whether or not anyone waits, and its status kept for wait(). An
+ * unreaped child in a container's pid namespace keeps that namespace's init
+ * from exiting (and so `delete --force` from finishing), and each one left is
+ * a zombie for as long as this process lives. The watch holds the event loop
+ * open only once someone waits.
+ */
+export class ChildExit {
+  private readonly exited: Promise<ExitStatus | null>;
+  private watchId = 0;
+
+  constructor(h: ProcessHandle) {
+    const fd = openPidfd(h);
+    if (fd === undefined) {
+      this.exited = Promise.resolve(null);
+      return;
+    }
+    this.exited = new Promise((resolve) => {
+      this.watchId = addon().watchPidfd(fd, () => {
+        this.watchId = 0;
+        let status: ExitStatus | null = null;
+        try { status = addon().reapPidfd(fd); } catch { /* ECHILD: reaped by a waiter of its own */ }
+        addon().closeFd(fd);
+        resolve(status);
+      });
+    });
+    addon().refWatch(this.watchId, false);
+  }
+
+  /** The exit status (null when we could not reap it); the same for every call. */
+  wait(): Promise<ExitStatus | null> {
+    if (this.watchId) addon().refWatch(this.watchId, true);
+    return this.exited;
+  }
+}
+
 /** Resolves when the process exits (see watchExit); rejects after timeoutMs. */
 export async function waitForExit(h: ProcessHandle, timeoutMs?: number, reap = true): Promise<ExitStatus | null> {
   const w = watchExit(h, reap);

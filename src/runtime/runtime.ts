@@ -5,7 +5,7 @@ import type { ExecOptions } from './exec';
 import { DEFAULT_ROOT, StateStore } from '../state/store';
 import type { CreateOptions } from './create';
 import { deleteContainer, killContainer, readState, startContainer } from './lifecycle';
-import { exitCodeOf, waitForExit } from './process-exit';
+import { ChildExit, exitCodeOf, waitForExit } from './process-exit';
 import type { ExitStatus } from '../sys/addon';
 
 export interface RuntimeOptions {
@@ -28,12 +28,19 @@ export interface ContainerIo {
   ptyMaster?: number;
 }
 
+function waitResult(status: ExitStatus | null): WaitResult {
+  if (!status) return { exitCode: null, signal: null };
+  return { exitCode: exitCodeOf(status), signal: status.signal };
+}
+
 export class Container {
   constructor(
     readonly runtime: Runtime,
     readonly id: string,
     private readonly init: { pid: number; startTime: number },
     readonly io: ContainerIo = { stdio: [] },
+    /** Set when this process created the container (its init is our child). */
+    private readonly initExit?: ChildExit,
   ) {}
 
   get pid(): number { return this.init.pid; }
@@ -50,22 +57,23 @@ export class Container {
   /** Runs a process inside this running container. */
   exec(proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> { return this.runtime.exec(this.id, proc, opts); }
 
-  /** Resolves when the container's init exits. */
+  /** Resolves when the container's init exits (every call, with the same result). */
   async wait(): Promise<WaitResult> {
-    const status: ExitStatus | null = await waitForExit(this.init);
-    if (!status) return { exitCode: null, signal: null };
-    return { exitCode: exitCodeOf(status), signal: status.signal };
+    return waitResult(await (this.initExit ? this.initExit.wait() : waitForExit(this.init)));
   }
 }
 
-/** A process started by exec. */
+/** A process started by exec (our child: reaped when it exits, waited for or not). */
 export class ExecProcess {
-  constructor(readonly pid: number, private readonly startTime: number, readonly io: ContainerIo) {}
+  private readonly exit: ChildExit;
 
+  constructor(readonly pid: number, private readonly startTime: number, readonly io: ContainerIo) {
+    this.exit = new ChildExit({ pid, startTime });
+  }
+
+  /** Resolves when the process exits (every call, with the same result). */
   async wait(): Promise<WaitResult> {
-    const status = await waitForExit({ pid: this.pid, startTime: this.startTime });
-    if (!status) return { exitCode: null, signal: null };
-    return { exitCode: exitCodeOf(status), signal: status.signal };
+    return waitResult(await this.exit.wait());
   }
 
   handle(): { pid: number; startTime: number } {
@@ -89,7 +97,8 @@ export class Runtime {
     // first use, so state/kill/delete/list start faster.
     const { createContainer } = require('./create') as typeof import('./create');
     const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, onDebug: this.opts.onDebug, ...opts });
-    return new Container(this, id, { pid: created.record.pid, startTime: created.record.initStartTime }, { stdio: created.stdio, ptyMaster: created.ptyMaster });
+    const init = { pid: created.record.pid, startTime: created.record.initStartTime };
+    return new Container(this, id, init, { stdio: created.stdio, ptyMaster: created.ptyMaster }, new ChildExit(init));
   }
 
   /** Starts a new process in a running container; wait() on the result for its exit. */

@@ -13,6 +13,8 @@ export interface Addon {
   /** Calls onExit once when the process exits; returns an id for unwatchPidfd. */
   watchPidfd(pidfd: number, onExit: (status: number) => void): number;
   unwatchPidfd(watchId: number): void;
+  /** ref false: the watch alone does not keep the event loop alive (true again to undo). */
+  refWatch(watchId: number, ref: boolean): void;
   mkfifo(path: string, mode: number): void;
   mknod(path: string, mode: number, dev: number): void;
   /** renameat2(RENAME_EXCHANGE); false when `to` is missing or the filesystem cannot exchange. */

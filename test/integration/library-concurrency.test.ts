@@ -1,6 +1,6 @@
 // Many containers from one process without blocking the event loop, and the
 // API used from worker threads (the addon is N-API, so it loads per thread).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -163,6 +163,58 @@ test('the API works from worker threads (run, create/start/kill, exec with pipes
   }
   assert.is(main.stdout.toString(), 'main\n');
   assert.equal(runtime.list(), []);
+});
+
+// Run in a child process: if terminating the worker aborted Node, it must not take the test runner with it.
+const TERMINATE_SOURCE = `
+const fs = require('node:fs');
+const { Worker } = require('node:worker_threads');
+const [lib, root, rootfs, prefix] = process.argv.slice(1);
+const { Runtime, spec, runOnce } = require(lib);
+const runtime = new Runtime({ root });
+const pidfds = () => fs.readdirSync('/proc/self/fd').filter((f) => { try { return fs.readlinkSync('/proc/self/fd/' + f) === 'anon_inode:[pidfd]'; } catch { return false; } }).length;
+const worker = \`
+const { parentPort, workerData: w } = require('node:worker_threads');
+const { Runtime, spec } = require(w.lib);
+(async () => {
+  const runtime = new Runtime({ root: w.root });
+  const c = await runtime.create(w.prefix + '-t', { spec: spec().withArgs('/bin/testinit', 'sleep', 'forever').build(), rootfs: w.rootfs, stdio: 'ignore' });
+  await c.start();
+  c.wait();
+  await c.exec({ args: ['/bin/testinit', 'sleep', 'forever'], cwd: '/', user: { uid: 0, gid: 0 }, env: [] }, { stdio: 'ignore' });
+  parentPort.postMessage('waiting');
+})().catch((e) => parentPort.postMessage(String(e)));
+\`;
+(async () => {
+  await runOnce(runtime, prefix + '-warm', { spec: spec().withArgs('/bin/testinit', 'true').build(), rootfs });
+  const before = pidfds();
+  const w = new Worker(worker, { eval: true, workerData: { lib, root, rootfs, prefix } });
+  const said = await new Promise((r) => w.once('message', r));
+  await w.terminate();
+  // The worker's children are still ours: delete kills them, and they must be
+  // reaped (by the addon, the worker being gone) for the pid namespace to end.
+  await runtime.delete(prefix + '-t', { force: true });
+  // The reaping threads close the worker's pidfds just after; give them turns of the loop.
+  for (let i = 0; i < 1000 && pidfds() !== before; i++) await new Promise((r) => setTimeout(r, 1));
+  const after = pidfds();
+  console.log(JSON.stringify({ said, before, after, left: runtime.list().length }));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+`;
+
+test('a worker terminated while it waits on a container and an exec\'d process: Node does not abort, a later delete --force finishes (the orphaned children are reaped), no pidfd left behind', () => {
+  const prefix = `capsa-test-wt-${randomBytes(3).toString('hex')}`;
+  let out: string;
+  try {
+    out = execFileSync(process.execPath, ['-e', TERMINATE_SOURCE, path.join(REPO_ROOT, 'dist', 'index.cjs'), root, rootfs, prefix], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { status: number | null; signal: string | null; stderr: string };
+    runtime.list().filter((s) => s.id.startsWith(prefix)).forEach((s) => { try { execFileSync(path.join(REPO_ROOT, 'dist', 'capsa'), ['--root', root, 'delete', '-f', s.id]); } catch { /* reported below */ } });
+    throw new assert.Assertion({ message: `node exited ${err.status ?? err.signal}: ${err.stderr.split('\n').slice(0, 4).join(' | ')}`, operator: 'exit', expects: 0, actual: err.status });
+  }
+  const r = JSON.parse(out) as { said: string; before: number; after: number; left: number };
+  assert.is(r.said, 'waiting');
+  assert.is(r.after, r.before, 'pidfds open after the worker ended and its container was deleted = before it started');
+  assert.is(r.left, 0);
 });
 
 test.run();

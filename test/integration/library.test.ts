@@ -306,10 +306,14 @@ test('exec output printed before anyone reads it is kept until it is read', asyn
   }
 });
 
+/** This process's direct children (zombies included). */
+function ourChildren(): number[] {
+  return fs.readdirSync('/proc/self/task').flatMap((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)).map(Number);
+}
+
 /** This process's children whose argv[0] is capsa-init (none once every init has exited and been reaped). */
 function ourCapsaInits(): number[] {
-  const pids = fs.readdirSync('/proc/self/task').flatMap((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
-  return pids.map(Number).filter((pid) => {
+  return ourChildren().filter((pid) => {
     try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] === 'capsa-init'; } catch { return false; }
   });
 }
@@ -332,6 +336,59 @@ test('exec with a piped stdin: input written after capsa-init has exited reaches
     assert.is(await out, 'first line\nsecond line\n');
     assert.is(await readAll(p.io.stdio[2]), '');
   } finally {
+    await c.delete({ force: true });
+    removeTestDir(dir);
+  }
+});
+
+/** Turns of the event loop until cond holds; fails after `turns` of them (each lets pidfd callbacks run). */
+async function untilTrue(cond: () => boolean, what: string, turns = 10_000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.ok(cond(), what);
+}
+
+test('delete --force with an exec\'d process nobody waited for: it finishes, nothing is left (the process is reaped, so the pid namespace can end)', async () => {
+  const { id, c, dir } = await sleeper(base());
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'sleep', 'forever'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    const p = await c.exec(proc, { stdio: ['ignore', 'ignore', 'ignore'] });
+    assert.ok(ourChildren().includes(p.pid), 'the exec\'d process is our child');
+    const cgroupDir = `/sys/fs/cgroup/pids/${id}`;
+    assert.ok(fs.existsSync(cgroupDir) || fs.existsSync(`/sys/fs/cgroup/${id}`), 'the container has its cgroup');
+    await c.delete({ force: true });
+    assert.not.ok(ourChildren().includes(c.pid), 'init is gone');
+    assert.not.ok(fs.existsSync(cgroupDir) || fs.existsSync(`/sys/fs/cgroup/${id}`), 'cgroup removed');
+    assert.not.ok(ids().includes(id));
+    await untilTrue(() => !ourChildren().includes(p.pid), 'the exec\'d process is reaped');
+    assert.equal(await p.wait(), { exitCode: 137, signal: 9 }, 'its status was kept for a late wait()');
+  } finally {
+    await c.delete({ force: true }).catch(() => {});
+    removeTestDir(dir);
+  }
+});
+
+test('containers and exec\'d processes nobody waits for are reaped when they exit (no zombies), and wait() afterwards still gives their status', async () => {
+  const { c, dir } = await sleeper(base());
+  const quick = await runtime.create(newId(), { spec: base().withArgs('/bin/testinit', 'exit', '7').build(), rootfs, stdio: 'ignore' });
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'exit', '5'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    const execs = await Promise.all([1, 2, 3].map(() => c.exec(proc, { stdio: ['ignore', 'ignore', 'ignore'] })));
+    await quick.start();
+    const pids = [quick.pid, ...execs.map((p) => p.pid)];
+    await untilTrue(() => pids.every((pid) => !ourChildren().includes(pid)), `no zombie left among ${pids.join(' ')}`);
+    for (const p of execs) {
+      assert.equal(await p.wait(), { exitCode: 5, signal: null });
+      assert.equal(await p.wait(), { exitCode: 5, signal: null }, 'a second wait() gives the same');
+    }
+    assert.equal(await quick.wait(), { exitCode: 7, signal: null });
+    assert.is(quick.state().status, 'stopped');
+  } finally {
+    await quick.delete({ force: true });
     await c.delete({ force: true });
     removeTestDir(dir);
   }
