@@ -102,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
       runtime: () => {
         if (!runtime) {
           const { Runtime } = require('../runtime/runtime') as typeof import('../runtime/runtime');
-          runtime = new Runtime({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, onWarning: ctx.warn, onDebug: (m) => logDebug(log, m) });
+          runtime = new Runtime({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, reapChildren: false, onWarning: ctx.warn, onDebug: (m) => logDebug(log, m) });
         }
         return runtime;
       },

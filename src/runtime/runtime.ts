@@ -11,6 +11,13 @@ import type { ExitStatus } from '../sys/addon';
 export interface RuntimeOptions {
   root?: string;
   systemdCgroup?: boolean;
+  /**
+   * Reap the inits and exec'd processes this Runtime starts as soon as they
+   * exit, keeping their status for wait() (default true). The CLI turns it
+   * off: like runc, it leaves a detached process to the subreaper that
+   * adopts it (an engine's shim), which must be the one to collect its status.
+   */
+  reapChildren?: boolean;
   onWarning?: (msg: string) => void;
   onDebug?: (msg: string) => void;
 }
@@ -63,16 +70,17 @@ export class Container {
   }
 }
 
-/** A process started by exec (our child: reaped when it exits, waited for or not). */
+/** A process started by exec (our child: reaped when it exits, see RuntimeOptions.reapChildren). */
 export class ExecProcess {
-  private readonly exit: ChildExit;
+  private exit?: ChildExit;
 
-  constructor(readonly pid: number, private readonly startTime: number, readonly io: ContainerIo) {
-    this.exit = new ChildExit({ pid, startTime });
+  constructor(readonly pid: number, private readonly startTime: number, readonly io: ContainerIo, reapNow = true) {
+    if (reapNow) this.exit = new ChildExit({ pid, startTime });
   }
 
   /** Resolves when the process exits (every call, with the same result). */
   async wait(): Promise<WaitResult> {
+    this.exit ??= new ChildExit({ pid: this.pid, startTime: this.startTime });
     return waitResult(await this.exit.wait());
   }
 
@@ -98,14 +106,15 @@ export class Runtime {
     const { createContainer } = require('./create') as typeof import('./create');
     const created = await createContainer(this.store, id, { systemdCgroup: this.opts.systemdCgroup, onWarning: this.warn, onDebug: this.opts.onDebug, ...opts });
     const init = { pid: created.record.pid, startTime: created.record.initStartTime };
-    return new Container(this, id, init, { stdio: created.stdio, ptyMaster: created.ptyMaster }, new ChildExit(init));
+    const reap = this.opts.reapChildren !== false;
+    return new Container(this, id, init, { stdio: created.stdio, ptyMaster: created.ptyMaster }, reap ? new ChildExit(init) : undefined);
   }
 
   /** Starts a new process in a running container; wait() on the result for its exit. */
   async exec(id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> {
     const { execProcess } = require('./exec') as typeof import('./exec');
     const r = await execProcess(this.store, id, proc, opts);
-    return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster });
+    return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster }, this.opts.reapChildren !== false);
   }
 
   start(id: string): Promise<void> {

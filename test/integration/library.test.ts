@@ -394,6 +394,27 @@ test('containers and exec\'d processes nobody waits for are reaped when they exi
   }
 });
 
+test('reapChildren: false (the CLI\'s setting): an exec\'d process that exits stays a zombie for its adopter to reap, until wait() is called', async () => {
+  const cliLike = new Runtime({ root, reapChildren: false });
+  const id = newId();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-bundle-'));
+  const c = await cliLike.create(id, { bundle: dir, spec: base().withRootfs(rootfs).withArgs('/bin/testinit', 'sleep', 'forever').build(), stdio: 'ignore' });
+  try {
+    await c.start();
+    const p = await c.exec({ args: ['/bin/testinit', 'exit', '3'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: 'ignore' });
+    const zombie = () => { try { return /^State:\s+Z/m.test(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8')); } catch { return false; } };
+    await untilTrue(zombie, 'the exec\'d process exited');
+    // Turns of the event loop in which an eager watch would have reaped it.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
+    assert.ok(zombie(), 'still a zombie: nobody in this process reaped it');
+    assert.equal(await p.wait(), { exitCode: 3, signal: null }, 'wait() reaps it and gives its status');
+    assert.not.ok(ourChildren().includes(p.pid));
+  } finally {
+    await c.delete({ force: true });
+    removeTestDir(dir);
+  }
+});
+
 test('stdio: one word for all three fds (\'ignore\' is /dev/null, \'pipe\' is a socket we read), or a Stream with an fd', async () => {
   const ignored = await runtime.create(newId(), { spec: base().withArgs('/bin/testinit', 'sleep', 'forever').build(), rootfs, stdio: 'ignore' });
   try {
