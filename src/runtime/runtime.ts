@@ -5,7 +5,7 @@ import type { ExecOptions } from './exec';
 import { DEFAULT_ROOT, StateStore } from '../state/store';
 import type { CreateOptions } from './create';
 import { deleteContainer, killContainer, readState, startContainer } from './lifecycle';
-import { ChildExit, exitCodeOf, waitForExit } from './process-exit';
+import { ChildExit, exitCodeOf } from './process-exit';
 import type { ExitStatus } from '../sys/addon';
 
 export interface RuntimeOptions {
@@ -46,8 +46,8 @@ export class Container {
     readonly id: string,
     private readonly init: { pid: number; startTime: number },
     readonly io: ContainerIo = { stdio: [] },
-    /** Set when this process created the container (its init is our child). */
-    private readonly initExit?: ChildExit,
+    /** Watching from the start: set when this process created the container (see RuntimeOptions.reapChildren). */
+    private initExit?: ChildExit,
   ) {}
 
   get pid(): number { return this.init.pid; }
@@ -66,7 +66,8 @@ export class Container {
 
   /** Resolves when the container's init exits (every call, with the same result). */
   async wait(): Promise<WaitResult> {
-    return waitResult(await (this.initExit ? this.initExit.wait() : waitForExit(this.init)));
+    this.initExit ??= new ChildExit(this.init);
+    return waitResult(await this.initExit.wait());
   }
 }
 
