@@ -253,6 +253,14 @@ test('builder: a seccomp profile is enforced', async () => {
 
 // ---- long-running containers: exec, stats, misuse ----
 
+/** Force-deletes the containers and removes dir, all of them even when one fails; then rethrows the first failure. */
+async function cleanUp(dir: string, ...containers: { delete(opts: { force: boolean }): Promise<void> }[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const c of containers) await c.delete({ force: true }).catch((e: unknown) => failures.push(e));
+  removeTestDir(dir);
+  if (failures.length > 0) throw failures[0];
+}
+
 async function sleeper(b: SpecBuilder = base()): Promise<{ id: string; c: Awaited<ReturnType<Runtime['create']>>; dir: string }> {
   const id = newId();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-bundle-'));
@@ -284,8 +292,7 @@ test('exec with streams into a running container', async () => {
     const [ns] = await Promise.all([readAll(r.io.stdio[1]), r.wait()]);
     assert.is(ns, `${fs.readlinkSync(`/proc/${c.pid}/ns/pid`)}\n`);
   } finally {
-    await c.delete({ force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, c);
   }
 });
 
@@ -301,8 +308,7 @@ test('exec output printed before anyone reads it is kept until it is read', asyn
     assert.is(out, 'printed early\n');
     assert.is(err, '');
   } finally {
-    await c.delete({ force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, c);
   }
 });
 
@@ -336,8 +342,7 @@ test('exec with a piped stdin: input written after capsa-init has exited reaches
     assert.is(await out, 'first line\nsecond line\n');
     assert.is(await readAll(p.io.stdio[2]), '');
   } finally {
-    await c.delete({ force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, c);
   }
 });
 
@@ -366,8 +371,7 @@ test('delete --force with an exec\'d process nobody waited for: it finishes, not
     await untilTrue(() => !ourChildren().includes(p.pid), 'the exec\'d process is reaped');
     assert.equal(await p.wait(), { exitCode: 137, signal: 9 }, 'its status was kept for a late wait()');
   } finally {
-    await c.delete({ force: true }).catch(() => {});
-    removeTestDir(dir);
+    await cleanUp(dir, c);
   }
 });
 
@@ -388,9 +392,7 @@ test('containers and exec\'d processes nobody waits for are reaped when they exi
     assert.equal(await quick.wait(), { exitCode: 7, signal: null });
     assert.is(quick.state().status, 'stopped');
   } finally {
-    await quick.delete({ force: true });
-    await c.delete({ force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, quick, c);
   }
 });
 
@@ -410,8 +412,7 @@ test('reapChildren: false (the CLI\'s setting): an exec\'d process that exits st
     assert.equal(await p.wait(), { exitCode: 3, signal: null }, 'wait() reaps it and gives its status');
     assert.not.ok(ourChildren().includes(p.pid));
   } finally {
-    await c.delete({ force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, c);
   }
 });
 
@@ -448,8 +449,7 @@ test('stdio: one word for all three fds (\'ignore\' is /dev/null, \'pipe\' is a 
     await expectCapsaError(() => runtime.create(newId(), { spec: base().build(), rootfs, stdio: ['ignore', { bogus: true } as never, 'ignore'] }), 'INVALID_ARGUMENT', 'stdio[1]');
     assert.not.ok(ids().some((x) => x !== id && x.startsWith('capsa-test-lib-')), 'a refused create leaves no container');
   } finally {
-    await c.delete({ force: true });
-    fs.rmSync(dir, { recursive: true, force: true });
+    await cleanUp(dir, c);
   }
 });
 
@@ -468,8 +468,7 @@ test('containerStats reads the container\'s cgroup: matches the files in cgroupf
     assert.ok(stats.memory.usage.usage > 0);
     assert.ok(stats.cpu.usage.total > 0, 'the init has used some cpu');
   } finally {
-    await c.delete({ force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, c);
   }
   await expectCapsaError(() => containerStats(runtime, id), 'NOT_FOUND', 'container does not exist');
 });
@@ -488,8 +487,7 @@ test('a library-made container is visible to the CLI, which can exec into it and
     assert.equal(await exited, { exitCode: 137, signal: 9 });
     assert.not.ok(ids().includes(id));
   } finally {
-    await c.delete({ force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, c);
   }
 });
 
@@ -518,8 +516,7 @@ test('misuse raises CapsaError and leaves the state consistent', async () => {
     await expectCapsaError(c.delete(), 'NOT_FOUND');
     await c.delete({ force: true }); // force on a missing container is not an error
   } finally {
-    await runtime.delete(id, { force: true });
-    removeTestDir(dir);
+    await cleanUp(dir, { delete: (o) => runtime.delete(id, o) });
   }
 });
 
