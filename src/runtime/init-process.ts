@@ -10,6 +10,7 @@ import { encodePlan } from '../plan/encode';
 import { MSG, MSG_DETAIL_LEN, MSG_SIZE, SYNC, type Op } from '../plan/schema';
 import { addon } from '../sys/addon';
 import { initBinaryPath } from '../sys/paths';
+import { ChildExit } from './process-exit';
 
 export interface InitHandlers {
   /** P is running in the host namespaces: put it in the container's cgroups. */
@@ -170,13 +171,8 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
     for (const fd of opened) fs.closeSync(fd);
   }
   const stdio = pipeStreams(ours);
-  // Reap P when it exits (right after it reports C, or on a failure).
-  let pAlive = true;
-  addon().watchPidfd(pidfd, () => {
-    pAlive = false;
-    try { addon().reapPidfd(pidfd); } catch { /* already reaped */ }
-    addon().closeFd(pidfd);
-  });
+  // Reaps P when it exits (right after it reports C, or on a failure).
+  const pExit = new ChildExit(pidfd);
 
   const warnings: string[] = [];
   const plan = encodePlan(ops);
@@ -203,7 +199,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       // Init stops using the socket at exec; our end is done either way.
       addon().closeFd(sock);
       if (err) {
-        if (pAlive) { try { addon().pidfdSendSignal(pidfd, 9); } catch { /* exited meanwhile */ } }
+        if (pExit.running) { try { addon().pidfdSendSignal(pidfd, 9); } catch { /* exited meanwhile */ } }
         for (const st of stdio) st?.destroy();
         reject(err);
       } else {

@@ -71,7 +71,7 @@ export function watchExit(h: ProcessHandle, reap = true): ExitWait {
 }
 
 /**
- * The exit of a process we are the parent of (an init we created, a process
+ * The exit of a process we are the parent of (capsa-init, an init we created, a process
  * we exec'd), watched from the moment it exists: it is reaped as soon as it
  * exits, whether or not anyone waits, and its status kept for wait(). An
  * unreaped child in a container's pid namespace keeps that namespace's init
@@ -82,9 +82,13 @@ export function watchExit(h: ProcessHandle, reap = true): ExitWait {
 export class ChildExit {
   private readonly exited: Promise<ExitStatus | null>;
   private watchId = 0;
+  /** False from the moment it has exited and been reaped (and its pidfd closed). */
+  running: boolean;
 
-  constructor(h: ProcessHandle) {
-    const fd = openPidfd(h);
+  /** `target`: the process, or an open pidfd of it (then ours to close once it has exited). */
+  constructor(target: ProcessHandle | number) {
+    const fd = typeof target === 'number' ? target : openPidfd(target);
+    this.running = fd !== undefined;
     if (fd === undefined) {
       this.exited = Promise.resolve(null);
       return;
@@ -95,6 +99,7 @@ export class ChildExit {
         let status: ExitStatus | null = null;
         try { status = addon().reapPidfd(fd); } catch { /* ECHILD: reaped by a waiter of its own */ }
         addon().closeFd(fd);
+        this.running = false;
         resolve(status);
       });
     });
