@@ -418,55 +418,105 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
 
 // posix_spawn (a vfork-style clone in glibc: no copy of Node's page tables)
 // of `path` with child fd i = fds[i] for every i; signal dispositions and the
-// mask are reset as after a fresh exec. Returns [pid, pidfd].
-Napi::Value SpawnFds(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>();
-  Napi::Array jsArgv = info[1].As<Napi::Array>();
-  Napi::Array jsFds = info[2].As<Napi::Array>();
-  std::vector<std::string> args;
-  for (uint32_t i = 0; i < jsArgv.Length(); i++) args.push_back(jsArgv.Get(i).As<Napi::String>());
+// mask are reset as after a fresh exec. On failure returns the errno and sets
+// *op to the call that failed.
+int SpawnWithFds(const std::string& path, const std::vector<std::string>& args, const std::vector<int>& fds,
+                 pid_t* pid, int* pidfd, const char** op) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  uint32_t n = jsFds.Length();
+  size_t n = fds.size();
   // Move every source above all targets first, so one dup2 never clobbers
   // the source of a later one.
   std::vector<int> high(n, -1);
   int err = 0;
-  for (uint32_t i = 0; i < n && !err; i++) {
-    high[i] = fcntl(jsFds.Get(i).As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, (int)n + 3);
+  *op = "fcntl(F_DUPFD_CLOEXEC)";
+  for (size_t i = 0; i < n && !err; i++) {
+    high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)n + 3);
     if (high[i] < 0) err = errno;
   }
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
-  for (uint32_t i = 0; i < n && !err; i++) err = posix_spawn_file_actions_adddup2(&fa, high[i], (int)i);
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
-  if (!err) err = posix_spawnattr_setsigmask(&attr, &none);
-  if (!err) err = posix_spawnattr_setsigdefault(&attr, &all);
-  if (!err) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  if (!err) err = posix_spawn(&pid, path.c_str(), &fa, &attr, argv.data(), environ);
+  if (!err) {
+    *op = "posix_spawn";
+    for (size_t i = 0; i < n && !err; i++) err = posix_spawn_file_actions_adddup2(&fa, high[i], (int)i);
+    if (!err) err = posix_spawnattr_setsigmask(&attr, &none);
+    if (!err) err = posix_spawnattr_setsigdefault(&attr, &all);
+    if (!err) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (!err) err = posix_spawn(pid, path.c_str(), &fa, &attr, argv.data(), environ);
+  }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   for (int fd : high) if (fd >= 0) close(fd);
-  if (err) { ThrowErrno(env, ("posix_spawn " + path).c_str(), err); return env.Undefined(); }
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) {
-    int e = errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    ThrowErrno(env, "pidfd_open", e);
-    return env.Undefined();
+  if (err) return err;
+  *pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
+  if (*pidfd < 0) {
+    err = errno;
+    *op = "pidfd_open";
+    kill(*pid, SIGKILL);
+    waitpid(*pid, nullptr, 0);
   }
-  Napi::Array res = Napi::Array::New(env, 2);
-  res.Set(0u, pid);
-  res.Set(1u, pidfd);
-  return res;
+  return err;
+}
+
+// The spawn runs on a libuv pool thread: a vfork parent waits until the child
+// has exec'd, which under load is a millisecond or more of a blocked event
+// loop per container otherwise.
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, std::string path, std::vector<std::string> args, std::vector<int> fds)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)), args_(std::move(args)), fds_(std::move(fds)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { err_ = SpawnWithFds(path_, args_, fds_, &pid_, &pidfd_, &op_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_) {
+      std::string op = std::string(op_) + (std::string(op_) == "posix_spawn" ? " " + path_ : "");
+      std::string msg = op + ": " + strerror(err_);
+      Napi::Error e = Napi::Error::New(env, msg);
+      e.Set("code", Napi::String::New(env, ErrnoName(err_)));
+      e.Set("errno", Napi::Number::New(env, err_));
+      e.Set("syscall", Napi::String::New(env, op));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Array res = Napi::Array::New(env, 2);
+    res.Set(0u, pid_);
+    res.Set(1u, pidfd_);
+    deferred_.Resolve(res);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  std::vector<std::string> args_;
+  std::vector<int> fds_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int err_ = 0;
+  const char* op_ = "";
+};
+
+// spawnFds(path, argv, fds) -> Promise<[pid, pidfd]>; the fds must stay open
+// until it settles.
+Napi::Value SpawnFds(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>();
+  Napi::Array jsArgv = info[1].As<Napi::Array>();
+  Napi::Array jsFds = info[2].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < jsArgv.Length(); i++) args.push_back(jsArgv.Get(i).As<Napi::String>());
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < jsFds.Length(); i++) fds.push_back(jsFds.Get(i).As<Napi::Number>().Int32Value());
+  SpawnWorker* w = new SpawnWorker(info.Env(), std::move(path), std::move(args), std::move(fds));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 // A sealed in-memory copy of the file at path (close-on-exec): capsa-init

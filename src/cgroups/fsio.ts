@@ -12,6 +12,11 @@ export interface CgroupFs {
   read(file: string): string;
   /** One write(2) of `value`; never creates the file (cgroupfs files can't be created). */
   write(file: string, value: string): void;
+  /**
+   * One open, then one write(2) per value in order (the kernel parses one rule
+   * per write). A failure is thrown as a ValueWriteError naming the value.
+   */
+  writeEach(file: string, values: readonly string[]): void;
   /** Non-recursive mkdir; throws EEXIST. */
   mkdir(dir: string): void;
   /** rmdir(2) only: cgroup dirs are removed whole, their files can't be unlinked. */
@@ -20,16 +25,37 @@ export interface CgroupFs {
   subdirs(dir: string): string[];
 }
 
+/** A failed CgroupFs.writeEach: the value that was being written, and why. */
+export class ValueWriteError extends Error {
+  constructor(
+    readonly value: string,
+    override readonly cause: unknown,
+  ) {
+    super(String((cause as Error)?.message ?? cause));
+  }
+}
+
 export const realCgroupFs: CgroupFs = {
   exists: (file) => fs.existsSync(file),
   read: (file) => fs.readFileSync(file, 'utf8'),
   write(file, value) {
-    // O_TRUNC without O_CREAT: a missing file is ENOENT, not a stray regular file.
-    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
     try {
-      fs.writeSync(fd, value);
+      realCgroupFs.writeEach(file, [value]);
+    } catch (e) {
+      throw e instanceof ValueWriteError ? e.cause : e;
+    }
+  },
+  writeEach(file, values) {
+    // O_TRUNC without O_CREAT: a missing file is ENOENT, not a stray regular file.
+    let i = 0;
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+      for (; i < values.length; i++) fs.writeSync(fd, values[i]!);
+    } catch (e) {
+      throw new ValueWriteError(values[i] ?? '', e);
     } finally {
-      fs.closeSync(fd);
+      if (fd !== undefined) fs.closeSync(fd);
     }
   },
   mkdir: (dir) => fs.mkdirSync(dir),
@@ -65,6 +91,21 @@ export class CgroupWriter {
       this.fs.write(target, value);
     } catch (e) {
       throw writeError(field, target, value, e);
+    }
+  }
+
+  /**
+   * Several values through one open file (each its own write(2)); a rejected
+   * one is reported with its own value, and the ones after it are not written.
+   */
+  writeEach(field: FieldPath, dir: string, file: string, values: readonly string[]): void {
+    if (values.length === 0) return;
+    const target = path.join(dir, file);
+    try {
+      this.fs.writeEach(target, values);
+    } catch (e) {
+      if (e instanceof ValueWriteError) throw writeError(field, target, e.value, e.cause);
+      throw e;
     }
   }
 

@@ -264,5 +264,6 @@ function devicesV1(ctx: V1Context, r: Resources): void {
   }
   const [resetFile, exceptionFile] = state.defaultAllow ? ['devices.allow', 'devices.deny'] : ['devices.deny', 'devices.allow'];
   ctx.w.write(field, dir, resetFile, 'a');
-  for (const e of state.exceptions) ctx.w.write(field, dir, exceptionFile, ruleToV1String(e));
+  // Each file opened once: a default config has 10 exception rules.
+  ctx.w.writeEach(field, dir, exceptionFile, state.exceptions.map(ruleToV1String));
 }

@@ -159,7 +159,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
     try {
       // posix_spawn from the addon: Node's child_process costs the CLI ~10 ms
       // to load, and its fork copies Node's page tables.
-      [pid, pidfd] = addon().spawnFds(file, argv, fds);
+      [pid, pidfd] = await addon().spawnFds(file, argv, fds);
     } catch (e) {
       throw new CapsaError('INIT', `cannot start capsa-init (${initBinaryPath()}): ${(e as Error).message}`);
     }

@@ -32,8 +32,8 @@ export interface Addon {
   dup(fd: number): number;
   setWinsize(fd: number, rows: number, cols: number): void;
   setChildSubreaper(on: boolean): void;
-  /** posix_spawn with child fd i = fds[i]; signals reset. Returns [pid, pidfd]. */
-  spawnFds(path: string, argv: string[], fds: number[]): [number, number];
+  /** posix_spawn, on a pool thread, with child fd i = fds[i]; signals reset. The fds must stay open until it settles. */
+  spawnFds(path: string, argv: string[], fds: number[]): Promise<[number, number]>;
   /** A sealed, close-on-exec memfd copy of the file. */
   sealedCopy(path: string): number;
   /** Non-blocking read: data, an empty Buffer at EOF, or null when nothing is ready. */

@@ -401,6 +401,15 @@ test('devices: no config rules → deny all, then runc\'s default allow list', (
   }, [['devices']]);
 });
 
+test('devices: a rule the kernel rejects is named in the error with its file, and the rules after it are not written', () => {
+  withV1((fx, m, dir) => {
+    fx.fs.onWrite = (_file, value) => (value === 'c 1:7 rwm' ? 'EINVAL' : undefined);
+    const e = expectError(() => m.apply(undefined), 'SYSCALL', 'linux.resources.devices', /write c 1:7 rwm to .*devices\.allow/);
+    assert.is(e.errno, 'EINVAL');
+    assert.equal(fx.fs.valuesWritten('devices.allow', dir('devices')), ['c *:* m', 'b *:* m', 'c 1:3 rwm', 'c 1:8 rwm', 'c 1:7 rwm']);
+  }, [['devices']]);
+});
+
 test('devices: config rules in order, folded as the kernel would', () => {
   withV1((fx, m, dir) => {
     m.apply({
