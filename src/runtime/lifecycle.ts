@@ -233,6 +233,6 @@ export async function deleteContainer(store: StateStore, id: string, opts: { for
     }
     await destroy(o, opts.onWarning ?? (() => {}));
   } finally {
-    o.dir.unlock();
+    await o.dir.unlockAsync();
   }
 }

@@ -129,6 +129,20 @@ export class ContainerDir {
     this.lockFd = -1;
   }
 
+  /**
+   * unlock() with the close on the libuv pool. After remove() the close frees
+   * the dir's last block, and on a disk mounted with `discard` (this host's
+   * root) that waits for the device: ~0.7 ms of a blocked event loop per
+   * container otherwise.
+   */
+  async unlockAsync(): Promise<void> {
+    if (this.lockFd < 0) return;
+    const fd = this.lockFd;
+    this.lockFd = -1;
+    try { addon().flock(fd, LOCK_UN); } catch { /* closing releases it anyway */ }
+    await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+  }
+
   /** Removes the directory and everything in it. */
   remove(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
