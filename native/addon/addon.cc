@@ -48,13 +48,17 @@ const char* ErrnoName(int err) {
   }
 }
 
-void ThrowErrno(Napi::Env env, const char* op, int err) {
+Napi::Error ErrnoError(Napi::Env env, const char* op, int err) {
   std::string msg = std::string(op) + ": " + strerror(err);
   Napi::Error e = Napi::Error::New(env, msg);
   e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, op));
-  e.ThrowAsJavaScriptException();
+  return e;
+}
+
+void ThrowErrno(Napi::Env env, const char* op, int err) {
+  ErrnoError(env, op, err).ThrowAsJavaScriptException();
 }
 
 namespace {
@@ -477,13 +481,8 @@ class SpawnWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (err_) {
-      std::string op = std::string(op_) + (std::string(op_) == "posix_spawn" ? " " + path_ : "");
-      std::string msg = op + ": " + strerror(err_);
-      Napi::Error e = Napi::Error::New(env, msg);
-      e.Set("code", Napi::String::New(env, ErrnoName(err_)));
-      e.Set("errno", Napi::Number::New(env, err_));
-      e.Set("syscall", Napi::String::New(env, op));
-      deferred_.Reject(e.Value());
+      std::string op = std::string(op_) == "posix_spawn" ? "posix_spawn " + path_ : op_;
+      deferred_.Reject(ErrnoError(env, op.c_str(), err_).Value());
       return;
     }
     Napi::Array res = Napi::Array::New(env, 2);

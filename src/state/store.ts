@@ -123,10 +123,8 @@ export class ContainerDir {
   }
 
   unlock(): void {
-    if (this.lockFd < 0) return;
-    try { addon().flock(this.lockFd, LOCK_UN); } catch { /* closing releases it anyway */ }
-    fs.closeSync(this.lockFd);
-    this.lockFd = -1;
+    const fd = this.releaseLock();
+    if (fd >= 0) fs.closeSync(fd);
   }
 
   /**
@@ -136,11 +134,17 @@ export class ContainerDir {
    * container otherwise.
    */
   async unlockAsync(): Promise<void> {
-    if (this.lockFd < 0) return;
+    const fd = this.releaseLock();
+    if (fd >= 0) await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+  }
+
+  /** Drops the lock and hands back its fd for the caller to close (-1 if not held). */
+  private releaseLock(): number {
     const fd = this.lockFd;
+    if (fd < 0) return fd;
     this.lockFd = -1;
     try { addon().flock(fd, LOCK_UN); } catch { /* closing releases it anyway */ }
-    await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+    return fd;
   }
 
   /** Removes the directory and everything in it. */

@@ -176,6 +176,21 @@ test('runOnce: a create failure leaves no container, bundle or process; bad sour
   assert.equal(ids(), []);
 });
 
+test('create when capsa-init cannot be spawned: INIT naming posix_spawn and its errno; no container or state dir is left', async () => {
+  const id = newId();
+  const saved = process.env.CAPSA_INIT;
+  process.env.CAPSA_INIT = '/no/such/capsa-init';
+  try {
+    const err = await expectCapsaError(runtime.create(id, { spec: spec().withArgs('/bin/testinit', 'true').build(), rootfs }), 'INIT', 'cannot start capsa-init (/no/such/capsa-init)', 'posix_spawn /no/such/capsa-init');
+    assert.match(err.message, /No such file or directory/);
+  } finally {
+    if (saved === undefined) delete process.env.CAPSA_INIT;
+    else process.env.CAPSA_INIT = saved;
+  }
+  assert.not.ok(ids().includes(id));
+  assert.not.ok(fs.existsSync(path.join(root, id)), 'state dir removed');
+});
+
 // ---- the builder's settings, read back from inside the container ----
 
 test('builder: args, env, cwd, user, hostname, rlimit, no_new_privs as the process sees them', async () => {
