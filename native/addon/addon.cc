@@ -2,6 +2,7 @@
 // mounts or changes credentials — those only happen in capsa-init.
 #include "addon.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -48,17 +50,22 @@ const char* ErrnoName(int err) {
   }
 }
 
-Napi::Error ErrnoError(Napi::Env env, const char* op, int err) {
+// An Error with message "op: strerror", code (EPERM…), errno and syscall.
+// Raw napi calls, so that it can fail with a status instead of aborting
+// (see SpawnWorker::OnOK).
+bool ErrnoError(napi_env env, const char* op, int err, napi_value* out) {
   std::string msg = std::string(op) + ": " + strerror(err);
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, ErrnoName(err)));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, op));
-  return e;
+  napi_value text, code, no, call;
+  return napi_create_string_utf8(env, msg.c_str(), NAPI_AUTO_LENGTH, &text) == napi_ok &&
+         napi_create_string_utf8(env, ErrnoName(err), NAPI_AUTO_LENGTH, &code) == napi_ok &&
+         napi_create_int32(env, err, &no) == napi_ok && napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &call) == napi_ok &&
+         napi_create_error(env, nullptr, text, out) == napi_ok && napi_set_named_property(env, *out, "code", code) == napi_ok &&
+         napi_set_named_property(env, *out, "errno", no) == napi_ok && napi_set_named_property(env, *out, "syscall", call) == napi_ok;
 }
 
 void ThrowErrno(Napi::Env env, const char* op, int err) {
-  ErrnoError(env, op, err).ThrowAsJavaScriptException();
+  napi_value e;
+  if (ErrnoError(env, op, err, &e)) napi_throw(env, e);
 }
 
 namespace {
@@ -148,6 +155,51 @@ void ReapInBackground(int pidfd) {
     waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
     close(pidfd);
   }).detach();
+}
+
+// capsa-init processes each thread spawned that may still be running, as our
+// own dups of their pidfds. A worker thread terminated between the spawn and
+// the plan would leave one waiting for its plan for ever; capsa-init exits by
+// itself once it has made the process, so killing one at teardown loses
+// nothing that could still complete.
+std::mutex spawned_lock;
+std::unordered_map<napi_env, std::vector<int>> spawned;
+
+bool HasExited(int pidfd) {
+  struct pollfd p = {pidfd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0;
+}
+
+void KillSpawnedAtTeardown(void* arg) {
+  std::vector<int> fds;
+  {
+    std::lock_guard<std::mutex> g(spawned_lock);
+    auto it = spawned.find(static_cast<napi_env>(arg));
+    if (it == spawned.end()) return;
+    fds = std::move(it->second);
+    spawned.erase(it);
+  }
+  for (int fd : fds) {
+    syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+    ReapInBackground(fd);
+  }
+}
+
+void TrackSpawned(napi_env env, int pidfd) {
+  int own = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+  if (own < 0) return;  // then a worker terminated mid-create can leave it waiting, as before
+  std::lock_guard<std::mutex> g(spawned_lock);
+  auto it = spawned.find(env);
+  if (it == spawned.end()) {
+    if (napi_add_env_cleanup_hook(env, KillSpawnedAtTeardown, env) != napi_ok) {
+      close(own);
+      return;
+    }
+    it = spawned.emplace(env, std::vector<int>()).first;
+  }
+  auto& fds = it->second;
+  fds.erase(std::remove_if(fds.begin(), fds.end(), [](int fd) { return HasExited(fd) && close(fd) == 0; }), fds.end());
+  fds.push_back(own);
 }
 
 // The watched fd was the thread's to close once the watch fired; it never will now.
@@ -288,6 +340,42 @@ Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(buf), (size_t)n);
 }
 
+// flock()s each thread holds, by fd. A worker thread terminated while it holds
+// one (mid-create, say) could never run its unlock, and the lock would stay
+// held by the process: a later delete --force of that container would wait
+// for it. At teardown they are unlocked and their fds closed.
+std::mutex held_locks_lock;
+std::unordered_map<napi_env, std::vector<int>> held_locks;
+
+void ReleaseLocksAtTeardown(void* arg) {
+  std::vector<int> fds;
+  {
+    std::lock_guard<std::mutex> g(held_locks_lock);
+    auto it = held_locks.find(static_cast<napi_env>(arg));
+    if (it == held_locks.end()) return;
+    fds = std::move(it->second);
+    held_locks.erase(it);
+  }
+  for (int fd : fds) {
+    flock(fd, LOCK_UN);
+    close(fd);
+  }
+}
+
+void NoteLock(napi_env env, int fd, bool held) {
+  std::lock_guard<std::mutex> g(held_locks_lock);
+  auto it = held_locks.find(env);
+  if (!held) {
+    if (it != held_locks.end()) it->second.erase(std::remove(it->second.begin(), it->second.end(), fd), it->second.end());
+    return;
+  }
+  if (it == held_locks.end()) {
+    if (napi_add_env_cleanup_hook(env, ReleaseLocksAtTeardown, env) != napi_ok) return;
+    it = held_locks.emplace(env, std::vector<int>()).first;
+  }
+  if (std::find(it->second.begin(), it->second.end(), fd) == it->second.end()) it->second.push_back(fd);
+}
+
 // flock(fd, LOCK_EX|LOCK_NB ...): returns true when taken, false on EWOULDBLOCK.
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -297,7 +385,9 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   if (rc < 0) {
     if (errno == EWOULDBLOCK) return Napi::Boolean::New(info.Env(), false);
     ThrowErrno(info.Env(), "flock", errno);
+    return info.Env().Undefined();
   }
+  NoteLock(info.Env(), fd, (op & LOCK_UN) == 0);
   return Napi::Boolean::New(info.Env(), true);
 }
 
@@ -474,25 +564,42 @@ int SpawnWithFds(const std::string& path, const std::vector<std::string>& args, 
 class SpawnWorker : public Napi::AsyncWorker {
  public:
   SpawnWorker(Napi::Env env, std::string path, std::vector<std::string> args, std::vector<int> fds)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        path_(std::move(path)), args_(std::move(args)), fds_(std::move(fds)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+      : Napi::AsyncWorker(env), path_(std::move(path)), args_(std::move(args)), fds_(std::move(fds)) {
+    napi_create_promise(env, &deferred_, &promise_);
+  }
+  Napi::Value Promise() { return Napi::Value(Env(), promise_); }
   void Execute() override { err_ = SpawnWithFds(path_, args_, fds_, &pid_, &pidfd_, &op_); }
+  // Raw napi calls only: while a worker thread is being terminated they
+  // return an error status, where node-addon-api's would abort the process.
   void OnOK() override {
-    Napi::Env env = Env();
-    if (err_) {
-      std::string op = std::string(op_) == "posix_spawn" ? "posix_spawn " + path_ : op_;
-      deferred_.Reject(ErrnoError(env, op.c_str(), err_).Value());
-      return;
-    }
-    Napi::Array res = Napi::Array::New(env, 2);
-    res.Set(0u, pid_);
-    res.Set(1u, pidfd_);
-    deferred_.Resolve(res);
+    napi_env env = Env();
+    napi_value value = nullptr;
+    bool settled = err_ ? Rejection(env, &value) && napi_reject_deferred(env, deferred_, value) == napi_ok
+                        : Result(env, &value) && napi_resolve_deferred(env, deferred_, value) == napi_ok;
+    if (settled && !err_) TrackSpawned(env, pidfd_);
+    if (settled || err_) return;
+    // JavaScript can no longer run here: nobody will send this capsa-init its
+    // plan, so it must not be left waiting for one.
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    close(pidfd_);
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
+  bool Result(napi_env env, napi_value* out) {
+    napi_value pid, pidfd;
+    return napi_create_array_with_length(env, 2, out) == napi_ok && napi_create_int32(env, pid_, &pid) == napi_ok &&
+           napi_create_int32(env, pidfd_, &pidfd) == napi_ok && napi_set_element(env, *out, 0, pid) == napi_ok &&
+           napi_set_element(env, *out, 1, pidfd) == napi_ok;
+  }
+
+  bool Rejection(napi_env env, napi_value* out) {
+    std::string op = std::string(op_) == "posix_spawn" ? "posix_spawn " + path_ : op_;
+    return ErrnoError(env, op.c_str(), err_, out);
+  }
+
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;
   std::string path_;
   std::vector<std::string> args_;
   std::vector<int> fds_;
@@ -513,7 +620,7 @@ Napi::Value SpawnFds(const Napi::CallbackInfo& info) {
   std::vector<int> fds;
   for (uint32_t i = 0; i < jsFds.Length(); i++) fds.push_back(jsFds.Get(i).As<Napi::Number>().Int32Value());
   SpawnWorker* w = new SpawnWorker(info.Env(), std::move(path), std::move(args), std::move(fds));
-  Napi::Promise p = w->Promise();
+  Napi::Value p = w->Promise();
   w->Queue();
   return p;
 }
@@ -629,7 +736,17 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
 // Defined in cgroup_bpf.cc when that file is linked in.
 void RegisterCgroupBpf(Napi::Env env, Napi::Object exports) __attribute__((weak));
 
+// The reaping threads are detached and can outlive the environment that
+// loaded us: when the last worker thread using the addon ends, Node would
+// dlclose it under them. RTLD_NODELETE keeps the code mapped for the process.
+void PinLoaded() {
+  Dl_info self;
+  if (dladdr(reinterpret_cast<void*>(&PinLoaded), &self) && self.dli_fname)
+    dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PinLoaded();
   RegisterCore(env, exports);
   if (RegisterCgroupBpf) RegisterCgroupBpf(env, exports);
   return exports;
