@@ -72,6 +72,8 @@ export interface RemoveOptions {
   created: string[];
   /** capsa's shared default parents (e.g. <root>/capsa): removed when empty, whoever made them. */
   sharedParents?: string[];
+  /** Leaves not in `created` may still be ours (see CgroupRecord.creating): removed when empty. */
+  leavesMaybeCreated?: boolean;
   sleep: (ms: number) => void;
 }
 
@@ -85,9 +87,11 @@ export function removeCreated(cfs: CgroupFs, opts: RemoveOptions): void {
   const created = new Set(opts.created);
   const errors: CapsaError[] = [];
   for (const leaf of opts.leaves) {
-    if (!created.has(leaf)) continue;
+    if (!created.has(leaf) && !opts.leavesMaybeCreated) continue;
     try {
-      removeTree(cfs, leaf, opts.sleep);
+      // Not recorded as ours: never recurse into it, and leave it if it holds anything.
+      if (!created.has(leaf)) removeIfEmpty(cfs, leaf, opts.sleep);
+      else removeTree(cfs, leaf, opts.sleep);
     } catch (e) {
       errors.push(e as CapsaError);
     }
@@ -107,6 +111,23 @@ export function removeCreated(cfs: CgroupFs, opts: RemoveOptions): void {
 
 // A dir with processes still exiting is EBUSY for a moment; try a few times.
 const RETRY_DELAYS_MS = [0, 10, 20, 40, 80, 160];
+
+function removeIfEmpty(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): void {
+  let last: unknown;
+  for (const delay of RETRY_DELAYS_MS) {
+    sleep(delay);
+    try {
+      cfs.rmdir(dir);
+      return;
+    } catch (e) {
+      const errno = errnoOf(e);
+      if (errno === 'ENOENT' || errno === 'ENOTEMPTY') return;
+      last = e;
+      if (errno !== 'EBUSY') break;
+    }
+  }
+  throw syscallError(`remove cgroup ${dir}`, last);
+}
 
 function removeTree(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): void {
   // The usual case first: no child cgroups, no processes left.

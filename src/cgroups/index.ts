@@ -50,5 +50,5 @@ export function loadCgroupManager(record: CgroupRecord, inject: Pick<CgroupHost,
   const host: CgroupHost = record.hierarchies || record.unified
     ? { ...inject, layout: record.layout, mountRoot: record.mountRoot, hierarchies: record.hierarchies ?? {}, ...(record.unified ? { unified: record.unified } : {}) }
     : { ...cgroupHostAt(record.mountRoot, inject), layout: record.layout };
-  return record.layout === 'v2' ? new V2Manager(host, record.path, record.created) : new V1Manager(host, record.path, record.created);
+  return record.layout === 'v2' ? new V2Manager(host, record.path, record.created, !!record.creating) : new V1Manager(host, record.path, record.created, !!record.creating);
 }

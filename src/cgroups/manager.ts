@@ -65,6 +65,12 @@ export interface CgroupRecord {
   path: string;
   /** Absolute dirs created by capsa (deepest last), removed on destroy when empty. */
   created: string[];
+  /**
+   * Written before create() and cleared after it: a create stopped in between
+   * (a crash, a terminated worker thread) may have made some of the leaves
+   * without recording them, so destroy removes the leaves when empty.
+   */
+  creating?: boolean;
   mountRoot: string;
   /** v1/hybrid: controller → hierarchy mount dir; rebuilt by scanning mountRoot when absent. */
   hierarchies?: Record<string, string>;

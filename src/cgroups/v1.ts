@@ -30,6 +30,8 @@ export class V1Manager implements CgroupManager {
     private readonly host: CgroupHost,
     readonly path: string,
     created: string[] = [],
+    /** See CgroupRecord.creating. */
+    private readonly creating = false,
   ) {
     if (host.layout === 'v2') throw new CapsaError('INTERNAL', 'V1Manager on a cgroup v2 host');
     this.layout = host.layout;
@@ -196,7 +198,7 @@ export class V1Manager implements CgroupManager {
       roots.push(this.host.unified!);
     }
     const sharedParents = this.path.startsWith(DEFAULT_CGROUP_PARENT + '/') ? roots.map((m) => path.join(m, DEFAULT_CGROUP_PARENT)) : [];
-    removeCreated(this.cfs, { leaves, created: this.created, sharedParents, sleep: hostSleep(this.host) });
+    removeCreated(this.cfs, { leaves, created: this.created, sharedParents, leavesMaybeCreated: this.creating, sleep: hostSleep(this.host) });
     this.created.length = 0;
   }
 

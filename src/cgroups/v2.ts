@@ -27,6 +27,8 @@ export class V2Manager implements CgroupManager {
     private readonly host: CgroupHost,
     readonly path: string,
     created: string[] = [],
+    /** See CgroupRecord.creating. */
+    private readonly creating = false,
   ) {
     if (host.layout !== 'v2' || !host.unified) throw new CapsaError('INTERNAL', 'V2Manager needs a cgroup v2 host');
     this.root = host.unified;
@@ -100,7 +102,7 @@ export class V2Manager implements CgroupManager {
 
   destroy(): void {
     const sharedParents = this.path.startsWith(DEFAULT_CGROUP_PARENT + '/') ? [path.join(this.root, DEFAULT_CGROUP_PARENT)] : [];
-    removeCreated(this.cfs, { leaves: [this.dir], created: this.created, sharedParents, sleep: hostSleep(this.host) });
+    removeCreated(this.cfs, { leaves: [this.dir], created: this.created, sharedParents, leavesMaybeCreated: this.creating, sleep: hostSleep(this.host) });
     this.created.length = 0;
   }
 

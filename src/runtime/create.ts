@@ -162,7 +162,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     // The cgroup is recorded with the claim, before it is made, so a crash
     // in between can be cleaned.
     cgroup = makeCgroupManager(id, spec, !!opts.systemdCgroup);
-    record.cgroup = cgroup.toJSON();
+    record.cgroup = { ...cgroup.toJSON(), creating: true };
     dir.write(record);
     if (opts.bundle === undefined) fs.writeFileSync(path.join(dir.dir, 'config.json'), JSON.stringify(spec));
     try {

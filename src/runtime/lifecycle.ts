@@ -7,7 +7,8 @@ import type { CgroupManager } from '../cgroups/manager';
 import { notExist, type ContainerDir, type StateRecord, type StateStore } from '../state/store';
 import { loadCgroup } from './cgroups';
 import type { Hook, State } from '../spec/types';
-import { signalProcess, waitForExit, watchExit } from './process-exit';
+import { signalProcess, waitForExit, watchExit, type ProcessHandle } from './process-exit';
+import { readProcStat } from '../sys/proc';
 import { deriveStatus, toOciState, type Status } from './status';
 import { faultPoint } from './faults';
 import { addon } from '../sys/addon';
@@ -156,11 +157,29 @@ export async function killContainer(store: StateStore, id: string, signal: numbe
 
 async function killAndWait(o: Opened): Promise<void> {
   faultPoint('delete:before-kill');
-  const init = { pid: o.record.pid, startTime: o.record.initStartTime };
+  // Still being created, the init's pid is not recorded yet: the cgroup is
+  // what finds it (destroy() waits for the cgroup to empty). Those that are
+  // our own children (a create this process started, say in a worker thread
+  // that was terminated) must be reaped here, or they stay zombies.
+  const ourChildren = o.record.pid ? [] : childrenIn(o.cgroup);
   signalAll(o.cgroup, SIGKILL);
-  signalProcess(init, SIGKILL);
   if (o.status === 'paused') o.cgroup?.thaw();
+  if (!o.record.pid) {
+    await Promise.all(ourChildren.map((child) => waitForExit(child, 30_000)));
+    return;
+  }
+  const init = { pid: o.record.pid, startTime: o.record.initStartTime };
+  signalProcess(init, SIGKILL);
   await waitForExit(init, 30_000);
+}
+
+function childrenIn(cgroup: CgroupManager | undefined): ProcessHandle[] {
+  const out: ProcessHandle[] = [];
+  for (const pid of cgroup?.pids() ?? []) {
+    const st = readProcStat(pid);
+    if (st?.ppid === process.pid) out.push({ pid, startTime: st.startTime });
+  }
+  return out;
 }
 
 /** --systemd-cgroup: stop the container's scope (systemd would also collect it once empty). */

@@ -201,6 +201,82 @@ const { Runtime, spec } = require(w.lib);
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 `;
 
+// Workers terminated at random points of create/delete loops. Whatever the
+// point (loading the addon, mid-spawn, mid-create, mid-delete), Node must not
+// abort and no capsa-init may stay alive; what they leave is removed by
+// delete --force from the main thread. Zombies of children whose pidfds died
+// with a worker's JavaScript are reaped by the probe itself before it exits
+// (cleanup, not asserted).
+const TERMINATE_ANYWHERE_SOURCE = `
+const fs = require('node:fs');
+const { Worker } = require('node:worker_threads');
+const [lib, addonPath, root, rootfs, prefix, rounds] = process.argv.slice(1);
+const { Runtime } = require(lib);
+const runtime = new Runtime({ root });
+const worker = \`
+const { parentPort, workerData: w } = require('node:worker_threads');
+const { Runtime, spec } = require(w.lib);
+const runtime = new Runtime({ root: w.root });
+parentPort.postMessage('go');
+(async () => {
+  for (let i = 0; ; i++) {
+    const c = await runtime.create(w.prefix + i, { spec: spec().withArgs('/bin/testinit', 'true').build(), rootfs: w.rootfs, stdio: 'ignore' });
+    await c.delete({ force: true });
+  }
+})().catch(() => {});
+\`;
+const children = () => fs.readdirSync('/proc').filter((p) => /^\\\\d+$/.test(p)).map((p) => {
+  try {
+    const stat = fs.readFileSync('/proc/' + p + '/stat', 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid: Number(p), state: f[0], ppid: Number(f[1]), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) };
+  } catch { return undefined; }
+}).filter((c) => c && c.ppid === process.pid);
+(async () => {
+  for (let k = 0; k < Number(rounds); k++) {
+    const w = new Worker(worker, { eval: true, workerData: { lib, root, rootfs, prefix: prefix + '-' + k + '-' } });
+    await new Promise((r) => w.once('message', r));
+    await new Promise((r) => setTimeout(r, Math.random() * 30));
+    await w.terminate();
+  }
+  // By directory: a create stopped before its first state write has no record to list.
+  const left = fs.readdirSync(root).filter((id) => id.startsWith(prefix));
+  for (const id of left) await runtime.delete(id, { force: true });
+  // Until the killed processes have exited (bounded: 2000 turns of the loop).
+  let live = [];
+  for (let i = 0; i < 2000; i++) {
+    live = children().filter((c) => c.comm === 'capsa-init' && c.state !== 'Z');
+    if (live.length === 0) break;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const cgroups = [];
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    try { for (const d of fs.readdirSync('/sys/fs/cgroup/' + h)) if (d.startsWith(prefix)) cgroups.push(h + '/' + d); } catch {}
+  }
+  const zombies = children().filter((c) => c.state === 'Z');
+  const native = require(addonPath);
+  for (const z of zombies) { try { const fd = native.pidfdOpen(z.pid); native.reapPidfd(fd); native.closeFd(fd); } catch {} }
+  console.log(JSON.stringify({ deleted: left.length, live: live.map((c) => c.pid + ' ' + c.state), remaining: fs.readdirSync(root).filter((id) => id.startsWith(prefix)).length, cgroups, zombies: zombies.length }));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+`;
+
+test('workers terminated at random points of create/delete loops: Node does not abort, no capsa-init stays alive, delete --force removes every state dir and cgroup they left (containers still being created included)', () => {
+  const prefix = `capsa-test-wa-${randomBytes(3).toString('hex')}`;
+  let out: string;
+  try {
+    out = execFileSync(process.execPath, ['-e', TERMINATE_ANYWHERE_SOURCE, path.join(REPO_ROOT, 'dist', 'index.cjs'), path.join(REPO_ROOT, 'build', 'Release', 'capsa_addon.node'), root, rootfs, prefix, '40'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { status: number | null; signal: string | null; stderr: string };
+    runtime.list().filter((s) => s.id.startsWith(prefix)).forEach((s) => { try { execFileSync(path.join(REPO_ROOT, 'dist', 'capsa'), ['--root', root, 'delete', '-f', s.id]); } catch { /* reported by the leak check */ } });
+    throw new assert.Assertion({ message: `node exited ${err.status ?? err.signal}: ${err.stderr.split('\n').slice(0, 4).join(' | ')}`, operator: 'exit', expects: 0, actual: err.status });
+  }
+  const r = JSON.parse(out) as { deleted: number; live: string[]; remaining: number; cgroups: string[]; zombies: number };
+  assert.equal(r.live, [], 'capsa-init processes still alive');
+  assert.is(r.remaining, 0, 'state dirs left');
+  // The per-test leak check cannot attribute these (their state dirs are gone).
+  assert.equal(r.cgroups, [], 'cgroup dirs left');
+});
+
 test('a worker terminated while it waits on a container and an exec\'d process: Node does not abort, a later delete --force finishes (the orphaned children are reaped), no pidfd left behind', () => {
   const prefix = `capsa-test-wt-${randomBytes(3).toString('hex')}`;
   let out: string;

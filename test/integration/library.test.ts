@@ -290,6 +290,26 @@ async function readAll(stream: NodeJS.ReadableStream | null | undefined): Promis
   return s;
 }
 
+test('delete --force of a container still being created by a live creator (no init pid recorded yet): its processes are found through the cgroup and killed, nothing is left', async () => {
+  const { id, c, dir } = await sleeper();
+  const initPid = c.state().pid;
+  try {
+    // What the state dir holds while create is between making the cgroup and
+    // the init reporting its pid, with this process as the creator.
+    const file = path.join(root, id, 'state.json');
+    const rec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const myStart = Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19]);
+    fs.writeFileSync(file, JSON.stringify({ ...rec, phase: 'creating', pid: 0, initStartTime: 0, creator: { pid: process.pid, startTime: myStart } }));
+    assert.is(runtime.list().find((s) => s.id === id)?.status, 'creating');
+    await runtime.delete(id, { force: true });
+    assert.not.ok(ids().includes(id));
+    assert.not.ok(alive(initPid), 'the container init is dead');
+    assert.not.ok(fs.existsSync(path.join(root, id)));
+  } finally {
+    await cleanUp(dir, ...(ids().includes(id) ? [c] : []));
+  }
+});
+
 test('exec with streams into a running container', async () => {
   const { id, c, dir } = await sleeper(base().withEnv('ROLE', 'db'));
   try {

@@ -107,6 +107,30 @@ test('destroy removes only dirs capsa created, deepest first, and leaves busy pa
   }
 });
 
+test('a record written before create() finished (creating): destroy removes leaves the create may have made when empty, never recursing into one', () => {
+  const fx = v1Fixture([['memory'], ['pids'], ['cpu']]);
+  try {
+    const m = createCgroupManager({ id: 'c1', host: fx.host });
+    const rec = { ...m.toJSON(), creating: true };
+    assert.equal(rec.created, []);
+    const leaf = (c: string) => path.join(fx.root, c, m.path);
+    // The create was stopped after two of its mkdirs; one of them has a child cgroup.
+    fx.fs.mkdir(leaf('memory'));
+    fx.fs.mkdir(leaf('pids'));
+    fx.fs.mkdir(path.join(leaf('pids'), 'inner'));
+    // Without the flag, leaves not recorded as created are not ours to remove.
+    loadCgroupManager({ ...rec, creating: false }, { fs: fx.fs, sleep: () => {} }).destroy();
+    assert.ok(fs.existsSync(leaf('memory')));
+    const e = expectError(() => loadCgroupManager(rec, { fs: fx.fs, sleep: () => {} }).destroy(), 'SYSCALL', undefined, /^remove cgroup .*pids.*: device or resource busy$/);
+    assert.is(e.errno, 'EBUSY');
+    assert.not.ok(fs.existsSync(leaf('memory')), 'empty leaf removed');
+    assert.ok(fs.existsSync(path.join(leaf('pids'), 'inner')), 'a leaf with a child cgroup is left whole');
+    assert.not.ok(fs.existsSync(leaf('cpu')));
+  } finally {
+    fx.cleanup();
+  }
+});
+
 test('destroy removes child cgroups the container made, and reports a busy leaf after retrying', () => {
   withV1((fx, m, dir) => {
     fx.fs.mkdir(path.join(dir('pids'), 'inner'));

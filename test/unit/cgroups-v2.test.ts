@@ -395,4 +395,20 @@ test('record round trip and nested relative path', () => {
   }, { cgroupsPath: 'pod/x' });
 });
 
+test('a record written before create() finished (creating): destroy removes the leaf the create may have made', () => {
+  const fx = v2Fixture();
+  try {
+    const m = createCgroupManager({ id: 'c1', host: fx.host });
+    const rec = { ...m.toJSON(), creating: true };
+    const leaf = path.join(fx.root, m.path);
+    fx.fs.mkdir(leaf);
+    loadCgroupManager({ ...rec, creating: false }, { fs: fx.fs, sleep: () => {} }).destroy();
+    assert.ok(fs.existsSync(leaf), 'not recorded, not flagged: kept');
+    loadCgroupManager(rec, { fs: fx.fs, sleep: () => {} }).destroy();
+    assert.not.ok(fs.existsSync(leaf));
+  } finally {
+    fx.cleanup();
+  }
+});
+
 test.run();
