@@ -112,23 +112,6 @@ export function removeCreated(cfs: CgroupFs, opts: RemoveOptions): void {
 // A dir with processes still exiting is EBUSY for a moment; try a few times.
 const RETRY_DELAYS_MS = [0, 10, 20, 40, 80, 160];
 
-function removeIfEmpty(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): void {
-  let last: unknown;
-  for (const delay of RETRY_DELAYS_MS) {
-    sleep(delay);
-    try {
-      cfs.rmdir(dir);
-      return;
-    } catch (e) {
-      const errno = errnoOf(e);
-      if (errno === 'ENOENT' || errno === 'ENOTEMPTY') return;
-      last = e;
-      if (errno !== 'EBUSY') break;
-    }
-  }
-  throw syscallError(`remove cgroup ${dir}`, last);
-}
-
 function removeTree(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): void {
   // The usual case first: no child cgroups, no processes left.
   try {
@@ -138,6 +121,16 @@ function removeTree(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): vo
     if (errnoOf(e) === 'ENOENT') return;
   }
   for (const child of cfs.subdirs(dir)) removeTree(cfs, path.join(dir, child), sleep);
+  rmdirRetrying(cfs, dir, sleep, ['ENOENT']);
+}
+
+/** A leaf that may not be ours: removed only when it holds nothing (no recursion). */
+function removeIfEmpty(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): void {
+  rmdirRetrying(cfs, dir, sleep, ['ENOENT', 'ENOTEMPTY']);
+}
+
+/** rmdir, retried while EBUSY (processes still exiting); an errno in `fine` ends it quietly. */
+function rmdirRetrying(cfs: CgroupFs, dir: string, sleep: (ms: number) => void, fine: readonly string[]): void {
   let last: unknown;
   for (const delay of RETRY_DELAYS_MS) {
     sleep(delay);
@@ -145,9 +138,10 @@ function removeTree(cfs: CgroupFs, dir: string, sleep: (ms: number) => void): vo
       cfs.rmdir(dir);
       return;
     } catch (e) {
-      if (errnoOf(e) === 'ENOENT') return;
+      const errno = errnoOf(e);
+      if (errno !== undefined && fine.includes(errno)) return;
       last = e;
-      if (errnoOf(e) !== 'EBUSY') break;
+      if (errno !== 'EBUSY') break;
     }
   }
   throw syscallError(`remove cgroup ${dir}`, last);
