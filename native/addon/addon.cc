@@ -157,49 +157,75 @@ void ReapInBackground(int pidfd) {
   }).detach();
 }
 
-// capsa-init processes each thread spawned that may still be running, as our
-// own dups of their pidfds. A worker thread terminated between the spawn and
-// the plan would leave one waiting for its plan for ever; capsa-init exits by
-// itself once it has made the process, so killing one at teardown loses
-// nothing that could still complete.
-std::mutex spawned_lock;
-std::unordered_map<napi_env, std::vector<int>> spawned;
+// What a thread leaves behind if it is torn down mid-operation (a worker
+// terminated at any point), released by one env cleanup hook:
+// - `spawned`: our dups of the pidfds of capsa-init processes it spawned. One
+//   waiting for its plan would wait for ever; capsa-init exits by itself once
+//   it has made the process, so killing one at teardown loses nothing that
+//   could still complete.
+// - `locks`: flock()ed fds it holds. Its unlock would never run, and a later
+//   delete --force of that container would wait for the lock.
+struct ThreadLeftovers {
+  std::vector<int> spawned;
+  std::vector<int> locks;
+};
+std::mutex leftovers_lock;
+std::unordered_map<napi_env, ThreadLeftovers> leftovers;
+
+void ReleaseLeftovers(void* arg) {
+  ThreadLeftovers mine;
+  {
+    std::lock_guard<std::mutex> g(leftovers_lock);
+    auto it = leftovers.find(static_cast<napi_env>(arg));
+    if (it == leftovers.end()) return;
+    mine = std::move(it->second);
+    leftovers.erase(it);
+  }
+  for (int fd : mine.locks) {
+    flock(fd, LOCK_UN);
+    close(fd);
+  }
+  for (int fd : mine.spawned) {
+    syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+    ReapInBackground(fd);
+  }
+}
+
+// The calling thread's leftovers (registering the hook on first use); call
+// with leftovers_lock held. Null if the hook cannot be added.
+ThreadLeftovers* LeftoversOf(napi_env env) {
+  auto it = leftovers.find(env);
+  if (it != leftovers.end()) return &it->second;
+  if (napi_add_env_cleanup_hook(env, ReleaseLeftovers, env) != napi_ok) return nullptr;
+  return &leftovers[env];
+}
 
 bool HasExited(int pidfd) {
   struct pollfd p = {pidfd, POLLIN, 0};
   return poll(&p, 1, 0) > 0;
 }
 
-void KillSpawnedAtTeardown(void* arg) {
-  std::vector<int> fds;
-  {
-    std::lock_guard<std::mutex> g(spawned_lock);
-    auto it = spawned.find(static_cast<napi_env>(arg));
-    if (it == spawned.end()) return;
-    fds = std::move(it->second);
-    spawned.erase(it);
-  }
-  for (int fd : fds) {
-    syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
-    ReapInBackground(fd);
-  }
-}
-
 void TrackSpawned(napi_env env, int pidfd) {
   int own = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
   if (own < 0) return;  // then a worker terminated mid-create can leave it waiting, as before
-  std::lock_guard<std::mutex> g(spawned_lock);
-  auto it = spawned.find(env);
-  if (it == spawned.end()) {
-    if (napi_add_env_cleanup_hook(env, KillSpawnedAtTeardown, env) != napi_ok) {
-      close(own);
-      return;
-    }
-    it = spawned.emplace(env, std::vector<int>()).first;
+  std::lock_guard<std::mutex> g(leftovers_lock);
+  ThreadLeftovers* l = LeftoversOf(env);
+  if (!l) {
+    close(own);
+    return;
   }
-  auto& fds = it->second;
+  auto& fds = l->spawned;
   fds.erase(std::remove_if(fds.begin(), fds.end(), [](int fd) { return HasExited(fd) && close(fd) == 0; }), fds.end());
   fds.push_back(own);
+}
+
+void NoteLock(napi_env env, int fd, bool held) {
+  std::lock_guard<std::mutex> g(leftovers_lock);
+  ThreadLeftovers* l = LeftoversOf(env);
+  if (!l) return;
+  auto& fds = l->locks;
+  fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
+  if (held) fds.push_back(fd);
 }
 
 // The watched fd was the thread's to close once the watch fired; it never will now.
@@ -338,42 +364,6 @@ Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(buf), (size_t)n);
-}
-
-// flock()s each thread holds, by fd. A worker thread terminated while it holds
-// one (mid-create, say) could never run its unlock, and the lock would stay
-// held by the process: a later delete --force of that container would wait
-// for it. At teardown they are unlocked and their fds closed.
-std::mutex held_locks_lock;
-std::unordered_map<napi_env, std::vector<int>> held_locks;
-
-void ReleaseLocksAtTeardown(void* arg) {
-  std::vector<int> fds;
-  {
-    std::lock_guard<std::mutex> g(held_locks_lock);
-    auto it = held_locks.find(static_cast<napi_env>(arg));
-    if (it == held_locks.end()) return;
-    fds = std::move(it->second);
-    held_locks.erase(it);
-  }
-  for (int fd : fds) {
-    flock(fd, LOCK_UN);
-    close(fd);
-  }
-}
-
-void NoteLock(napi_env env, int fd, bool held) {
-  std::lock_guard<std::mutex> g(held_locks_lock);
-  auto it = held_locks.find(env);
-  if (!held) {
-    if (it != held_locks.end()) it->second.erase(std::remove(it->second.begin(), it->second.end(), fd), it->second.end());
-    return;
-  }
-  if (it == held_locks.end()) {
-    if (napi_add_env_cleanup_hook(env, ReleaseLocksAtTeardown, env) != napi_ok) return;
-    it = held_locks.emplace(env, std::vector<int>()).first;
-  }
-  if (std::find(it->second.begin(), it->second.end(), fd) == it->second.end()) it->second.push_back(fd);
 }
 
 // flock(fd, LOCK_EX|LOCK_NB ...): returns true when taken, false on EWOULDBLOCK.
