@@ -260,21 +260,36 @@ const children = () => fs.readdirSync('/proc').filter((p) => /^\\\\d+$/.test(p))
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 `;
 
+/** What a failing run of the test below may leave: containers (by dir, records or not), then their cgroup dirs. */
+function removeLeftovers(prefix: string): void {
+  for (const id of fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.startsWith(prefix)) : []) {
+    try { execFileSync(path.join(REPO_ROOT, 'dist', 'capsa'), ['--root', root, 'delete', '-f', id], { stdio: 'ignore' }); } catch { /* reported by the leak check */ }
+  }
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    let dirs: string[] = [];
+    try { dirs = fs.readdirSync(path.join('/sys/fs/cgroup', h)).filter((d) => d.startsWith(prefix)); } catch { /* not a hierarchy */ }
+    for (const d of dirs) { try { fs.rmdirSync(path.join('/sys/fs/cgroup', h, d)); } catch { /* busy: reported by the final leak check */ } }
+  }
+}
+
 test('workers terminated at random points of create/delete loops: Node does not abort, no capsa-init stays alive, delete --force removes every state dir and cgroup they left (containers still being created included)', () => {
   const prefix = `capsa-test-wa-${randomBytes(3).toString('hex')}`;
-  let out: string;
   try {
-    out = execFileSync(process.execPath, ['-e', TERMINATE_ANYWHERE_SOURCE, path.join(REPO_ROOT, 'dist', 'index.cjs'), path.join(REPO_ROOT, 'build', 'Release', 'capsa_addon.node'), root, rootfs, prefix, '40'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { status: number | null; signal: string | null; stderr: string };
-    runtime.list().filter((s) => s.id.startsWith(prefix)).forEach((s) => { try { execFileSync(path.join(REPO_ROOT, 'dist', 'capsa'), ['--root', root, 'delete', '-f', s.id]); } catch { /* reported by the leak check */ } });
-    throw new assert.Assertion({ message: `node exited ${err.status ?? err.signal}: ${err.stderr.split('\n').slice(0, 4).join(' | ')}`, operator: 'exit', expects: 0, actual: err.status });
+    let out: string;
+    try {
+      out = execFileSync(process.execPath, ['-e', TERMINATE_ANYWHERE_SOURCE, path.join(REPO_ROOT, 'dist', 'index.cjs'), path.join(REPO_ROOT, 'build', 'Release', 'capsa_addon.node'), root, rootfs, prefix, '40'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const err = e as { status: number | null; signal: string | null; stderr: string };
+      throw new assert.Assertion({ message: `node exited ${err.status ?? err.signal}: ${err.stderr.split('\n').slice(0, 4).join(' | ')}`, operator: 'exit', expects: 0, actual: err.status });
+    }
+    const r = JSON.parse(out) as { deleted: number; live: string[]; remaining: number; cgroups: string[]; zombies: number };
+    assert.equal(r.live, [], 'capsa-init processes still alive');
+    assert.is(r.remaining, 0, 'state dirs left');
+    // The per-test leak check cannot attribute these (their state dirs are gone).
+    assert.equal(r.cgroups, [], 'cgroup dirs left');
+  } finally {
+    removeLeftovers(prefix);
   }
-  const r = JSON.parse(out) as { deleted: number; live: string[]; remaining: number; cgroups: string[]; zombies: number };
-  assert.equal(r.live, [], 'capsa-init processes still alive');
-  assert.is(r.remaining, 0, 'state dirs left');
-  // The per-test leak check cannot attribute these (their state dirs are gone).
-  assert.equal(r.cgroups, [], 'cgroup dirs left');
 });
 
 test('a worker terminated while it waits on a container and an exec\'d process: Node does not abort, a later delete --force finishes (the orphaned children are reaped), no pidfd left behind', () => {
