@@ -23,7 +23,31 @@ for (const g of order) {
   }
 }
 
-function runFile(file) {
+// Test files run one at a time across every checkout on this host: the
+// per-test and final leak checks look at the whole host, so a second suite
+// running beside this one (another worktree) would show up as our leak.
+// The lock is held by a `flock … cat` child until its stdin closes.
+const LOCK = '/tmp/capsa-test-suite.lock';
+function acquireHostLock() {
+  return new Promise((resolve) => {
+    let holder;
+    try {
+      holder = spawn('flock', [LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    } catch { resolve(() => {}); return; }
+    let done = false;
+    const release = () => { try { holder.stdin.end(); } catch { /* already gone */ } };
+    holder.on('error', () => { if (!done) { done = true; resolve(() => {}); } });
+    holder.stdout.on('data', () => { if (!done) { done = true; resolve(release); } });
+    holder.on('close', () => { if (!done) { done = true; resolve(() => {}); } });
+  });
+}
+
+async function runFile(file) {
+  const release = await acquireHostLock();
+  try { return await runFileLocked(file); } finally { release(); }
+}
+
+function runFileLocked(file) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [file], {
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
