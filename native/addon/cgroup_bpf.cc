@@ -20,25 +20,16 @@ int BpfCall(int cmd, union bpf_attr* attr) {
   return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr));
 }
 
-int Int32Arg(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].As<Napi::Number>().Int32Value();
-}
-
 // loadDeviceFilter(insns: Buffer, license: string): number — the program fd.
 // On a verifier rejection the first line of the verifier log is added to the
 // error message; without it an EACCES says nothing about what was wrong.
 Napi::Value LoadDeviceFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsString()) {
-    Napi::TypeError::New(env, "loadDeviceFilter(insns: Buffer, license: string)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  Napi::Buffer<uint8_t> insns = info[0].As<Napi::Buffer<uint8_t>>();
-  std::string license = info[1].As<Napi::String>().Utf8Value();
-  if (insns.Length() == 0 || insns.Length() % sizeof(struct bpf_insn) != 0) {
-    Napi::TypeError::New(env, "loadDeviceFilter: insns must be a non-empty multiple of 8 bytes").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  Args a(info, "loadDeviceFilter");
+  Napi::Buffer<uint8_t> insns = a.Buf(0, "insns");
+  std::string license = a.Str(1, "license");
+  if (a.ok() && (insns.Length() == 0 || insns.Length() % sizeof(struct bpf_insn) != 0)) a.Invalid("insns", "a non-empty multiple of 8 bytes");
+  if (!a.ok()) return Napi::Value();
 
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
@@ -73,10 +64,14 @@ Napi::Value LoadDeviceFilter(const Napi::CallbackInfo& info) {
 
 Napi::Value AttachOrDetach(const Napi::CallbackInfo& info, bool attach) {
   Napi::Env env = info.Env();
+  Args a(info, attach ? "attachDeviceFilter" : "detachDeviceFilter");
+  int cgroupFd = a.Fd(0, "cgroupDirFd");
+  int progFd = a.Fd(1, "progFd");
+  if (!a.ok()) return Napi::Value();
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
-  attr.target_fd = (uint32_t)Int32Arg(info, 0);
-  attr.attach_bpf_fd = (uint32_t)Int32Arg(info, 1);
+  attr.target_fd = (uint32_t)cgroupFd;
+  attr.attach_bpf_fd = (uint32_t)progFd;
   attr.attach_type = BPF_CGROUP_DEVICE;
   // ALLOW_MULTI: the new program can be attached before the old one is
   // detached, so there is never a moment without a filter.
@@ -98,7 +93,9 @@ Napi::Value DetachDeviceFilter(const Napi::CallbackInfo& info) { return AttachOr
 // detach the programs a previous capsa run attached.
 Napi::Value AttachedDeviceFilters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int cgroupFd = Int32Arg(info, 0);
+  Args a(info, "attachedDeviceFilters");
+  int cgroupFd = a.Fd(0, "cgroupDirFd");
+  if (!a.ok()) return Napi::Value();
   std::vector<uint32_t> ids(64);
   union bpf_attr attr;
   for (;;) {
