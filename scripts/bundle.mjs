@@ -32,6 +32,14 @@ plainBuiltins('dist/capsa-cli.js');
 copyFileSync('scripts/cli-launcher.js', 'dist/capsa');
 chmodSync('dist/capsa', 0o755);
 rmSync('dist/.cache', { recursive: true, force: true });
+// containerd-shim-capsa-v2: its bundle, the Node launcher (code cache) and the
+// sh front that names this Node by absolute path (containerd may only have an older one).
+await build({ ...common, entryPoints: ['src/shim/main.ts'], outfile: 'dist/containerd-shim-capsa-v2.js', format: 'cjs' });
+plainBuiltins('dist/containerd-shim-capsa-v2.js');
+copyFileSync('scripts/shim-launcher.cjs', 'dist/containerd-shim-capsa-v2.cjs');
+const shimLauncher = readFileSync('scripts/shim-launcher.sh', 'utf8').replace(/^NODE=.*$/m, `NODE='${process.execPath.replace(/'/g, "'\\''")}'`);
+writeFileSync('dist/containerd-shim-capsa-v2', shimLauncher, { mode: 0o755 });
+chmodSync('dist/containerd-shim-capsa-v2', 0o755);
 // The image verbs, loaded by the CLI only when called (see imageVerbs in src/cli/main.ts).
 await build({ ...common, entryPoints: ['src/cli/image-chunk.ts'], outfile: 'dist/capsa-image.js', format: 'cjs' });
 plainBuiltins('dist/capsa-image.js');

@@ -1,9 +1,11 @@
 // Verbs that act through the container's cgroup: pause, resume, ps, stats,
 // update and events.
+import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import type { CgroupManager, CgroupStats } from '../cgroups/manager';
 import type { Resources } from '../spec/types';
-import type { StateStore } from '../state/store';
+import { notExist, type StateStore } from '../state/store';
+import { loadCgroup } from './cgroups';
 import { openLocked, type Opened } from './lifecycle';
 
 function requireCgroup(o: Opened): CgroupManager {
@@ -93,4 +95,28 @@ export async function watchEvents(store: StateStore, id: string, intervalMs: num
     if (done) return;
     await new Promise((r) => setTimeout(r, tick));
   }
+}
+
+function readCgroup(store: StateStore, id: string): CgroupManager | undefined {
+  const record = store.open(id).read();
+  if (!record) throw notExist(id);
+  return loadCgroup(record.cgroup);
+}
+
+/** OOM kills in the container's cgroup so far (0 when it has none); no lock, like state. */
+export function containerOomKills(store: StateStore, id: string): number {
+  try { return readCgroup(store, id)?.oomKillCount?.() ?? 0; } catch (e) {
+    if (e instanceof CapsaError) throw e;
+    return 0;
+  }
+}
+
+/**
+ * cgroup v2: the container's memory.events, which the kernel notifies
+ * (inotify IN_MODIFY) when its counters change; undefined on v1.
+ */
+export function memoryEventsFile(store: StateStore, id: string): string | undefined {
+  const rec = readCgroup(store, id)?.toJSON();
+  if (rec?.layout !== 'v2') return undefined;
+  return path.join(rec.unified ?? rec.mountRoot, rec.path, 'memory.events');
 }

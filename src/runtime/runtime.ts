@@ -1,11 +1,11 @@
 // The library API: the same calls the CLI makes, one per verb.
 import { CapsaError } from '../errors';
-import type { Process, State } from '../spec/types';
+import type { Process, Resources, State } from '../spec/types';
 import type { ExecOptions } from './exec';
 import { DEFAULT_ROOT, StateStore } from '../state/store';
 import type { CreateOptions } from './create';
 import { deleteContainer, killContainer, readState, startContainer } from './lifecycle';
-import { ChildExit, exitCodeOf } from './process-exit';
+import { ChildExit, exitCodeOf, signalProcess } from './process-exit';
 import type { ExitStatus } from '../sys/addon';
 
 export interface RuntimeOptions {
@@ -63,6 +63,17 @@ export class Container {
   }
   /** Runs a process inside this running container. */
   exec(proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> { return this.runtime.exec(this.id, proc, opts); }
+  /** Freezes every process of the container (runc pause). */
+  pause(): Promise<void> { return this.runtime.pause(this.id); }
+  resume(): Promise<void> { return this.runtime.resume(this.id); }
+  /** Host pids of every process in the container's cgroup (none once stopped). */
+  pids(): Promise<number[]> { return this.runtime.pids(this.id); }
+  /** Applies a partial resources update to the running container; returns warnings. */
+  update(resources: Resources): Promise<string[]> { return this.runtime.update(this.id, resources); }
+  /** OOM kills in the container's cgroup so far. */
+  oomKillCount(): number { return verbs().containerOomKills(this.runtime.store, this.id); }
+  /** cgroup v2: the memory.events file to watch for OOM kills; undefined on v1. */
+  memoryEventsFile(): string | undefined { return verbs().memoryEventsFile(this.runtime.store, this.id); }
 
   /** Resolves when the container's init exits (every call, with the same result). */
   async wait(): Promise<WaitResult> {
@@ -88,7 +99,14 @@ export class ExecProcess {
   handle(): { pid: number; startTime: number } {
     return { pid: this.pid, startTime: this.startTime };
   }
+
+  /** Signals the process (through a pidfd: a reused pid is never hit); false when it has exited. */
+  kill(signal: number): boolean {
+    return signalProcess({ pid: this.pid, startTime: this.startTime }, signal);
+  }
 }
+
+const verbs = () => require('./cgroup-verbs') as typeof import('./cgroup-verbs');
 
 export class Runtime {
   readonly store: StateStore;
@@ -121,6 +139,11 @@ export class Runtime {
   start(id: string): Promise<void> {
     return startContainer(this.store, id, { onWarning: this.warn });
   }
+
+  pause(id: string): Promise<void> { return verbs().pauseContainer(this.store, id); }
+  resume(id: string): Promise<void> { return verbs().resumeContainer(this.store, id); }
+  pids(id: string): Promise<number[]> { return verbs().containerPids(this.store, id); }
+  update(id: string, resources: Resources): Promise<string[]> { return verbs().updateContainer(this.store, id, resources); }
 
   state(id: string): State {
     return readState(this.store, id);

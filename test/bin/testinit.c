@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -579,6 +580,14 @@ static int cmd_tty(int argc, char **argv) {
   return 0;
 }
 
+static int cmd_winsize(int argc, char **argv) {
+  (void)argc; (void)argv;
+  struct winsize ws;
+  if (ioctl(0, TIOCGWINSZ, &ws) != 0) die_errno("TIOCGWINSZ");
+  printf("rows=%u cols=%u\n", ws.ws_row, ws.ws_col);
+  return 0;
+}
+
 static void on_signal(int sig) {
   /* Only async-signal-safe calls here. */
   char msg[32] = "got SIG";
@@ -650,6 +659,7 @@ static const struct command {
     {"echo", 0, cmd_echo, "ARGS..."},
     {"stdin", 0, cmd_stdin, ""},
     {"tty", 0, cmd_tty, ""},
+    {"winsize", 0, cmd_winsize, ""},
     {"signals", 0, cmd_signals, ""},
     {"nnp", 0, cmd_nnp, ""},
     {"seccomp", 0, cmd_seccomp, ""},

@@ -22,6 +22,8 @@ export interface Containerd {
   ctr(args: readonly string[], opts?: RunOpts): Promise<Result>;
   /** Kills leftover tasks and shims, then containerd itself; returns what it had to clean up. */
   stop(): Promise<string[]>;
+  /** Stops containerd (SIGTERM: shims and tasks keep running) and starts it again with the same config; `pid` changes. */
+  restart(): Promise<boolean>;
 }
 
 export interface ContainerdOptions {
@@ -65,12 +67,16 @@ export async function startContainerd(sb: Sandbox, opts: ContainerdOptions = {})
   const log = path.join(dir, 'containerd.log');
   const out = fs.openSync(log, 'a');
   const env = { ...process.env, PATH: [...(opts.pathPrefix ?? []), process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') };
-  const child = spawn('containerd', ['--config', configFile], { stdio: ['ignore', out, out], env, detached: true });
-  fs.closeSync(out);
-  child.unref();
-  const pid = child.pid!;
   let exited = false;
-  child.on('exit', () => { exited = true; });
+  const launch = (logFd: number): number => {
+    const child = spawn('containerd', ['--config', configFile], { stdio: ['ignore', logFd, logFd], env, detached: true });
+    fs.closeSync(logFd);
+    child.unref();
+    exited = false;
+    child.on('exit', () => { exited = true; });
+    return child.pid!;
+  };
+  let pid = launch(out);
 
   // ctr leaves its fifo dir behind when it is killed: keep them in our tree.
   const fifoDir = path.join(dir, 'fifo');
@@ -117,17 +123,28 @@ export async function startContainerd(sb: Sandbox, opts: ContainerdOptions = {})
     return r.code === 0 ? r.stdout.split('\n').filter(Boolean) : [namespace];
   };
 
+  const answering = () => until('containerd to answer', async () => {
+    if (exited) throw new Error(`containerd exited during startup:\n${tail()}`);
+    const r = await run('ctr', ['-a', address, 'version'], { timeoutMs: 5000 });
+    return r.code === 0 ? true : undefined;
+  }, 30_000);
   try {
-    await until('containerd to answer', async () => {
-      if (exited) throw new Error(`containerd exited during startup:\n${tail()}`);
-      const r = await run('ctr', ['-a', address, 'version'], { timeoutMs: 5000 });
-      return r.code === 0 ? true : undefined;
-    }, 30_000);
+    await answering();
   } catch (e) {
     await stopPid(pid, 3000);
     throw new Error(`cannot start containerd (config ${configFile}): ${(e as Error).message}\n${tail()}`);
   }
-  return { dir, address, namespace, pid, log, runtimeRoot: path.join('/run/containerd/runc', namespace), fifoDir, ctrArgs, ctr, stop };
+  const cd: Containerd = {
+    dir, address, namespace, pid, log, runtimeRoot: path.join('/run/containerd/runc', namespace), fifoDir, ctrArgs, ctr, stop,
+    async restart() {
+      await stopPid(pid);
+      pid = launch(fs.openSync(log, 'a'));
+      cd.pid = pid;
+      await answering();
+      return true;
+    },
+  };
+  return cd;
 }
 
 /** Imports an image archive; throws with ctr's output when it fails. */

@@ -1,0 +1,108 @@
+// The serving shim (no action): a child subreaper that serves the Task API on
+// the socket `start` made (fd 3, or -socket), logs to the bundle's `log` FIFO
+// (containerd copies it into its own log), publishes events to
+// $TTRPC_ADDRESS, and exits after Shutdown once it has no tasks left, or on
+// SIGTERM/SIGINT. Errors are logged, never fatal: an exception in one handler
+// or callback must not take down every container this shim serves.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { Runtime } from '../runtime/runtime';
+import { addon } from '../sys/addon';
+import { configFromEnv } from './start';
+import { fromAddress } from './address';
+import { EventPublisher } from './events';
+import type { ShimFlags } from './flags';
+import { OrphanReaper } from './reaper';
+import { TASK_SERVICE, TaskService } from './service';
+import { TtrpcServer } from './ttrpc/server';
+
+type Level = 'info' | 'warning' | 'error' | 'debug';
+
+function openLog(debug: boolean): (level: Level, msg: string) => void {
+  let fd: number | undefined;
+  try { fd = fs.openSync('log', fs.constants.O_WRONLY | fs.constants.O_NONBLOCK); } catch { fd = undefined; }
+  return (level, msg) => {
+    if (fd === undefined || (level === 'debug' && !debug)) return;
+    const line = `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(msg)} runtime=io.containerd.capsa.v2\n`;
+    try { fs.writeSync(fd, line); } catch { /* containerd not reading: drop */ }
+  };
+}
+
+function isUnified(): boolean {
+  try { return fs.statfsSync('/sys/fs/cgroup').type === 0x63677270; } catch { return false; }
+}
+
+export async function serve(flags: ShimFlags): Promise<void> {
+  process.title = `containerd-shim-capsa-v2 -namespace ${flags.namespace} -id ${flags.id} -address ${flags.address}`;
+  const log = openLog(flags.debug);
+  process.on('uncaughtException', (e) => log('error', `uncaught: ${e.stack ?? e}`));
+  process.on('unhandledRejection', (e) => log('error', `unhandled rejection: ${(e as Error)?.stack ?? e}`));
+  addon().setChildSubreaper(true);
+  const reaper = new OrphanReaper();
+  reaper.start();
+
+  const config = configFromEnv();
+  const publisher = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace);
+  publisher.onDrop = (name, e) => log('error', `event ${name} dropped: ${(e as Error)?.message ?? e}`);
+  publisher.onPublish = (p) => log('debug', `publish ${p.topic} ${JSON.stringify(p.event, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+  const runtimes = new Map<string, Runtime>();
+  const socket = flags.socket || undefined;
+  let listener: net.Server | undefined;
+  /** The socket file to remove on exit (the one `start` made, or -socket). */
+  let socketFile: string | undefined;
+  let exiting = false;
+
+  const exit = async () => {
+    if (exiting) return;
+    exiting = true;
+    // The socket goes first: a `start` racing with this exit then makes a new shim instead of dialing a dying one.
+    if (socketFile) fs.rmSync(socketFile, { force: true });
+    listener?.close();
+    await publisher.flush(5000);
+    publisher.close();
+    server.closeAll();
+    reaper.stop();
+    process.exit(0);
+  };
+
+  const service = new TaskService({
+    namespace: flags.namespace, publisher, config, unified: isUnified(), log,
+    runtimeFor: (root, systemdCgroup) => {
+      const key = `${root}\0${systemdCgroup}`;
+      let rt = runtimes.get(key);
+      if (!rt) {
+        rt = new Runtime({ root, systemdCgroup, onWarning: (m) => log('warning', m) });
+        runtimes.set(key, rt);
+      }
+      return rt;
+    },
+    onShutdown: () => { void exit(); },
+    trackChild: (pid) => reaper.track(pid),
+    trackProcess: (pid) => reaper.track(pid),
+  });
+  const server = new TtrpcServer();
+  server.onError = (e) => log('error', `ttrpc: ${(e as Error)?.stack ?? e}`);
+  server.register(TASK_SERVICE, service.methods());
+
+  listener = net.createServer((sock) => server.serve(sock));
+  listener.on('error', (e) => log('error', `listener: ${e.message}`));
+  await new Promise<void>((resolve, reject) => {
+    listener!.once('error', reject);
+    if (socket) listener!.listen(fromAddress(socket), () => resolve());
+    else listener!.listen({ fd: 3 }, () => resolve());
+  });
+  socketFile = socket ? fromAddress(socket) : addressFileSocket();
+
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      log('info', `${sig}: shutting down with ${service.tasks.size} task(s)`);
+      void exit();
+    });
+  }
+  log('debug', `serving ${flags.namespace}/${flags.id} (pid ${process.pid})`);
+}
+
+/** The socket path `start` wrote to the bundle's address file (our cwd). */
+function addressFileSocket(): string | undefined {
+  try { return fromAddress(fs.readFileSync('address', 'utf8').trim()); } catch { return undefined; }
+}

@@ -1,0 +1,48 @@
+// containerd-shim-capsa-v2: the entry point (bundled to
+// dist/containerd-shim-capsa-v2.js; dist/containerd-shim-capsa-v2 runs it
+// with the Node it was built with). Actions: `start`, `delete`, or none to
+// serve. Bad flags: one line on stderr, exit status 1.
+import { CapsaError } from '../errors';
+import { parseFlags, requireFlags } from './flags';
+
+declare const CAPSA_VERSION: string;
+
+function fail(e: unknown): never {
+  const msg = e instanceof CapsaError ? e.message : (e as Error)?.stack ?? String(e);
+  process.stderr.write(`containerd-shim-capsa-v2: ${msg}\n`);
+  process.exit(1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let flags;
+  try {
+    flags = parseFlags(argv);
+    requireFlags(flags);
+  } catch (e) {
+    fail(e);
+  }
+  if (flags.version) {
+    process.stdout.write(`containerd-shim-capsa-v2:\n  Version:  ${typeof CAPSA_VERSION === 'string' ? CAPSA_VERSION : 'dev'}\n  Runtime:  io.containerd.capsa.v2 (Node ${process.version})\n`);
+    return;
+  }
+  try {
+    switch (flags.action) {
+      case 'start': {
+        const address = await (require('./start') as typeof import('./start')).start(flags);
+        process.stdout.write(address);
+        process.exit(0);
+        break;
+      }
+      case 'delete': {
+        const out = await (require('./delete') as typeof import('./delete')).deleteAction(flags);
+        process.stdout.write(out);
+        process.exit(0);
+        break;
+      }
+      default:
+        await (require('./daemon') as typeof import('./daemon')).serve(flags);
+    }
+  } catch (e) {
+    fail(e);
+  }
+}

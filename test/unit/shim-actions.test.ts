@@ -1,0 +1,145 @@
+// The shim binary's actions as containerd runs them, with this test playing
+// containerd (no containerd, no containers): `start` in a bundle dir with
+// runtime options on stdin and TTRPC_ADDRESS naming a fake Events server;
+// its output is only the address, the address file is written, the daemon
+// serves the Task API on that socket; a second `start` of the same group
+// returns the same address without a second daemon; Shutdown with no tasks
+// ends the daemon and removes its socket; `delete` prints a DeleteResponse.
+// Needs root (sockets in /run/containerd/s, as containerd's shims).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { decode, encode } from '../../src/shim/proto/codec';
+import { Any, RuntimeOptions, task as T } from '../../src/shim/proto/messages';
+import { TtrpcClient } from '../../src/shim/ttrpc/client';
+import { RpcError } from '../../src/shim/ttrpc/frame';
+import { TtrpcServer } from '../../src/shim/ttrpc/server';
+import { SHIM_DIST } from '../helpers/engines/shim';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-shim-actions-'));
+const containerdSock = path.join(root, 'containerd.sock');
+const eventsSock = `${containerdSock}.ttrpc`;
+const daemons = new Set<number>();
+
+// The fake containerd's Events service: counts forwarded events.
+const forwarded: string[] = [];
+const events = new TtrpcServer();
+events.register('containerd.services.events.ttrpc.v1.Events', { Forward: (p) => { forwarded.push(p.toString('hex')); return Buffer.alloc(0); } });
+const eventsListener = net.createServer((s) => events.serve(s));
+
+interface Ran { code: number | null; stdout: Buffer; stderr: string }
+function shim(args: string[], opts: { cwd: string; input?: Buffer }): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(SHIM_DIST, args, { cwd: opts.cwd, env: { ...process.env, TTRPC_ADDRESS: eventsSock }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d) => { err += d; });
+    child.stdin.end(opts.input ?? Buffer.alloc(0));
+    // containerd's CombinedOutput: done when the process exited and both pipes closed.
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+  });
+}
+
+function bundle(name: string, annotations: Record<string, string> = {}): string {
+  const dir = path.join(root, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', annotations }));
+  return dir;
+}
+
+const alive = (pid: number) => {
+  try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z'; } catch { return false; }
+};
+/** Live shim daemons serving our fake containerd (their title names its socket). */
+const daemonOn = (_address: string) => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+  try { return pid !== process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(containerdSock) && alive(pid); } catch { return false; }
+});
+
+test.before(async () => { await new Promise<void>((r) => eventsListener.listen(eventsSock, r)); });
+test.after(async () => {
+  for (const pid of daemons) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  events.closeAll();
+  eventsListener.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+const startArgs = (id: string) => ['-namespace', 'capsa-test-ns', '-address', containerdSock, '-publish-binary', '/bin/false', '-id', id, 'start'];
+
+test('start: prints only unix://<socket>, writes the address file, exits 0; the daemon answers Connect; a second start of the group reuses it', async () => {
+  const b1 = bundle('t1', { 'io.kubernetes.cri.sandbox-id': 'pod-a' });
+  const r1 = await shim(startArgs('t1'), { cwd: b1 });
+  assert.is(r1.code, 0, r1.stderr);
+  assert.is(r1.stderr, '');
+  const address = r1.stdout.toString();
+  assert.match(address, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
+  assert.is(fs.readFileSync(path.join(b1, 'address'), 'utf8'), address);
+  const pids = daemonOn(address);
+  pids.forEach((p) => daemons.add(p));
+  assert.is(pids.length, 1, `one daemon: ${pids}`);
+  assert.is((fs.statSync(address.slice(7)).mode & 0o777), 0o600, 'socket mode 0600');
+
+  const b2 = bundle('t2', { 'io.kubernetes.cri.sandbox-id': 'pod-a' });
+  const r2 = await shim(startArgs('t2'), { cwd: b2 });
+  assert.is(r2.stdout.toString(), address, 'same pod, same shim');
+  assert.equal(daemonOn(address), pids, 'no second daemon');
+
+  const c = await TtrpcClient.connect(address);
+  try {
+    const res = decode<{ shimPid?: number; taskPid?: number }>(T.ConnectResponse, await c.call('containerd.task.v2.Task', 'Connect', encode(T.ConnectRequest, { id: 't1' })));
+    assert.equal(res, { shimPid: pids[0] });
+    const e = await c.call('containerd.task.v2.Task', 'State', encode(T.StateRequest, { id: 't1' })).catch((err) => err as RpcError);
+    assert.ok(e instanceof RpcError && e.grpcCode === 5, 'no task yet: NotFound');
+    const ce = await c.call('containerd.task.v2.Task', 'Create', encode(T.CreateTaskRequest, { id: 't1', bundle: path.join(root, 'missing') })).catch((err) => err as RpcError);
+    assert.ok(ce instanceof RpcError && ce.grpcCode !== 0 && /missing/.test(ce.message), `a failing Create is that request's error: ${ce}`);
+    // Shutdown with no tasks: the daemon removes its socket and exits.
+    await c.call('containerd.task.v2.Task', 'Shutdown', encode(T.ShutdownRequest, { id: 't1' }));
+  } finally { c.close(); }
+  const end = Date.now() + 5000;
+  while (alive(pids[0]!) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  assert.not.ok(alive(pids[0]!), 'the daemon exited');
+  assert.not.ok(fs.existsSync(address.slice(7)), 'its socket is gone');
+});
+
+test('start: runtime options on stdin naming a config file with mode = "shared" put different pods on one shim', async () => {
+  const cfg = path.join(root, 'shim.toml');
+  fs.writeFileSync(cfg, 'mode = "shared"\n');
+  const options = encode(Any, { typeUrl: RuntimeOptions.name, value: encode(RuntimeOptions, { configPath: cfg }) });
+  const a = await shim(startArgs('s1'), { cwd: bundle('s1', { 'io.kubernetes.cri.sandbox-id': 'pod-1' }), input: options });
+  const b = await shim(startArgs('s2'), { cwd: bundle('s2', { 'io.kubernetes.cri.sandbox-id': 'pod-2' }), input: options });
+  assert.is(a.code, 0, a.stderr);
+  assert.is(b.stdout.toString(), a.stdout.toString());
+  const pids = daemonOn(a.stdout.toString());
+  pids.forEach((p) => daemons.add(p));
+  assert.is(pids.length, 1);
+  process.kill(pids[0]!, 'SIGTERM');
+  const end = Date.now() + 5000;
+  while (alive(pids[0]!) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  assert.not.ok(alive(pids[0]!), 'SIGTERM: the daemon shuts down');
+  assert.not.ok(fs.existsSync(a.stdout.toString().slice(7)), 'and removes its socket');
+});
+
+test('start with a bad config file fails with one line and exit 1, starting nothing', async () => {
+  const cfg = path.join(root, 'bad.toml');
+  fs.writeFileSync(cfg, 'mode = "everywhere"\n');
+  const r = await shim(startArgs('bad'), { cwd: bundle('bad'), input: encode(Any, { typeUrl: RuntimeOptions.name, value: encode(RuntimeOptions, { configPath: cfg }) }) });
+  assert.is(r.code, 1);
+  assert.is(r.stdout.length, 0);
+  assert.match(r.stderr, /^containerd-shim-capsa-v2: .*bad.toml: mode must be "pod" or "shared", not "everywhere"\n$/);
+});
+
+test('delete: a DeleteResponse on stdout (exit status 137, exited_at now) for a task capsa never had', async () => {
+  const b = bundle('gone');
+  const r = await shim(['-namespace', 'capsa-test-ns', '-address', containerdSock, '-id', 'capsa-test-gone', '-bundle', b, 'delete'], { cwd: b });
+  assert.is(r.code, 0, r.stderr);
+  const res = decode<{ pid?: number; exitStatus?: number; exitedAt?: { seconds: number } }>(T.DeleteResponse, r.stdout);
+  assert.is(res.exitStatus, 137);
+  assert.ok(Math.abs(res.exitedAt!.seconds - Date.now() / 1000) < 60, JSON.stringify(res));
+});
+
+test.run();

@@ -1,0 +1,159 @@
+// The shim's small parts without containerd: Go-style flags, the config
+// file, socket addresses and grouping, rootfs mount arguments, the OOM watch
+// (its cgroup v2 inotify path driven through a stand-in memory.events file),
+// and the event publisher's order and retries against a fake Events service.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { CapsaError } from '../../src/errors';
+import { groupOf, socketPath } from '../../src/shim/address';
+import { configFromOptions, parseShimToml } from '../../src/shim/config';
+import { EventPublisher } from '../../src/shim/events';
+import { parseFlags } from '../../src/shim/flags';
+import { OomWatch } from '../../src/shim/oom';
+import { decode, encode } from '../../src/shim/proto/codec';
+import { events, ForwardRequest, RuncOptions, RuntimeOptions } from '../../src/shim/proto/messages';
+import { mountArgs } from '../../src/shim/rootfs';
+import { TtrpcServer } from '../../src/shim/ttrpc/server';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-shim-parts-'));
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test('flags: containerd\'s start and delete command lines, -f=v, --f v, and the action word', () => {
+  const f = parseFlags(['-namespace', 'k8s.io', '-address', '/run/containerd/containerd.sock', '-publish-binary', '/usr/bin/containerd', '-id', 'abc', '-debug', 'start']);
+  assert.equal([f.namespace, f.address, f.publishBinary, f.id, f.debug, f.action], ['k8s.io', '/run/containerd/containerd.sock', '/usr/bin/containerd', 'abc', true, 'start']);
+  const d = parseFlags(['--namespace=ns', '-id=x', '-bundle', '/b', 'delete']);
+  assert.equal([d.namespace, d.id, d.bundle, d.action, d.debug], ['ns', 'x', '/b', 'delete', false]);
+  assert.is(parseFlags(['-namespace', 'ns', '-id', 'x']).action, '');
+  assert.is(parseFlags(['-debug=false', '-namespace', 'n']).debug, false);
+  assert.throws(() => parseFlags(['-nope', 'start']), (e: CapsaError) => e.code === 'INVALID_ARGUMENT' && e.message === 'flag provided but not defined: -nope');
+  assert.throws(() => parseFlags(['-id']), /flag needs an argument: -id/);
+  assert.throws(() => parseFlags(['-id', 'x', 'frobnicate']), /unknown action "frobnicate"/);
+});
+
+test('config file: the TOML subset, its errors naming file and line, and runtime options that name it', () => {
+  assert.equal(parseShimToml('# c\n[capsa]\nmode = "shared"  # per namespace\nroot = \'/run/x\'\nsystemd_cgroup = true\n', 'f'), { mode: 'shared', root: '/run/x', systemd_cgroup: true });
+  assert.throws(() => parseShimToml('mode = shared\n', '/etc/capsa/shim.toml'), /\/etc\/capsa\/shim.toml:1: cannot parse/);
+  const file = path.join(tmp, 'shim.toml');
+  fs.writeFileSync(file, 'mode = "shared"\nroot = "/run/capsa-x"\n');
+  const viaCri = configFromOptions({ typeUrl: RuntimeOptions.name, value: encode(RuntimeOptions, { configPath: file }) });
+  assert.equal({ mode: viaCri.mode, root: viaCri.root }, { mode: 'shared', root: '/run/capsa-x' });
+  fs.writeFileSync(file, 'mode = "cluster"\n');
+  assert.throws(() => configFromOptions({ typeUrl: RuntimeOptions.name, value: encode(RuntimeOptions, { configPath: file }) }), /mode must be "pod" or "shared"/);
+  fs.writeFileSync(file, 'colour = "blue"\n');
+  assert.throws(() => configFromOptions({ typeUrl: RuntimeOptions.name, value: encode(RuntimeOptions, { configPath: file }) }), /unknown setting "colour"/);
+  const runc = configFromOptions({ typeUrl: RuncOptions.name, value: encode(RuncOptions, { root: '/r', systemdCgroup: true, binaryName: 'runc' }) });
+  assert.equal([runc.root, runc.systemdCgroup, runc.mode], ['/r', true, 'pod']);
+  assert.is(configFromOptions({ typeUrl: 'something.Else', value: Buffer.from([1]) }).mode, 'pod', 'unknown option types are ignored');
+  assert.is(configFromOptions(undefined).root, '/run/containerd/capsa');
+});
+
+test('grouping: the capsa group annotation, then the CRI sandbox id, then the task id; shared mode: one group', () => {
+  assert.is(groupOf('c1', { 'io.kubernetes.cri.sandbox-id': 'pod1' }, 'pod'), 'pod1');
+  assert.is(groupOf('c1', { 'io.kubernetes.cri.sandbox-id': 'pod1', 'io.containerd.capsa.v2.group': 'g' }, 'pod'), 'g');
+  assert.is(groupOf('c1', {}, 'pod'), 'c1');
+  assert.is(groupOf('c1', { 'io.kubernetes.cri.sandbox-id': 'pod1' }, 'shared'), groupOf('c2', undefined, 'shared'));
+});
+
+test('socket path: /run/containerd/s/<sha256 of address/ns/group + salt>, within the 106-byte limit, never runc\'s', () => {
+  const p = socketPath('/run/containerd/containerd.sock', 'k8s.io', 'pod1');
+  const want = createHash('sha256').update('/run/containerd/containerd.sock/k8s.io/pod1#capsa').digest('hex');
+  assert.is(p, `/run/containerd/s/${want}`);
+  assert.ok(`unix://${p}`.length <= 106);
+  const runcs = createHash('sha256').update('/run/containerd/containerd.sock/k8s.io/pod1').digest('hex');
+  assert.is.not(p, `/run/containerd/s/${runcs}`);
+});
+
+test('rootfs: mount(8) arguments for overlay and bind mounts; long lowerdirs become relative to their common dir', () => {
+  assert.equal(mountArgs({ type: 'overlay', source: 'overlay', options: ['workdir=/w', 'upperdir=/u', 'lowerdir=/l1:/l2'] }, '/b/rootfs'),
+    { args: ['-t', 'overlay', '-o', 'workdir=/w,upperdir=/u,lowerdir=/l1:/l2', 'overlay', '/b/rootfs'], cwd: undefined });
+  assert.equal(mountArgs({ type: 'bind', source: '/src', options: ['rbind', 'ro'] }, '/t').args, ['-o', 'rbind,ro', '/src', '/t']);
+  const lowers = Array.from({ length: 80 }, (_, i) => `/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/${i + 1}/fs`);
+  const long = mountArgs({ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`, 'upperdir=/u', 'workdir=/w'] }, '/t');
+  assert.is(long.cwd, '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots');
+  assert.ok(long.args[3]!.startsWith('lowerdir=1/fs:2/fs:'), long.args[3]);
+  assert.ok(Buffer.byteLength(long.args[3]!) < 4096);
+});
+
+test('OOM watch, cgroup v2 path: a change of memory.events (inotify) with a higher oom_kill publishes once per kill', async () => {
+  const file = path.join(tmp, 'memory.events');
+  const write = (n: number) => fs.writeFileSync(file, `low 0\nhigh 0\nmax ${n}\noom ${n}\noom_kill ${n}\n`);
+  write(0);
+  const count = () => Number(/oom_kill (\d+)/.exec(fs.readFileSync(file, 'utf8'))![1]);
+  let published = 0;
+  const w = new OomWatch({ count, eventsFile: file }, () => { published++; }, 60_000);
+  try {
+    write(0);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is(published, 0, 'a change without a new kill publishes nothing');
+    write(1);
+    await until(() => published === 1);
+    write(3);
+    await until(() => published === 2);
+    w.check();
+    assert.is(published, 2, 'no kill since: nothing more');
+  } finally { w.stop(); }
+});
+
+test('OOM watch, cgroup v1 path: polled counter; check() at exit catches a kill between polls', () => {
+  let kills = 0;
+  let published = 0;
+  const w = new OomWatch({ count: () => kills }, () => { published++; }, 60_000);
+  kills = 1;
+  w.check();
+  w.check();
+  assert.is(published, 1);
+  w.stop();
+});
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('events: Forward requests in publish order with namespace metadata, retried after a failure, dropped without TTRPC_ADDRESS', async () => {
+  const sock = path.join(tmp, 'events.sock');
+  const got: { topic: string; ns: string; type: string; id: string }[] = [];
+  let failNext = 1;
+  const server = new TtrpcServer();
+  server.register('containerd.services.events.ttrpc.v1.Events', {
+    Forward: (p, ctx) => {
+      if (failNext > 0) { failNext--; throw new CapsaError('INTERNAL', 'not now'); }
+      const env = decode<{ envelope: { topic: string; namespace: string; event: { typeUrl: string; value: Buffer } } }>(ForwardRequest, p).envelope;
+      const ev = decode<{ containerId: string }>(events.TaskStart, env.event.value);
+      got.push({ topic: env.topic, ns: ctx.metadata.get('containerd-namespace-ttrpc') ?? '', type: env.event.typeUrl, id: ev.containerId });
+      return Buffer.alloc(0);
+    },
+  });
+  const l = net.createServer((s) => server.serve(s));
+  await new Promise<void>((r) => l.listen(sock, r));
+  const pub = new EventPublisher(sock, 'ns1', 5);
+  try {
+    pub.publish('TaskCreate', { containerId: 'a' });
+    pub.publish('TaskStart', { containerId: 'b' });
+    pub.publish('TaskExit', { containerId: 'c' });
+    await pub.flush(5000);
+    assert.equal(got, [
+      { topic: '/tasks/create', ns: 'ns1', type: 'containerd.events.TaskCreate', id: 'a' },
+      { topic: '/tasks/start', ns: 'ns1', type: 'containerd.events.TaskStart', id: 'b' },
+      { topic: '/tasks/exit', ns: 'ns1', type: 'containerd.events.TaskExit', id: 'c' },
+    ]);
+    const none = new EventPublisher('', 'ns1');
+    none.publish('TaskOOM', { containerId: 'x' });
+    await none.flush(100);
+  } finally {
+    pub.close();
+    server.closeAll();
+    l.close();
+  }
+});
+
+test.run();
