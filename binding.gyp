@@ -17,7 +17,7 @@
     {
       "target_name": "capsa-testinit",
       "type": "executable",
-      "sources": ["test/bin/testinit.c"],
+      "sources": ["test/bin/testinit.c", "test/bin/glibc-probe.c"],
       "cflags": ["-std=gnu11", "-O1", "-Wall"],
       "ldflags": ["-static", "-s"]
     }

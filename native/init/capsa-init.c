@@ -11,6 +11,7 @@
  * the remaining ops and finally execve's the entrypoint. From the clone on,
  * code runs in a fresh single-threaded process and does not allocate.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -161,9 +162,19 @@ static void op_clone(struct reader *r) {
   host_proc_fd = priv;
 }
 
-static void op_chdir(struct reader *r) {
-  const char *path = rd_str(r);
+/* The cwd, resolved by OP_OPEN_CWD while capsa-init is still root and no
+ * seccomp filter is loaded; OP_CHDIR enters it. */
+static int cwd_fd = -1;
+
+/* The directory must be inside the container root (getcwd of a directory
+ * outside it starts with "(unreachable)", or fails). */
+static void check_cwd_inside(const char *path) {
   char buf[4096];
+  if (!getcwd(buf, sizeof buf) || buf[0] != '/') die(EPERM, "cwd %s is outside the container root", path);
+}
+
+static void op_open_cwd(struct reader *r) {
+  const char *path = rd_str(r);
   struct open_how how;
   memset(&how, 0, sizeof how);
   how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
@@ -173,11 +184,34 @@ static void op_chdir(struct reader *r) {
   int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die(errno, "open /");
   int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
-  if (fd < 0) die(errno, "chdir to cwd %s", path);
-  if (fchdir(fd) < 0) die(errno, "chdir to cwd %s", path);
-  close(fd);
+  int err = errno;
   close(rootfd);
-  if (!getcwd(buf, sizeof buf) || buf[0] != '/') die(EPERM, "cwd %s is outside the container root", path);
+  if (fd < 0) {
+    /* Root may be refused where the user is not (a root-squashing mount):
+     * OP_CHDIR then tries as the user. */
+    if (err == EACCES || err == EPERM) return;
+    die(err, "chdir to cwd %s", path);
+  }
+  if (fchdir(fd) < 0) die(errno, "chdir to cwd %s", path);
+  check_cwd_inside(path);
+  cwd_fd = fd;
+}
+
+/* After the credentials: enter the cwd as the process user, so its search
+ * permission is checked. Only fchdir/close when OP_OPEN_CWD resolved it: a
+ * seccomp filter may already be loaded, and old profiles deny openat2. */
+static void op_chdir(struct reader *r) {
+  const char *path = rd_str(r);
+  if (cwd_fd >= 0) {
+    if (fchdir(cwd_fd) < 0) die(errno, "chdir to cwd %s", path);
+    close(cwd_fd);
+    cwd_fd = -1;
+    return;
+  }
+  /* runc's way, with old syscalls only; the check catches a path that led
+   * out of the root through a magic link. */
+  if (chdir(path) < 0) die(errno, "chdir to cwd %s", path);
+  check_cwd_inside(path);
 }
 
 static void op_open_fifo(struct reader *r) {
@@ -200,13 +234,38 @@ static void op_wait_start(void) {
   fifo_fd = -1;
 }
 
+/* Marks fds from `first` up close-on-exec by walking /proc/self/fd, for
+ * kernels without close_range(CLOSE_RANGE_CLOEXEC) (< 5.11) or a filter that
+ * denies it. Old syscalls only: openat, getdents64, fcntl, close. */
+static int cloexec_from_proc(unsigned first) {
+  int dir = openat(host_proc_fd, "self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  char buf[4096];
+  long n;
+  while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+    for (long off = 0; off < n;) {
+      struct dirent64 *d = (struct dirent64 *)(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      int fd = atoi(d->d_name);
+      if (fd == dir || (unsigned)fd < first) continue;
+      int fl = fcntl(fd, F_GETFD);
+      if (fl >= 0 && !(fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) { close(dir); return -1; }
+    }
+  }
+  int err = n < 0 ? errno : 0;
+  close(dir);
+  errno = err;
+  return n < 0 ? -1 : 0;
+}
+
 static void op_close_fds(struct reader *r) {
   uint32_t first = rd_u32(r);
-  if (host_proc_fd >= 0) { close(host_proc_fd); host_proc_fd = -1; }
-  if (root_fd >= 0) { close(root_fd); root_fd = -1; }
   /* Everything from `first` up closes at execve; the sync socket stays usable
-   * until then so an exec failure can still be reported. */
-  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die(errno, "close_range");
+   * until then so an exec failure can still be reported. capsa-init's own fds
+   * (host_proc_fd, root_fd, the fifo) are O_CLOEXEC and closed by op_exec. */
+  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  if (cloexec_from_proc(first) < 0) die(errno, "mark inherited fds close-on-exec");
 }
 
 static void run_op(struct op *op) {
@@ -253,6 +312,7 @@ static void run_op(struct op *op) {
   case OP_SECCOMP: op_seccomp(r); break;
   case OP_UMASK: umask((mode_t)rd_u32(r)); break;
   case OP_CHDIR: op_chdir(r); break;
+  case OP_OPEN_CWD: op_open_cwd(r); break;
   case OP_RESOLVE_EXEC: op_resolve_exec(r); break;
   case OP_REPORT_CREATED:
     if (send_msg(MSG_CREATED, (int32_t)getpid(), 0, NULL) < 0) die(EPIPE, "runtime went away");

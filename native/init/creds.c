@@ -120,6 +120,10 @@ void op_exec(struct reader *r) {
   rd_strs(r, argv, 1024);
   rd_strs(r, envp, 1024);
   if (r->bad) die(E2BIG, "malformed exec op (too many args or env entries?)");
+  /* O_CLOEXEC anyway; closed here so no host-side fd is held even briefly
+   * by the process image that execve replaces. */
+  if (host_proc_fd >= 0) { close(host_proc_fd); host_proc_fd = -1; }
+  if (root_fd >= 0) { close(root_fd); root_fd = -1; }
   execve(exec_path[0] ? exec_path : argv[0], (char *const *)argv, (char *const *)envp);
   die(errno, "exec %s", exec_path[0] ? exec_path : argv[0]);
 }

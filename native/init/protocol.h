@@ -29,8 +29,16 @@
  *         TS  -> C   MSG_ACK
  *   8     C   -> TS  MSG_CREATED; TS writes state.json and exits (create)
  *   9     C          open(exec.fifo, O_WRONLY) blocks until `start` reads it
- *  10     C          close fds, seccomp, execve. An execve failure is sent as
- *                    MSG_ERROR if anyone still listens.
+ *  10     C          execve. An execve failure is sent as MSG_ERROR if anyone
+ *                    still listens.
+ *
+ * Seccomp placement: without no_new_privs loading a filter needs
+ * CAP_SYS_ADMIN, so when the process will not keep it the filter is loaded
+ * before the credentials ("early"); otherwise just before execve. Whatever
+ * runs after an early filter uses only syscalls runc also makes after its own
+ * load (credentials, fchdir, close, the exec fifo's openat/write, execve):
+ * the cwd is resolved (OP_OPEN_CWD, openat2) and inherited fds are marked
+ * close-on-exec (OP_CLOSE_FDS, close_range) before it.
  *
  * Any failure: C or P sends MSG_ERROR(op index, errno, detail) and exits 1.
  * TS never waits without a timeout and treats EOF as "init died".
@@ -106,7 +114,7 @@ enum op_code {
   OP_NO_NEW_PRIVS = 25,   /* - */
   OP_SECCOMP = 26,        /* u32 flags, blob program */
   OP_UMASK = 27,          /* u32 */
-  OP_CHDIR = 28,          /* str */
+  OP_CHDIR = 28,          /* str: enter the cwd OP_OPEN_CWD resolved (fchdir), or chdir to it */
   OP_RESOLVE_EXEC = 29,   /* str file, str PATH */
   OP_REPORT_CREATED = 30, /* - */
   OP_OPEN_FIFO = 31,      /* str host path */
@@ -128,6 +136,8 @@ enum op_code {
   OP_CGROUP_FD = 45,      /* str dir, u32 optional: the next clone goes into this
                              cgroup2 dir (clone3 CLONE_INTO_CGROUP); optional: on
                              failure warn and clone without it */
+  OP_OPEN_CWD = 46,       /* str: resolve the cwd in the container root (openat2) and
+                             keep it for OP_CHDIR; before any seccomp filter */
 };
 
 #endif

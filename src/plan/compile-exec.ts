@@ -2,7 +2,7 @@
 // then become the new process with its own credentials and limits.
 import { CapsaError } from '../errors';
 import type { NamespaceType, Process } from '../spec/types';
-import { capabilitySets, envPath, keepsSysAdmin, lsmOps, rlimitOps, type LsmExec } from './process';
+import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, type LsmExec } from './process';
 import { CLONE, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
@@ -47,9 +47,8 @@ export function compileExec(input: ExecInput): Op[] {
   ops.push(...rlimitOps(proc));
   const caps = capabilitySets(proc, input.lastCap);
   ops.push({ op: 'capBounding', keep: caps.bounding, lastCap: input.lastCap, configPath: 'process.capabilities.bounding', what: 'drop bounding capabilities' });
-  const seccompLate = !!proc.noNewPrivileges || keepsSysAdmin(caps);
-  const seccompOp: Op | undefined = input.seccomp && { op: 'seccomp', flags: input.seccomp.flags, program: input.seccomp.program, configPath: 'linux.seccomp', what: 'load seccomp filter' };
-  if (seccompOp && !seccompLate) ops.push(seccompOp);
+  const seccomp = seccompPlacement(proc, caps, input.seccomp);
+  ops.push(...seccomp.beforeCreds(proc.cwd, 3 + input.preserveFds));
   ops.push({
     op: 'creds', uid: proc.user.uid, gid: proc.user.gid, setGroups: 1, groups: proc.user.additionalGids ?? [],
     effective: caps.effective, permitted: caps.permitted, inheritable: caps.inheritable, ambient: caps.ambient,
@@ -61,9 +60,7 @@ export function compileExec(input: ExecInput): Op[] {
   ops.push({ op: 'resolveExec', file: proc.args[0]!, path: envPath(env), configPath: 'process.args', what: 'find the command' });
   ops.push({ op: 'reportCreated', what: 'report started' });
   ops.push(...lsmOps(input.lsm));
-  ops.push({ op: 'closeFds', first: 3 + input.preserveFds, what: 'close inherited fds' });
-  if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
-  if (seccompOp && seccompLate) ops.push(seccompOp);
+  ops.push(...seccomp.beforeExec());
   ops.push({ op: 'exec', argv: proc.args, env, configPath: 'process.args', what: 'exec the command' });
   return ops;
 }

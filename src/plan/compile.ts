@@ -5,7 +5,7 @@ import { CapsaError } from '../errors';
 import type { Mount, NamespaceType, Spec } from '../spec/types';
 import { deviceOps, devSymlinkOps, needsDevSetup } from './devices';
 import { parseMountOptions, rootPropagationFlags, MS } from './mount-options';
-import { capabilitySets, envPath, keepsSysAdmin, lsmOps, rlimitOps, withHome, type LsmExec } from './process';
+import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, withHome, type LsmExec } from './process';
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
@@ -253,11 +253,8 @@ export function compile(input: CompileInput): Plan {
   const caps = capabilitySets(proc, input.lastCap);
   warnings.push(...caps.warnings);
   ops.push({ op: 'capBounding', keep: caps.bounding, lastCap: input.lastCap, configPath: 'process.capabilities.bounding', what: 'drop bounding capabilities' });
-  // Loading a filter without no_new_privs needs CAP_SYS_ADMIN: do it while we
-  // still hold it when the process will not.
-  const seccompLate = !!proc.noNewPrivileges || keepsSysAdmin(caps);
-  const seccompOp: Op | undefined = input.seccomp && { op: 'seccomp', flags: input.seccomp.flags, program: input.seccomp.program, configPath: 'linux.seccomp', what: 'load seccomp filter' };
-  if (seccompOp && !seccompLate) ops.push(seccompOp);
+  const seccomp = seccompPlacement(proc, caps, input.seccomp);
+  ops.push(...seccomp.beforeCreds(proc.cwd, 3 + input.preserveFds));
   const user = proc.user;
   ops.push({
     op: 'creds', uid: user.uid, gid: user.gid, setGroups: 1, groups: user.additionalGids ?? [],
@@ -275,9 +272,7 @@ export function compile(input: CompileInput): Plan {
     configPath: `hooks.startContainer[${i}]`, what: `run startContainer hook ${h.path}`,
   }));
   ops.push(...lsmOps(input.lsm));
-  ops.push({ op: 'closeFds', first: 3 + input.preserveFds, what: 'close inherited fds' });
-  if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
-  if (seccompOp && seccompLate) ops.push(seccompOp);
+  ops.push(...seccomp.beforeExec());
   ops.push({ op: 'exec', argv: proc.args!, env, configPath: 'process.args', what: 'exec the entrypoint' });
   return { ops, warnings, needsIdMaps: ns.fresh.has('user'), hasHooksSync };
 }

@@ -64,6 +64,38 @@ export function keepsSysAdmin(sets: CapabilitySets): boolean {
   return (sets.effective & (1n << BigInt(CAP_SYS_ADMIN))) !== 0n;
 }
 
+/**
+ * Where the seccomp filter goes, and what must happen before it.
+ *
+ * Loading a filter without no_new_privs needs CAP_SYS_ADMIN: when the process
+ * will not keep it, the filter is loaded before the credentials ("early"),
+ * else just before execve. After an early filter capsa-init makes only the
+ * syscalls runc makes after its own load (credentials, fchdir, close, the
+ * exec fifo's openat/write, execve), because old allow-list profiles know
+ * nothing newer: the cwd is resolved (openat2) and inherited fds are marked
+ * close-on-exec (close_range) before the filter, in every placement.
+ */
+export function seccompPlacement(proc: Process, caps: CapabilitySets, seccomp: { program: Buffer; flags: number } | undefined) {
+  const late = !!proc.noNewPrivileges || keepsSysAdmin(caps);
+  const load: Op | undefined = seccomp && { op: 'seccomp', flags: seccomp.flags, program: seccomp.program, configPath: 'linux.seccomp', what: 'load seccomp filter' };
+  return {
+    beforeCreds(cwd: string, firstInheritedFd: number): Op[] {
+      const ops: Op[] = [
+        { op: 'openCwd', path: cwd, configPath: 'process.cwd', what: `chdir to ${cwd}` },
+        { op: 'closeFds', first: firstInheritedFd, what: 'close inherited fds' },
+      ];
+      if (load && !late) ops.push(load);
+      return ops;
+    },
+    beforeExec(): Op[] {
+      const ops: Op[] = [];
+      if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
+      if (load && late) ops.push(load);
+      return ops;
+    },
+  };
+}
+
 /** LSM labels to apply just before execve (see src/security/lsm.ts). */
 export interface LsmExec {
   apparmorExec?: string;

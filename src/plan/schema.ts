@@ -62,6 +62,7 @@ export const OPS = {
   loopbackUp: { code: 43, fields: [] },
   joinCgroup: { code: 44, fields: [['file', 'str'], ['optional', 'u32']] },
   cgroupFd: { code: 45, fields: [['dir', 'str'], ['optional', 'u32']] },
+  openCwd: { code: 46, fields: [['path', 'str']] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

@@ -1,5 +1,6 @@
 // compileSeccomp: OCI linux.seccomp -> a classic BPF program for seccomp(2).
 
+import * as os from 'node:os';
 import type { Seccomp } from '../spec/types';
 import { invalid, nativeArch, selectArches } from './arch';
 import { emitFilter, planFilter } from './filter';
@@ -19,12 +20,22 @@ export interface CompiledSeccomp {
   needsNotifyListener: boolean;
 }
 
+/** What the host allows, where it changes the compiled result. */
+export interface SeccompHostOptions {
+  /**
+   * SECCOMP_FILTER_FLAG_SPEC_ALLOW (Linux >= 4.17) is set when the profile
+   * gives no `flags` at all, as runc >= 1.2 and crun do. Default: from the
+   * running kernel's version.
+   */
+  specAllowSupported?: boolean;
+}
+
 /**
  * Compile `profile` for a process whose native ABI is `arch` (Node's naming).
  * The native ABI is always covered; listed architectures are added. Throws
  * CapsaError INVALID_CONFIG naming the offending field.
  */
-export function compileSeccomp(profile: Seccomp, arch: NodeJS.Architecture = process.arch): CompiledSeccomp {
+export function compileSeccomp(profile: Seccomp, arch: NodeJS.Architecture = process.arch, host: SeccompHostOptions = {}): CompiledSeccomp {
   const raw: unknown = profile;
   if (!isObject(raw)) throw invalid('linux.seccomp', 'must be an object');
   const warnings: string[] = [];
@@ -33,6 +44,15 @@ export function compileSeccomp(profile: Seccomp, arch: NodeJS.Architecture = pro
   const rules = parseRules(raw.syscalls);
   const arches = selectArches(raw.architectures, nativeArch(arch), warnings);
   const plan = planFilter(rules, arches, defaultAction, warnings);
-  const flags = parseFlags(raw.flags, plan.needsNotifyListener, warnings);
+  const specAllow = host.specAllowSupported ?? kernelAtLeast(os.release(), 4, 17);
+  const flags = parseFlags(raw.flags, plan.needsNotifyListener, warnings, specAllow);
   return { program: emitFilter(plan), flags, warnings, needsNotifyListener: plan.needsNotifyListener };
+}
+
+/** Whether a `uname -r` string is at least major.minor. */
+export function kernelAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
 }

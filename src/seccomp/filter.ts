@@ -7,9 +7,16 @@
 //            binary search over ranges of syscall numbers with one decision
 //            each; a leaf returns an action, or tests argument rules in order
 //            (first match wins) and falls back to the default action.
+//
+// The ENOSYS stub (what runc's patchbpf does, built into the ranges here): a
+// syscall newer than every syscall the profile names on that ABI returns
+// ENOSYS instead of the default action, so libc falls back to an older call
+// (clone3 -> clone, faccessat2 -> faccessat, close_range, openat2) where an old
+// allow-list would otherwise answer EPERM.
 
 import { SECCOMP_RET, isNotifyAction } from './actions';
 import { ArchInfo, AUDIT_ARCH, X32_SYSCALL_BIT, syscallNumber } from './arch';
+import { enosysZones, type Zone } from './enosys';
 import { NEXT, ProgramBuilder } from './bpf';
 import { emitCondition, splitU64 } from './conditions';
 import type { SyscallRule } from './profile';
@@ -46,6 +53,7 @@ export function planFilter(
   arches: readonly ArchInfo[],
   defaultAction: number,
   warnings: string[],
+  enosysStub = true,
 ): FilterPlan {
   const byArch = new Map<ArchInfo, Map<number, SyscallRule[]>>(arches.map((a) => [a, new Map()]));
   const unknown = new Set<string>();
@@ -78,7 +86,8 @@ export function planFilter(
       decisions.set(nr, decision);
       if (usesNotify(decision)) needsNotifyListener = true;
     }
-    return { arch, ranges: toRanges(decisions, defaultAction) };
+    const zones = enosysZones(arch, [...byArch.get(arch)!.keys()], defaultAction, enosysStub);
+    return { arch, ranges: toRanges(decisions, zones) };
   });
   return { arches: plans, defaultAction, needsNotifyListener };
 }
@@ -99,22 +108,28 @@ function usesNotify(decision: Decision): boolean {
   return decision.rules.some((r) => isNotifyAction(r.action));
 }
 
-/** Cover 0..2^32-1 with ranges, merging neighbours that return the same action. */
-function toRanges(decisions: Map<number, Decision>, defaultAction: number): Range[] {
+/**
+ * Cover 0..2^32-1 with ranges: the named numbers with their decisions, the
+ * rest with the action of the zone they fall in; neighbours that return the
+ * same action merge.
+ */
+function toRanges(decisions: Map<number, Decision>, zones: readonly Zone[]): Range[] {
   const ranges: Range[] = [];
   const push = (start: number, decision: Decision): void => {
     const last = ranges[ranges.length - 1];
     if (last && last.decision.kind === 'action' && decision.kind === 'action' && last.decision.action === decision.action) return;
     ranges.push({ start, decision });
   };
-  const fallback: Decision = { kind: 'action', action: defaultAction };
-  let next = 0;
-  for (const nr of [...decisions.keys()].sort((a, b) => a - b)) {
-    if (nr > next) push(next, fallback);
-    push(nr, decisions.get(nr)!);
-    next = nr + 1;
+  const starts = new Set<number>(zones.map((z) => z.start));
+  for (const nr of decisions.keys()) {
+    starts.add(nr);
+    if (nr < 0xffffffff) starts.add(nr + 1);
   }
-  if (next <= 0xffffffff) push(next, fallback);
+  let zone = 0;
+  for (const start of [...starts].sort((a, b) => a - b)) {
+    while (zone + 1 < zones.length && zones[zone + 1]!.start <= start) zone++;
+    push(start, decisions.get(start) ?? { kind: 'action', action: zones[zone]!.action });
+  }
   return ranges;
 }
 

@@ -114,11 +114,18 @@ function toU64(value: unknown, path: string): bigint {
   return big;
 }
 
-/** seccomp() flag bits for the listed flags, plus those notification needs. */
-export function parseFlags(flags: unknown, needsNotifyListener: boolean, warnings: string[]): number {
+/**
+ * seccomp() flag bits for the listed flags, plus those notification needs.
+ * No `flags` field at all (not even an empty list) means SPEC_ALLOW where the
+ * kernel has it, as in runc >= 1.2 and crun: the filter then does not turn on
+ * the Speculative Store Bypass mitigation for the container.
+ */
+export function parseFlags(flags: unknown, needsNotifyListener: boolean, warnings: string[], specAllowByDefault = false): number {
   const path = 'linux.seccomp.flags';
   let bits = 0;
-  if (flags !== undefined && flags !== null) {
+  if (flags === undefined || flags === null) {
+    if (specAllowByDefault) bits |= FILTER_FLAG.SPEC_ALLOW;
+  } else {
     if (!Array.isArray(flags)) throw invalid(path, 'must be an array of strings');
     flags.forEach((flag: unknown, i) => {
       if (typeof flag !== 'string' || !Object.hasOwn(CONFIG_FLAGS, flag)) {

@@ -615,6 +615,7 @@ static int cmd_signals(int argc, char **argv) {
 }
 
 static int cmd_help(int argc, char **argv);
+int cmd_glibc(int argc, char **argv); /* glibc-probe.c */
 
 static const struct command {
   const char *name;
@@ -665,6 +666,7 @@ static const struct command {
     {"seccomp", 0, cmd_seccomp, ""},
     {"oom", 0, cmd_oom, ""},
     {"cgroup", 0, cmd_cgroup, ""},
+    {"glibc", 0, cmd_glibc, ""},
     {"help", 0, cmd_help, ""},
 };
 

@@ -26,6 +26,7 @@ function findRepoRoot(): string {
 export const REPO_ROOT = findRepoRoot();
 export const TESTINIT_PATH = path.join(REPO_ROOT, 'build', 'Release', 'capsa-testinit');
 const TESTINIT_SOURCE = path.join(REPO_ROOT, 'test', 'bin', 'testinit.c');
+const TESTINIT_SOURCES = [TESTINIT_SOURCE, path.join(REPO_ROOT, 'test', 'bin', 'glibc-probe.c')];
 const BUSYBOX_PATH = '/usr/bin/busybox';
 const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'true', 'false', 'id', 'hostname', 'mount'];
 
@@ -36,10 +37,10 @@ const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'true', 'false', 'i
 export function testinitBinary(): string {
   if (fs.existsSync(TESTINIT_PATH)) return TESTINIT_PATH;
   const out = path.join(os.tmpdir(), `capsa-testinit-${process.getuid?.() ?? 0}`);
-  const fresh = fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(TESTINIT_SOURCE).mtimeMs;
+  const fresh = fs.existsSync(out) && TESTINIT_SOURCES.every((src) => fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs);
   if (!fresh) {
     try {
-      execFileSync('gcc', ['-std=gnu11', '-O1', '-Wall', '-static', '-s', '-o', out, TESTINIT_SOURCE], { stdio: 'pipe' });
+      execFileSync('gcc', ['-std=gnu11', '-O1', '-Wall', '-static', '-s', '-o', out, ...TESTINIT_SOURCES], { stdio: 'pipe' });
     } catch (e) {
       const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? String(e);
       throw new Error(`${TESTINIT_PATH} is missing (run npx node-gyp rebuild) and gcc failed:\n${stderr}`);

@@ -2,19 +2,21 @@
 // into the kernel, and the kernel answers the container's syscalls with the
 // configured action. Syscalls are made raw by secprobe (`sys NAME ARGS...`)
 // or through libc by testinit, and the result is the errno the kernel gave.
+import * as fs from 'node:fs';
 import * as assert from 'uvu/assert';
 
 import { X86_64_SYSCALLS } from '../../src/seccomp/tables/x86_64';
 import type { Seccomp } from '../../src/spec/types';
 import { assertOneLineError, type RunResult } from '../helpers/capsa';
 import { securitySuite, all, cmd, probe, securityHarness, type Config } from '../helpers/hostile-rootfs';
+import { realProfiles } from '../helpers/seccomp-profiles';
 
 const suite = securitySuite('security-seccomp');
 const { test, capsa } = suite;
 const { runIn, runOk, withRunning } = securityHarness(suite);
 
 type Rule = NonNullable<Seccomp['syscalls']>[number];
-const seccomp = (profile: Partial<Seccomp> & Record<string, unknown>): Config => (s) => { s.linux!.seccomp = profile as Seccomp; };
+const seccomp = (profile: Partial<Seccomp> | Record<string, unknown>): Config => (s) => { s.linux!.seccomp = profile as Seccomp; };
 const allowBut = (...syscalls: Rule[]): Config => seccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls });
 const nnp = (on: boolean): Config => (s) => { s.process!.noNewPrivileges = on; };
 
@@ -213,6 +215,72 @@ test('seccomp placement: with CAP_SYS_ADMIN kept and no no_new_privs the filter 
   };
   const profile = allowBut({ names: [...SETUP_SYSCALLS, ...AFTER_SETUP], action: 'SCMP_ACT_ERRNO' });
   assert.is(await runOk(all(nnp(false), admin, profile, cmd('syscall', 'sethostname'))), 'EPERM\n');
+});
+
+// ---- old allow-list profiles: what capsa-init does after an early filter, the ENOSYS stub ----
+
+// Docker 19.03's default profile as docker sends it on amd64 (test/fixtures/seccomp-profiles):
+// nothing newer than 2019 is allowed (no openat2, close_range, clone3, faccessat2).
+const DOCKER_1903 = realProfiles().find((p) => p.name === 'docker 19.03')!.oci;
+const asTester = (cwd: string): Config => (s) => { s.process!.user = { uid: 1000, gid: 1000 }; s.process!.cwd = cwd; };
+// testinit glibc: raw new syscalls, then glibc's fallbacks (test/bin/glibc-probe.c)
+const FELL_BACK = 'clone3=ENOSYS\nopenat2=ENOSYS\nfaccessat2=ENOSYS\nclose_range=ENOSYS\nthread=ok\nspawn=ok\nfaccessat=ok\nclosefrom=ok\n';
+
+test('seccomp profiles without openat2: with noNewPrivileges false the filter loads early and the container still starts (cwd, user, exec)', async () => {
+  const profile = seccomp(DOCKER_1903);
+  assert.is(await runOk(all(nnp(false), profile, cmd('cwd'))), '/\n');
+  assert.is(await runOk(all(nnp(false), profile, asTester('/home/tester'), cmd('cwd'))), '/home/tester\n');
+  assert.is(await runOk(all(nnp(false), profile, asTester('/home/tester'), cmd('id'))), 'uid=1000 gid=1000 euid=1000 egid=1000 groups=\n');
+  assert.is(await runOk(all(nnp(false), profile, cmd('nnp'))), 'NoNewPrivs:\t0\n');
+  assert.is(await runOk(all(nnp(false), profile, cmd('seccomp'))), 'Seccomp:\t2\n');
+  // the profile really denies what capsa-init used to call after loading it
+  assert.match(await runOk(all(nnp(false), profile, cmd('glibc'))), /^clone3=ENOSYS\nopenat2=ENOSYS\n/);
+});
+
+test('seccomp profiles without openat2: a cwd the user may not enter still fails create with EACCES (checked as the user, after the filter)', async () => {
+  const r = await runIn(all(nnp(false), seccomp(DOCKER_1903), asTester('/root'), cmd('true'), (s) => {
+    s.mounts = [...(s.mounts ?? []), { destination: '/root', type: 'tmpfs', source: 'tmpfs', options: ['mode=700'] }];
+  }));
+  assertOneLineError(r, 'process.cwd');
+  assert.match(r.stderr, /permission denied/);
+});
+
+test('runc\'s ENOSYS stub: under Docker 19.03\'s profile clone3, openat2, faccessat2 and close_range answer ENOSYS, and glibc\'s threads, posix_spawn, faccessat and closefrom fall back', async () => {
+  for (const on of [false, true]) {
+    assert.is(await runOk(all(nnp(on), seccomp(DOCKER_1903), cmd('glibc'))), FELL_BACK, `noNewPrivileges ${on}`);
+  }
+  // older calls the profile leaves out keep its default action (EPERM)
+  assert.is(await runOk(all(seccomp(DOCKER_1903), cmd('syscall', 'sethostname'))), 'EPERM\n');
+});
+
+test('runc\'s ENOSYS stub, control: an old profile that names the newest syscall leaves no room for it; clone3 gets EPERM and glibc cannot start a thread', async () => {
+  // epoll_pwait2 (441, Linux 5.11) is newer than clone3, openat2, faccessat2 and close_range; runc 1.1.5 answers the same here
+  const named = { ...DOCKER_1903, syscalls: [...DOCKER_1903.syscalls!, { names: ['epoll_pwait2'], action: 'SCMP_ACT_ERRNO' as const }] };
+  const out = await runOk(all(nnp(false), seccomp(named), cmd('glibc')));
+  // glibc's closefrom walks /proc/self/fd whatever close_range's error
+  assert.is(out, 'clone3=EPERM\nopenat2=EPERM\nfaccessat2=EPERM\nclose_range=EPERM\nthread=EPERM\nspawn=EPERM\nfaccessat=EPERM\nclosefrom=ok\n');
+});
+
+test('seccomp profiles without openat2, capsa exec: the exec\'d process gets the filter, its cwd and user, and glibc falls back', async () => {
+  await withRunning(all(nnp(false), seccomp(DOCKER_1903), cmd('sleep', 'forever')), async ({ id }) => {
+    const exec = async (...a: string[]) => {
+      const r = await capsa(['exec', ...a]);
+      assert.is(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.is(await exec(id, '/bin/testinit', 'glibc'), FELL_BACK);
+    assert.is(await exec('--cwd', '/home/tester', '--user', '1000:1000', id, '/bin/testinit', 'cwd'), '/home/tester\n');
+    assert.is(await exec(id, '/bin/testinit', 'seccomp'), 'Seccomp:\t2\n');
+  });
+});
+
+const SSB = (() => { try { return fs.readFileSync('/sys/devices/system/cpu/vulnerabilities/spec_store_bypass', 'utf8').trim(); } catch { return ''; } })();
+const ssbBySeccomp = SSB.includes('seccomp');
+(ssbBySeccomp ? test : test.skip)(`seccomp flags: no flags field means SECCOMP_FILTER_FLAG_SPEC_ALLOW (the filter does not force the SSB mitigation); an empty list does not${ssbBySeccomp ? '' : ` [SKIPPED: this host's SSB mitigation is "${SSB || 'unknown'}", not applied through seccomp, so the flag has no visible effect]`}`, async () => {
+  const ssb = async (profile: Config) => (await runOk(all(profile, cmd('status')))).split('\n').find((l) => l.startsWith('Speculation_Store_Bypass:'));
+  const base = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] } as Record<string, unknown>;
+  assert.match((await ssb(seccomp(base)))!, 'thread vulnerable');
+  assert.match((await ssb(seccomp({ ...base, flags: [] })))!, 'thread force mitigated');
 });
 
 test('seccomp applies to processes started with capsa exec', async () => {

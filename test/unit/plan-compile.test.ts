@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 
 import { CapsaError } from '../../src/errors';
 import { compile, type CompileInput, type Plan } from '../../src/plan/compile';
+import { compileExec } from '../../src/plan/compile-exec';
 import { ATTR, MS } from '../../src/plan/mount-options';
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op, type OpOf, type OpName } from '../../src/plan/schema';
 import { defaultSpec } from '../../src/spec/defaults';
@@ -91,7 +92,7 @@ test('default spec: the op sequence', () => {
     'sync', 'clone', 'setsid', 'openFifo', 'rootPropagation', 'rootfs',
     isMountAt('/proc'), isMountAt('/dev'), isMountAt('/dev/pts'), isMountAt('/dev/shm'), isMountAt('/dev/mqueue'), isMountAt('/sys'), isMountAt('/sys/fs/cgroup'),
     'mknod', 'symlink', 'mkdir', 'pivotRoot', 'mask', 'readonlyPath', 'rootReadonly', 'hostname',
-    'rlimit', 'capBounding', 'creds', 'umask', 'chdir', 'resolveExec', 'reportCreated', 'waitStart', 'closeFds', 'noNewPrivs', 'exec',
+    'rlimit', 'capBounding', 'openCwd', 'closeFds', 'creds', 'umask', 'chdir', 'resolveExec', 'reportCreated', 'waitStart', 'noNewPrivs', 'exec',
   ]);
   assert.not.ok(p.needsIdMaps);
   assert.not.ok(p.hasHooksSync);
@@ -451,6 +452,27 @@ test('seccomp: without no_new_privs and without CAP_SYS_ADMIN, loaded early (bef
   assert.ok(i < idxOf(p, 'creds'), 'before creds');
   assert.ok(i > idxOf(p, 'capBounding'));
   assert.is(only(p, 'noNewPrivs').length, 0);
+});
+
+// What capsa-init does after each op, in syscalls (native/init): after an
+// early filter only these may follow, as in runc (credentials, fchdir,
+// close, umask, stat/access for the PATH lookup, the sync socket's send, the
+// exec fifo's openat/write, writes to /proc for LSM labels, execve).
+const OLD_SYSCALL_OPS = new Set(['creds', 'umask', 'chdir', 'resolveExec', 'reportCreated', 'waitStart', 'writeProc', 'noNewPrivs', 'exec']);
+
+test('seccomp loaded early: the cwd is resolved and inherited fds marked before it; only old-syscall ops follow', () => {
+  for (const mode of ['create', 'exec'] as const) {
+    const ops = mode === 'create'
+      ? plan((s) => { s.process!.noNewPrivileges = false; s.process!.cwd = '/work'; }, { seccomp }).ops
+      : compileExec({ process: { ...defaultSpec().process!, terminal: false, noNewPrivileges: false, cwd: '/work' }, containerPid: 42, namespaces: ['mount', 'pid'], lastCap: 40, preserveFds: 0, seccomp });
+    const at = ops.findIndex((o) => o.op === 'seccomp');
+    const names = ops.map((o) => o.op);
+    assert.ok(at > 0, `${mode}: has a seccomp op`);
+    assert.ok(names.indexOf('openCwd') < at && names.indexOf('closeFds') < at, `${mode}: ${names.join(' ')}`);
+    assert.is((ops.find((o) => o.op === 'openCwd') as OpOf<'openCwd'>).path, '/work');
+    const after = names.slice(at + 1).filter((n) => !OLD_SYSCALL_OPS.has(n));
+    assert.equal(after, [], `${mode}: after the filter: ${names.slice(at + 1).join(' ')}`);
+  }
 });
 
 test('seccomp: without no_new_privs but keeping CAP_SYS_ADMIN, loaded late', () => {

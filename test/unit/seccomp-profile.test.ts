@@ -84,7 +84,10 @@ test('rule errnoRet and default errnoRet differ: both are kept', () => {
 test('flags map to SECCOMP_FILTER_FLAG_* bits', () => {
   const base: Seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
   const flagsOf = (flags: string[], extra: Partial<Seccomp> = {}) => compileSeccomp({ ...base, ...extra, flags }, 'x64');
-  assert.is(compileSeccomp(base, 'x64').flags, 0);
+  // no flags field at all: SPEC_ALLOW where the kernel has it (runc >= 1.2, crun); an empty list: none
+  assert.is(compileSeccomp(base, 'x64', { specAllowSupported: true }).flags, FILTER_FLAG.SPEC_ALLOW);
+  assert.is(compileSeccomp(base, 'x64', { specAllowSupported: false }).flags, 0);
+  assert.is(compileSeccomp({ ...base, flags: [] }, 'x64', { specAllowSupported: true }).flags, 0);
   assert.is(flagsOf(['SECCOMP_FILTER_FLAG_TSYNC']).flags, 1);
   assert.is(flagsOf(['SECCOMP_FILTER_FLAG_LOG']).flags, 2);
   assert.is(flagsOf(['SECCOMP_FILTER_FLAG_SPEC_ALLOW']).flags, 4);
