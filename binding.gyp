@@ -5,7 +5,8 @@
       "sources": ["native/addon/addon.cc", "native/addon/args.cc", "native/addon/errors.cc", "native/addon/fd_ops.cc", "native/addon/fs_ops.cc", "native/addon/watches.cc", "native/addon/spawn.cc", "native/addon/leftovers.cc", "native/addon/cgroup_bpf.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"]
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL", "-Wl,--version-script=<(module_root_dir)/native/addon/exports.map"]
     },
     {
       "target_name": "capsa-init",

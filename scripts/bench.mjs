@@ -3,12 +3,21 @@
 // table. Called through scripts/bench; see there for usage.
 //
 // What is measured (medians unless said otherwise; a /bin/true-like container
-// = the static testinit binary running `true`, same config.json for everyone):
+// = the static testinit binary running `true`, same config.json for everyone).
+// The CLIs (capsa as built, capsa on Node, runc, crun) run interleaved: every
+// iteration does one round per runtime, in a rotating order, so this VM's
+// drift hits them alike. They run with this process's environment, as an
+// engine would call them (NODE_EXTRA_CA_CERTS included where it is set).
 //   run              `<rt> run` to exit (CLI) / runtime.run() in a warm process (library)
-//   create/start/delete   each verb alone; start→exit wait and state polls are not timed
-//   exec             `<rt> exec <id> /bin/testinit true` into a running container
+//   create, state, start, exec, kill, delete
+//                    one lifecycle of a `sleep forever` container, each call timed
+//                    alone (exec: `/bin/testinit true`; kill: KILL; the wait for
+//                    the exit between kill and delete is not timed)
 //   waiting-init RSS VmRSS of the container's init between create and start
+//   CLI peak RSS     of one `state` (missing container) and one `run` call (GNU time)
 //   50 concurrent    50 × create+start+wait+delete at once (`run` ×50 for CLIs), wall time
+// Under the table: the start floors (node -e 0, --version of each CLI), the
+// executable's size, its first run from a cold page cache, and the caches it writes.
 // All state lives under /tmp/capsa-bench-<pid>-*/ and container ids are
 // capsa-bench-*; everything is removed at the end, on error and on ^C.
 import { spawn, spawnSync } from 'node:child_process';
@@ -27,6 +36,7 @@ const WARMUP = quick ? 0 : 2;
 
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const CAPSA = path.join(repo, 'dist', 'capsa');
+const CAPSA_NODE = path.join(repo, 'dist', 'capsa-node');
 const LIB = path.join(repo, 'dist', 'index.cjs');
 const TESTINIT = path.join(repo, 'build', 'Release', 'capsa-testinit');
 for (const f of [CAPSA, LIB, TESTINIT]) {
@@ -42,6 +52,7 @@ const lib = createRequire(import.meta.url)(LIB);
 const WORK = fs.mkdtempSync(path.join('/tmp', `capsa-bench-${process.pid}-`));
 const BUNDLE = path.join(WORK, 'bundle');
 const ROOTFS = path.join(BUNDLE, 'rootfs');
+const SLEEPER = path.join(WORK, 'sleeper');
 const roots = {};
 
 function writeBundle() {
@@ -50,9 +61,8 @@ function writeBundle() {
   fs.chmodSync(path.join(ROOTFS, 'bin', 'testinit'), 0o755);
   fs.writeFileSync(path.join(BUNDLE, 'config.json'), JSON.stringify(benchSpec(['/bin/testinit', 'true'])));
   // A second bundle for exec's long-running container.
-  const sleeper = path.join(WORK, 'sleeper');
-  fs.mkdirSync(sleeper);
-  fs.writeFileSync(path.join(sleeper, 'config.json'), JSON.stringify(benchSpec(['/bin/testinit', 'sleep', 'forever'])));
+  fs.mkdirSync(SLEEPER);
+  fs.writeFileSync(path.join(SLEEPER, 'config.json'), JSON.stringify(benchSpec(['/bin/testinit', 'sleep', 'forever'])));
 }
 
 /** capsa's default spec (= runc spec), terminal off, rootfs by absolute path. */
@@ -68,8 +78,11 @@ function benchSpec(args) {
 
 // ---------- runtimes ----------
 
+/** dist/capsa: compiled (an ELF file) or a copy of the Node launcher (scripts/compile-cli.mjs). */
+const capsaKind = fs.readFileSync(CAPSA).subarray(0, 4).toString('latin1') === '\x7fELF' ? 'compiled' : 'node';
 const CLIS = {
   capsa: { bin: CAPSA, label: 'capsa CLI' },
+  'capsa-node': { bin: CAPSA_NODE, label: 'capsa CLI on Node' },
   runc: { bin: 'runc', label: 'runc' },
   crun: { bin: 'crun', label: 'crun' },
 };
@@ -200,54 +213,93 @@ async function repeat(n, fn, onFail = cleanupContainers) {
   return out.slice(WARMUP);
 }
 
-async function benchCli(rt) {
-  const res = {};
-  const runs = await withCpu(() => repeat(RUNS, async () => timeCli(rt, ['run', '--bundle', BUNDLE, newId(rt)])));
-  res.run = median(runs.value);
-  res.runCpu = runs.cpu / (RUNS + WARMUP);
-  const phases = await repeat(RUNS, async () => {
-    const id = newId(rt);
-    const create = timeCli(rt, ['create', '--bundle', BUNDLE, id]);
-    const pid = JSON.parse(cliOk(rt, ['state', id]).stdout).pid;
-    const rss = rssKb(pid);
-    const start = timeCli(rt, ['start', id]);
-    await untilExited(pid);
-    const del = timeCli(rt, ['delete', id]);
-    return { create, start, delete: del, rss };
-  });
-  for (const k of ['create', 'start', 'delete', 'rss']) res[k] = median(phases.map((p) => p[k]));
-  res.csd = median(phases.map((p) => p.create + p.start + p.delete));
-  res.state = median(await (async () => {
-    const id = newId(rt);
-    cliOk(rt, ['create', '--bundle', BUNDLE, id]);
-    try { return await repeat(RUNS, async () => timeCli(rt, ['state', id]), async () => {}); } finally { cli(rt, ['delete', '--force', id]); }
-  })());
-  // exec into a running long-lived container
+/** One round of every CLI verb for rt: `run` of the bench container, then one lifecycle of a sleeper. */
+async function cliRound(rt) {
+  const r = {};
+  const cpu0 = childrenCpuMs();
+  r.run = timeCli(rt, ['run', '--bundle', BUNDLE, newId(rt)]);
+  r.runCpu = childrenCpuMs() - cpu0;
   const id = newId(rt);
-  cliOk(rt, ['run', '--detach', '--bundle', path.join(WORK, 'sleeper'), id]);
-  try {
-    res.exec = median(await repeat(RUNS, async () => timeCli(rt, ['exec', id, '/bin/testinit', 'true']), async () => {}));
-  } finally {
-    cli(rt, ['delete', '--force', id]);
+  r.create = timeCli(rt, ['create', '--bundle', SLEEPER, id]);
+  r.state = timeCli(rt, ['state', id]);
+  const pid = JSON.parse(cliOk(rt, ['state', id]).stdout).pid;
+  r.rss = rssKb(pid);
+  r.start = timeCli(rt, ['start', id]);
+  r.exec = timeCli(rt, ['exec', id, '/bin/testinit', 'true']);
+  r.kill = timeCli(rt, ['kill', id, 'KILL']);
+  await untilExited(pid);
+  r.delete = timeCli(rt, ['delete', id]);
+  return r;
+}
+
+/** 50 `run`s of the bench container at once; wall ms. */
+async function concurrentRound(rt) {
+  const ids = Array.from({ length: CONCURRENT }, () => newId(rt));
+  const t = process.hrtime.bigint();
+  const errFiles = ids.map((cid) => path.join(WORK, `err.${cid}`));
+  const errFds = errFiles.map((f) => fs.openSync(f, 'w'));
+  const codes = await Promise.all(ids.map((cid, i) => new Promise((resolve) => {
+    const c = spawn(CLIS[rt].bin, ['--root', roots[rt], 'run', '--bundle', BUNDLE, cid], { stdio: ['ignore', 'ignore', errFds[i]] });
+    c.on('exit', (code) => resolve(code));
+    c.on('error', () => resolve(-1));
+  })));
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  errFds.forEach((fd) => fs.closeSync(fd));
+  const bad = codes.map((c, i) => (c === 0 ? undefined : `${ids[i]}: exit ${c}: ${fs.readFileSync(errFiles[i], 'utf8').trim()}`)).filter(Boolean);
+  errFiles.forEach((f) => fs.rmSync(f, { force: true }));
+  if (bad.length) throw new Error(`${rt}: ${bad.length} of ${CONCURRENT} concurrent runs failed:\n  ${bad.slice(0, 5).join('\n  ')}`);
+  return ms;
+}
+
+/**
+ * Every CLI, interleaved: each iteration runs one round per runtime, in an
+ * order that rotates, so this VM's drift (±15 % between minutes) hits all alike.
+ */
+async function benchClis(rts) {
+  const rounds = Object.fromEntries(rts.map((rt) => [rt, []]));
+  const rotate = (i) => rts.map((_, k) => rts[(k + i) % rts.length]);
+  for (let i = 0; i < RUNS + WARMUP; i++) {
+    for (const rt of rotate(i)) rounds[rt].push(...await repeatOnce(() => cliRound(rt)));
   }
-  res.concurrent = median(await repeat(CONCURRENT_REPS, async () => {
-    const ids = Array.from({ length: CONCURRENT }, () => newId(rt));
-    const t = process.hrtime.bigint();
-    const errFiles = ids.map((cid) => path.join(WORK, `err.${cid}`));
-    const errFds = errFiles.map((f) => fs.openSync(f, 'w'));
-    const codes = await Promise.all(ids.map((cid, i) => new Promise((resolve) => {
-      const c = spawn(CLIS[rt].bin, ['--root', roots[rt], 'run', '--bundle', BUNDLE, cid], { stdio: ['ignore', 'ignore', errFds[i]] });
-      c.on('exit', (code) => resolve(code));
-      c.on('error', () => resolve(-1));
-    })));
-    const ms = Number(process.hrtime.bigint() - t) / 1e6;
-    errFds.forEach((fd) => fs.closeSync(fd));
-    const bad = codes.map((c, i) => (c === 0 ? undefined : `${ids[i]}: exit ${c}: ${fs.readFileSync(errFiles[i], 'utf8').trim()}`)).filter(Boolean);
-    errFiles.forEach((f) => fs.rmSync(f, { force: true }));
-    if (bad.length) throw new Error(`${rt}: ${bad.length} of ${CONCURRENT} concurrent runs failed:\n  ${bad.slice(0, 5).join('\n  ')}`);
-    return ms;
-  }));
+  const conc = Object.fromEntries(rts.map((rt) => [rt, []]));
+  for (let i = 0; i < CONCURRENT_REPS; i++) {
+    for (const rt of rotate(i)) conc[rt].push(...await repeatOnce(() => concurrentRound(rt)));
+  }
+  const res = {};
+  for (const rt of rts) {
+    const kept = rounds[rt].slice(WARMUP);
+    res[rt] = { concurrent: median(conc[rt]), runCpu: kept.reduce((a, r) => a + r.runCpu, 0) / kept.length };
+    for (const k of ['run', 'create', 'state', 'start', 'exec', 'kill', 'delete', 'rss']) res[rt][k] = median(kept.map((r) => r[k]));
+    res[rt].maxRss = cliMaxRssKb(rt);
+  }
   return res;
+}
+
+/** fn's result in a one-element array; a failure is logged, cleaned up and retried (bounded). */
+async function repeatOnce(fn) {
+  for (let failed = 0; ; failed++) {
+    try {
+      return [await fn()];
+    } catch (e) {
+      failures.push(String(e instanceof Error ? e.message : e).split('\n').slice(0, 2).join(' ').replace(/\s+/g, ' ').slice(0, 300));
+      if (failed >= MAX_FAILURES) throw e;
+      await cleanupContainers();
+    }
+  }
+}
+
+/** Peak RSS (kB) of one CLI call (`state` of a missing container, then `run`), from GNU time; undefined without it. */
+function cliMaxRssKb(rt) {
+  if (!fs.existsSync('/usr/bin/time')) return undefined;
+  const peak = (args) => {
+    const f = path.join(WORK, `time.${process.pid}`);
+    spawnSync('/usr/bin/time', ['-o', f, '-f', '%M', CLIS[rt].bin, '--root', roots[rt], ...args], { stdio: 'ignore' });
+    return Number(fs.readFileSync(f, 'utf8').trim().split('\n').pop());
+  };
+  const id = newId(rt);
+  const run = peak(['run', '--bundle', BUNDLE, id]);
+  cli(rt, ['delete', '--force', id]);
+  return { state: peak(['state', 'capsa-bench-missing']), run };
 }
 
 async function benchLib() {
@@ -276,7 +328,6 @@ async function benchLib() {
     return { create, start, delete: del, rss };
   });
   for (const k of ['create', 'start', 'delete', 'rss']) res[k] = median(phases.map((p) => p[k]));
-  res.csd = median(phases.map((p) => p.create + p.start + p.delete));
   {
     const id = newId('lib');
     const c = await runtime.create(id, { bundle: BUNDLE, spec, stdio });
@@ -284,7 +335,7 @@ async function benchLib() {
   }
   {
     const id = newId('lib');
-    const c = await runtime.create(id, { bundle: path.join(WORK, 'sleeper'), spec: benchSpec(['/bin/testinit', 'sleep', 'forever']), stdio });
+    const c = await runtime.create(id, { bundle: SLEEPER, spec: benchSpec(['/bin/testinit', 'sleep', 'forever']), stdio });
     const proc = { args: ['/bin/testinit', 'true'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
     try {
       await c.start();
@@ -312,20 +363,38 @@ async function benchLib() {
   return res;
 }
 
-function nodeFloor() {
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
+/** Start floors, wall and CPU: each CLI's --version, node -e 0 (as called and without NODE_EXTRA_CA_CERTS). */
+function floors(available) {
   const n = Math.max(RUNS, 3);
-  const t = (cmd, args, e = env) => {
+  const t = (cmd, args, env = process.env) => {
     const kids0 = childrenCpuMs();
     const wall = median(Array.from({ length: n }, () => {
       const s = process.hrtime.bigint();
-      spawnSync(cmd, args, { stdio: 'ignore', env: e });
+      spawnSync(cmd, args, { stdio: 'ignore', env });
       return Number(process.hrtime.bigint() - s) / 1e6;
     }));
     return { wall, cpu: (childrenCpuMs() - kids0) / n };
   };
-  return { node: t(process.execPath, ['-e', '0']), version: t(CAPSA, ['--version']) };
+  const noCa = { ...process.env };
+  delete noCa.NODE_EXTRA_CA_CERTS;
+  const out = { 'node -e 0': t(process.execPath, ['-e', '0']) };
+  if (process.env.NODE_EXTRA_CA_CERTS) out['node -e 0 (no NODE_EXTRA_CA_CERTS)'] = t(process.execPath, ['-e', '0'], noCa);
+  for (const rt of available) out[`${rt} --version`] = t(CLIS[rt].bin, ['--version']);
+  return out;
+}
+
+/** dist/capsa's size, its first run with the file out of the page cache (dd iflag=nocache), and the caches it writes. */
+function firstRun() {
+  const size = fs.statSync(CAPSA).size;
+  const cacheDir = path.join(repo, 'dist', '.cache');
+  const cacheBytes = () => (fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).reduce((a, f) => a + fs.statSync(path.join(cacheDir, f)).size, 0) : 0);
+  const before = cacheBytes();
+  const time = () => { const s = process.hrtime.bigint(); spawnSync(CAPSA, ['--version'], { stdio: 'ignore' }); return Number(process.hrtime.bigint() - s) / 1e6; };
+  const cold = median(Array.from({ length: quick ? 1 : 5 }, () => {
+    spawnSync('dd', [`if=${CAPSA}`, 'iflag=nocache', 'count=0', 'status=none']);
+    return time();
+  }));
+  return { size, cold, warm: time(), cacheBytes: capsaKind === 'node' ? before : 0 };
 }
 
 /** The mount point of a cgroup2 mount next to v1 hierarchies (a hybrid host), if any. */
@@ -371,46 +440,56 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 const fmt = (v, digits = 1) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
 
-function table(results, unavailable, floor) {
-  const cols = [['capsa', 'capsa CLI'], ['lib', 'capsa library'], ['runc', 'runc'], ['crun', 'crun']];
+function table(results, unavailable, floor, first) {
+  const cols = [['capsa', `capsa CLI (${capsaKind})`], ['capsa-node', 'capsa CLI on Node'], ['lib', 'capsa library'], ['runc', 'runc'], ['crun', 'crun']];
   const rows = [
     ['run (ms)', 'run', 1],
     ['run, CPU user+sys (ms, mean)', 'runCpu', 1],
     ['create (ms)', 'create', 1],
-    ['start (ms)', 'start', 1],
-    ['delete (ms)', 'delete', 1],
-    ['create+start+delete (ms)', 'csd', 1],
-    ['exec (ms)', 'exec', 1],
     ['state (ms)', 'state', 1],
+    ['start (ms)', 'start', 1],
+    ['exec (ms)', 'exec', 1],
+    ['kill (ms)', 'kill', 1],
+    ['delete (ms)', 'delete', 1],
     ['waiting-init RSS (MB)', 'rss', 2],
+    ['CLI peak RSS, state (MB)', 'maxRssState', 1],
+    ['CLI peak RSS, run (MB)', 'maxRssRun', 1],
     [`${CONCURRENT} concurrent run, wall (ms)`, 'concurrent', 0],
   ];
+  const value = (col, key) => {
+    const r = results[col];
+    if (!r) return undefined;
+    if (key === 'maxRssState') return r.maxRss?.state;
+    if (key === 'maxRssRun') return r.maxRss?.run;
+    return r[key];
+  };
   const cell = (col, key, d) => {
     if (unavailable[col]) return 'unavailable';
-    const v = results[col]?.[key];
-    return key === 'rss' ? fmt(v / 1024, d) : fmt(v, d);
+    const v = value(col, key);
+    return ['rss', 'maxRssState', 'maxRssRun'].includes(key) ? fmt(v / 1024, d) : fmt(v, d);
   };
-  const ref = results.crun && !unavailable.crun ? 'crun' : 'runc';
   const ratio = (a, b, key) => {
-    const x = results[a]?.[key];
-    const y = results[b]?.[key];
+    const x = value(a, key);
+    const y = value(b, key);
     return unavailable[a] || unavailable[b] || !x || !y ? '–' : (x / y).toFixed(2);
   };
   const lines = [];
-  const head = ['', ...cols.map((c) => c[1]), 'capsa CLI/runc', `capsa lib/${ref}`];
+  const head = ['', ...cols.map((c) => c[1]), 'capsa/runc', 'capsa/crun', 'library/crun'];
   lines.push(head);
   for (const [label, key, d] of rows) {
-    lines.push([label, ...cols.map(([col]) => cell(col, key, d)), ratio('capsa', 'runc', key), ratio('lib', ref, key)]);
+    lines.push([label, ...cols.map(([col]) => cell(col, key, d)), ratio('capsa', 'runc', key), ratio('capsa', 'crun', key), ratio('lib', 'crun', key)]);
   }
   const widths = head.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
   const render = (l) => l.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
   const out = [];
-  out.push(`capsa bench — ${quick ? 'QUICK (2 runs, numbers not meaningful)' : `medians of ${RUNS} runs (${WARMUP} warm-up)`}; /bin/true-like container (static testinit true)`);
-  out.push(`host: ${os.release()} ${os.cpus().length} cpu, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}; floor: node -e 0 = ${fmt(floor.node.wall)} ms (CPU ${fmt(floor.node.cpu)}), capsa --version = ${fmt(floor.version.wall)} ms (CPU ${fmt(floor.version.cpu)})${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS is set; dist/capsa unsets it)' : ''}`);
+  out.push(`capsa bench — ${quick ? 'QUICK (2 runs, numbers not meaningful)' : `medians of ${RUNS} runs (${WARMUP} warm-up)`}, CLIs interleaved; /bin/true-like container (static testinit true)`);
+  out.push(`host: ${os.release()} ${os.cpus().length} cpu, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}; environment: NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (as engines here call the CLIs; the Node launcher unsets it itself)' : 'not set'}`);
   if (process.env.CAPSA_BENCH_V1_VIEW) out.push(`cgroups: v1 only for every runtime — this hybrid host's cgroup2 mount (${process.env.CAPSA_BENCH_V1_VIEW}) is hidden in a private mount namespace so crun runs`);
   out.push(render(lines[0]));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines.slice(1)) out.push(render(l));
+  out.push(`floors (ms, wall / CPU): ${Object.entries(floor).map(([k, v]) => `${k} ${fmt(v.wall)} / ${fmt(v.cpu)}`).join('; ')}`);
+  out.push(`dist/capsa (${capsaKind}): ${fmt(first.size / 1048576)} MB; --version from a cold page cache ${fmt(first.cold)} ms, then ${fmt(first.warm)} ms; caches written: ${capsaKind === 'compiled' ? 'none' : `V8 code caches in dist/.cache (${fmt(first.cacheBytes / 1024, 0)} KB, one per verb, on its first run)`}`);
   for (const [col, why] of Object.entries(unavailable)) if (why) out.push(`${CLIS[col]?.label ?? col} unavailable: ${why}`);
   if (failures.length) out.push(`${failures.length} failed iteration(s), retried (not in the medians):\n  ${[...new Set(failures)].slice(0, 8).join('\n  ')}`);
   out.push('ratios < 1 mean capsa is faster (smaller, for RSS); CLI times include spawning the CLI from this process.');
@@ -422,9 +501,10 @@ function table(results, unavailable, floor) {
 let exitCode = 0;
 try {
   writeBundle();
-  for (const rt of ['capsa', 'runc', 'crun', 'lib']) roots[rt] = path.join(WORK, `root-${rt}`);
+  for (const rt of ['capsa', 'capsa-node', 'runc', 'crun', 'lib']) roots[rt] = path.join(WORK, `root-${rt}`);
   const unavailable = {};
-  for (const rt of ['capsa', 'runc', 'crun']) unavailable[rt] = probe(rt);
+  for (const rt of ['capsa', 'capsa-node', 'runc', 'crun']) unavailable[rt] = probe(rt);
+  if (capsaKind === 'node') unavailable['capsa-node'] = 'dist/capsa is the Node launcher itself';
   const hidden = cgroup2BesideV1();
   if (unavailable.crun && /hybrid mode/.test(unavailable.crun) && hidden && !process.env.CAPSA_BENCH_V1_VIEW && !argv.includes('--hybrid')) {
     // crun 1.8 will not run on a hybrid host. Re-run the whole bench, every
@@ -437,16 +517,14 @@ try {
     process.exit(r.status ?? 1);
   }
   if (unavailable.capsa) throw new Error(`capsa itself cannot run the bench container: ${unavailable.capsa}`);
-  const results = {};
-  for (const rt of ['runc', 'crun', 'capsa']) {
-    if (unavailable[rt]) continue;
-    process.stderr.write(`bench: ${CLIS[rt].label}…\n`);
-    results[rt] = await benchCli(rt);
-  }
+  const clis = ['capsa', 'capsa-node', 'runc', 'crun'].filter((rt) => !unavailable[rt]);
+  process.stderr.write(`bench: ${clis.map((rt) => CLIS[rt].label).join(', ')}, interleaved…\n`);
+  const results = await benchClis(clis);
   process.stderr.write('bench: capsa library…\n');
   results.lib = await benchLib();
-  const floor = nodeFloor();
-  process.stdout.write(table(results, unavailable, floor) + '\n');
+  const floor = floors(clis);
+  const first = firstRun();
+  process.stdout.write(table(results, unavailable, floor, first) + '\n');
 } catch (e) {
   process.stderr.write(`bench: ${e instanceof Error ? e.stack : e}\n`);
   exitCode = 1;

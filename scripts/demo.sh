@@ -8,7 +8,7 @@ trap 'rm -rf "$demo"' EXIT
 mkdir -p "$demo/rootfs/bin"
 cp /usr/bin/busybox "$demo/rootfs/bin/busybox"
 for tool in sh hostname id ls cat echo ps mount; do ln -s busybox "$demo/rootfs/bin/$tool"; done
-(cd "$demo" && node "$OLDPWD/dist/capsa" spec)
+(cd "$demo" && "$OLDPWD/dist/capsa" spec)
 node - "$demo/config.json" <<'JS'
 const fs = require('fs');
 const file = process.argv[2];

@@ -44,9 +44,12 @@ const VERBS: Record<string, () => Verb> = {
 
 // The image verbs pull in tar and zstd code that no other verb needs: the
 // bundled CLI ships them as a separate file (dist/capsa-image.js) so every
-// other command starts without parsing them.
+// other command starts without parsing them. The compiled CLI has them inside
+// (as bytecode, which costs nothing until called).
+declare const CAPSA_COMPILED: boolean;
 type ImageVerb = (args: string[], globals: { root: string }) => Promise<number>;
 function imageVerbs(): { imageCommand: ImageVerb; bundleCommand: ImageVerb } {
+  if (typeof CAPSA_COMPILED !== 'undefined' && CAPSA_COMPILED) return require('./image-chunk');
   const path = require('node:path') as typeof import('node:path');
   const fs = require('node:fs') as typeof import('node:fs');
   const chunk = path.join(__dirname, 'capsa-image.js');

@@ -53,8 +53,11 @@ let loaded: Addon | undefined;
 
 export function addon(): Addon {
   if (!loaded) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    loaded = require(nativePath('capsa_addon.node')) as Addon;
+    // process.dlopen rather than require(): the same in Node, and in the
+    // compiled CLI (Bun) it skips the module loader, ~0.4 ms of its start.
+    const mod = { exports: {} as Addon };
+    process.dlopen(mod, nativePath('capsa_addon.node'));
+    loaded = mod.exports;
   }
   return loaded;
 }

@@ -25,6 +25,15 @@ test('the addon imports no libuv symbol (nm -D): only N-API and libc', () => {
   assert.equal(undefinedSyms.filter((s) => /^(node_|_ZN4node|_ZN2v8)/.test(s)), [], 'Node or V8 internals imported');
 });
 
+test('the addon needs only libc at load (libstdc++ is linked in) and exports nothing but N-API\'s entry points', () => {
+  const dynamic = execFileSync('readelf', ['-d', ADDON], { encoding: 'utf8' });
+  const needed = [...dynamic.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]!);
+  assert.ok(needed.includes('libc.so.6'), dynamic);
+  assert.equal(needed.filter((n) => !/^(libc|libm|ld-linux[-\w]*)\.so/.test(n)), [], 'libraries loaded with the addon');
+  const exported = execFileSync('nm', ['-D', '--defined-only', ADDON], { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(/\s+/).pop());
+  assert.equal(exported.sort(), ['napi_register_module_v1', 'node_api_module_get_api_version_v1']);
+});
+
 // Exports that take no argument at all.
 const NO_ARGS = new Set(['socketPair', 'pipe']);
 

@@ -1,6 +1,7 @@
-// dist/capsa, the CLI launcher: it runs the bundle from V8's code cache,
-// writing one cache per verb the first time, accepting it afterwards, and
-// replacing a cache V8 rejects. Runs a copy of dist/ in a temp dir.
+// dist/capsa-node, the CLI's Node launcher (dist/capsa where no compiled
+// build can be made): it runs the bundle from V8's code cache, writing one
+// cache per verb the first time, accepting it afterwards, and replacing a
+// cache V8 rejects. Runs a copy of dist/ in a temp dir.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,8 @@ import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../helpers/rootfs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-launcher-'));
-for (const f of ['capsa', 'capsa-cli.js']) fs.copyFileSync(path.join(REPO_ROOT, 'dist', f), path.join(dir, f));
+fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'capsa-node'), path.join(dir, 'capsa'));
+fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'capsa-cli.js'), path.join(dir, 'capsa-cli.js'));
 fs.chmodSync(path.join(dir, 'capsa'), 0o755);
 const cacheDir = path.join(dir, '.cache');
 const cacheFile = (verb: string) => path.join(cacheDir, `capsa-${verb}-${process.version}.v8`);
