@@ -24,7 +24,7 @@ const common = {
 function plainBuiltins(file) {
   let code = readFileSync(file, 'utf8');
   code = code.replace(/\b([\w$]+) = __toESM\((require\("node:\w+"\))\)/g, (all, name, req) =>
-    code.includes(`${name}.default`) ? all : `${name} = ${req}`);
+    new RegExp(`(?<![\\w$])${name.replace(/\$/g, '\\$')}\\.default\\b`).test(code) ? all : `${name} = ${req}`);
   writeFileSync(file, code);
 }
 

@@ -1,6 +1,7 @@
 // Where CLI messages go: runc's formats, so engines parse capsa's output the
 // same way (containerd reads the last "error" line of the --log json file).
 import * as fs from 'node:fs';
+import { err } from './output';
 
 export interface LogTarget {
   file?: string;
@@ -18,26 +19,26 @@ function append(target: LogTarget, text: string): void {
   try {
     fs.appendFileSync(target.file!, text);
   } catch {
-    process.stderr.write(text);
+    err(text);
   }
 }
 
 export function logError(target: LogTarget, msg: string): void {
   if (target.file) {
     append(target, line(target, 'error', msg));
-    process.stderr.write(msg + '\n');
+    err(msg + '\n');
   } else {
-    process.stderr.write(line({ ...target, format: 'text' }, 'error', msg));
+    err(line({ ...target, format: 'text' }, 'error', msg));
   }
 }
 
 export function logWarning(target: LogTarget, msg: string): void {
   if (target.file) append(target, line(target, 'warning', msg));
-  else process.stderr.write(line({ ...target, format: 'text' }, 'warning', msg));
+  else err(line({ ...target, format: 'text' }, 'warning', msg));
 }
 
 export function logDebug(target: LogTarget, msg: string): void {
   if (!target.debug) return;
   if (target.file) append(target, line(target, 'debug', msg));
-  else process.stderr.write(line({ ...target, format: 'text' }, 'debug', msg));
+  else err(line({ ...target, format: 'text' }, 'debug', msg));
 }
