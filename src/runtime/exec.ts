@@ -8,12 +8,13 @@ import type { NamespaceType, Process } from '../spec/types';
 import type { StateStore } from '../state/store';
 import type { CgroupMembership, CgroupRecord } from '../cgroups/manager';
 import { addon } from '../sys/addon';
-import { hostLastCap } from '../sys/proc';
+import { hostLastCap, readProcStat } from '../sys/proc';
 import { startInit, type InitOptions } from './init-process';
 import { openLocked } from './lifecycle';
 import { writePidFile } from './pidfile';
 import { processStartTime } from './status';
 import { faultPoint } from './faults';
+import { waitForExit } from './process-exit';
 
 export interface ExecOptions {
   consoleSocket?: string;
@@ -116,6 +117,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       cgroupMembership: execMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
     });
     let pid = 0;
+    let childStart: number | undefined;
     const result = await startInit(ops, {
       preserveFds, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
       extraFds: consoleFd === undefined ? [] : [consoleFd],
@@ -123,7 +125,14 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       onReady: (p) => o.cgroup?.addProcess(p),
       onMaps: () => {},
       onHooks: () => {},
-      onChild: (p) => { pid = p; faultPoint('exec:child'); },
+      onChild: (p) => { pid = p; childStart = readProcStat(p)?.startTime; faultPoint('exec:child'); },
+    }).catch(async (e: unknown) => {
+      // The process that failed (a command that does not exist, say) is
+      // exiting: report once it has left the container, as runc does. (A
+      // fast caller — the compiled CLI — otherwise returns while it is still
+      // in the container's cgroup.) Not reaped: it is the adopter's.
+      if (pid && childStart !== undefined) await waitForExit({ pid, startTime: childStart }, 5_000, false).catch(() => {});
+      throw e;
     });
     const startTime = processStartTime(pid);
     if (opts.pidFile) writePidFile(opts.pidFile, pid);
