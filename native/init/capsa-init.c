@@ -135,6 +135,10 @@ static long clone_child(uint32_t flags) {
 
 static void op_clone(struct reader *r) {
   uint32_t flags = rd_u32(r);
+  /* Nothing after the clone needs the host's procfs, and C is visible in the
+   * container's pid namespace from its first instruction: a neighbour with
+   * CAP_SYS_PTRACE that stops it must find no host directory among its fds. */
+  if (host_proc_fd >= 0) { close(host_proc_fd); host_proc_fd = -1; }
   /* CLONE_PARENT: the container's first process becomes the runtime's child,
    * so `run` can reap it; P itself only exists to get here. */
   int gate[2];
@@ -158,7 +162,6 @@ static void op_clone(struct reader *r) {
    * host's must not be reachable through this process's fds (CVE-2024-21626). */
   int priv = capsa_private_procfs();
   if (priv < 0) die(errno, "make a private procfs for the container process");
-  close(host_proc_fd);
   host_proc_fd = priv;
 }
 
@@ -261,11 +264,29 @@ static int cloexec_from_proc(unsigned first) {
 
 static void op_close_fds(struct reader *r) {
   uint32_t first = rd_u32(r);
+  /* The mounts masks were resolved beneath are done with (close() only:
+   * a seccomp filter may be loaded already). */
+  close_mount_slots();
   /* Everything from `first` up closes at execve; the sync socket stays usable
    * until then so an exec failure can still be reported. capsa-init's own fds
    * (host_proc_fd, root_fd, the fifo) are O_CLOEXEC and closed by op_exec. */
   if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
   if (cloexec_from_proc(first) < 0) die(errno, "mark inherited fds close-on-exec");
+}
+
+/* Closes every fd from `first` up, and marks the runtime's own fds (the
+ * sync socket and the extras after it) close-on-exec so that hooks and the
+ * container never get them. Runs first thing: no seccomp filter yet. */
+static void close_inherited(int first) {
+  if (first <= sync_fd) first = sync_fd + 1;
+  if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) < 0) {
+    if (errno != ENOSYS) die(errno, "close inherited fds");
+    for (int fd = first; fd < 65536; fd++) close(fd);
+  }
+  for (int fd = sync_fd; fd < first; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+  }
 }
 
 static void run_op(struct op *op) {
@@ -283,6 +304,8 @@ static void run_op(struct op *op) {
   case OP_ROOT_PROPAGATION: op_root_propagation(r, 0); break;
   case OP_ROOT_PROPAGATION_AFTER: op_root_propagation(r, 1); break;
   case OP_ROOTFS: op_rootfs(r); break;
+  case OP_ROOTFS_TREE: op_rootfs_tree(r); break;
+  case OP_ATTACH_ROOTFS: op_attach_rootfs(); break;
   case OP_MOUNT: op_mount(r); break;
   case OP_MKNOD: op_mknod(r); break;
   case OP_SYMLINK: op_symlink(r); break;
@@ -369,7 +392,11 @@ int main(int argc, char **argv) {
   if (capsa_run_sealed(argv) < 0) die(errno, "re-execute capsa-init from a sealed copy");
   /* A warm runtime starts us straight from its own sealed copy, passed as
    * this fd (we were executed through /proc/self/fd/N): not ours to keep. */
-  if (argc >= 3) close(atoi(argv[2]));
+  if (argc >= 3 && atoi(argv[2]) >= 0) close(atoi(argv[2]));
+  /* The runtime handed us argv[3] fds (stdio, preserved fds, the sync socket
+   * and its extras); anything above was leaked to it by its own caller and
+   * must not reach the waiting init, hooks or the container. */
+  if (argc >= 4) close_inherited(atoi(argv[3]));
   /* Not dumpable: nobody in the container may open /proc/<pid>/exe of this
    * process for writing or ptrace it (CVE-2019-5736 class). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

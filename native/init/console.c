@@ -16,6 +16,9 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sched.h>
@@ -29,15 +32,29 @@
 
 static int state_fd = -1;
 
+/*
+ * The pty master, from the container's own devpts instance: /dev/pts is
+ * reached from the root without following any symlink and must be a devpts
+ * mount, and ptmx is opened beneath it. An image cannot hand us a host pty
+ * (a symlinked /dev/pts, or a planted 5:2 device node) this way.
+ */
 static int open_ptmx(int from_rootfs) {
   struct open_how how;
   memset(&how, 0, sizeof how);
-  how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   int dirfd = from_rootfs ? root_fd : AT_FDCWD;
-  /* /dev/ptmx is a symlink to pts/ptmx; resolve it inside the root. */
-  int fd = (int)syscall(SYS_openat2, dirfd, "/dev/pts/ptmx", &how, sizeof how);
-  if (fd < 0) fd = (int)syscall(SYS_openat2, dirfd, "/dev/ptmx", &how, sizeof how);
+  int pts = (int)syscall(SYS_openat2, dirfd, "/dev/pts", &how, sizeof how);
+  if (pts < 0) die(errno, "open /dev/pts in the container (a terminal needs devpts there, not a symlink)");
+  struct statfs sf;
+  if (fstatfs(pts, &sf) < 0) die(errno, "statfs /dev/pts");
+  if (sf.f_type != DEVPTS_SUPER_MAGIC) die(EINVAL, "refusing: /dev/pts in the container is not a devpts mount");
+  how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  int fd = (int)syscall(SYS_openat2, pts, "ptmx", &how, sizeof how);
+  int saved = errno;
+  close(pts);
+  errno = saved;
   return fd;
 }
 
@@ -73,13 +90,14 @@ void op_console(struct reader *r) {
     if (ioctl(slave, TIOCSWINSZ, &ws) < 0) die(errno, "set console size");
   }
   if (bind_console) {
-    /* /dev/console inside the container is the pty slave. */
-    unsigned int n;
-    char path[64];
-    if (ioctl(master, TIOCGPTN, &n) < 0) die(errno, "get pty number");
-    snprintf(path, sizeof path, "dev/pts/%u", n);
-    int mfd = open_tree(root_fd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (mfd < 0) die(errno, "bind /dev/pts/%u", n);
+    /* /dev/console inside the container is the pty slave: the very file we
+     * hold, never a path that could lead elsewhere. */
+    struct statfs sf;
+    struct stat st;
+    if (fstatfs(slave, &sf) < 0 || fstat(slave, &st) < 0) die(errno, "stat the pty slave");
+    if (sf.f_type != DEVPTS_SUPER_MAGIC || !S_ISCHR(st.st_mode)) die(EINVAL, "refusing: the pty slave is not a devpts character device");
+    int mfd = open_tree(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (mfd < 0) die(errno, "bind the pty slave");
     struct open_how how;
     memset(&how, 0, sizeof how);
     how.flags = O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW;

@@ -23,6 +23,24 @@
 int root_fd = -1;
 int host_proc_fd = -1;
 
+/* The rootfs as a detached mount tree, made by P before any user namespace
+ * (OP_ROOTFS_TREE) and attached by C (OP_ATTACH_ROOTFS). */
+static int rootfs_tree = -1;
+
+/* Mounts that masked and read-only paths are resolved beneath: slot N holds
+ * fd+1 of the mount made by the op that named slot N (0: empty). The kernel's
+ * filesystem itself is the base, never a path re-resolved later, so nothing
+ * the image or a later mount does can make a mask miss its target. */
+#define MOUNT_SLOTS 32
+static int mount_slot[MOUNT_SLOTS + 1];
+
+void close_mount_slots(void) {
+  for (int i = 1; i <= MOUNT_SLOTS; i++) {
+    if (mount_slot[i]) close(mount_slot[i] - 1);
+    mount_slot[i] = 0;
+  }
+}
+
 enum { CREATE_NONE = 0, CREATE_DIR = 1, CREATE_FILE = 2 };
 enum { KIND_FS = 0, KIND_BIND = 1, KIND_SETATTR = 2 };
 enum { REC_BIND = 1, REC_ATTR = 2 };
@@ -170,6 +188,38 @@ restart:
   return openat2_in(rootfd, buf, O_PATH, res);
 }
 
+/* A special filesystem's destination (procfs, sysfs, ...): a directory
+ * reached from the rootfs without following any symlink, created as
+ * needed. An image cannot redirect such a mount: a destination that is or
+ * passes through a symlink is refused (runc: "must be mounted on ordinary
+ * directory"). Returns an O_PATH fd; dies on refusal. */
+static int open_dir_no_symlinks(int rootfd, const char *path, const char *fstype) {
+  const uint64_t strict = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  char buf[PATH_MAX];
+  size_t len = strlen(path);
+  if (len >= sizeof buf) die(ENAMETOOLONG, "mount destination %s", path);
+  memcpy(buf, path, len + 1);
+  int dfd = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) die(errno, "open rootfs");
+  for (char *save = NULL, *name = strtok_r(buf, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
+    if (strcmp(name, ".") == 0) continue;
+    if (strcmp(name, "..") == 0) die(EINVAL, "refusing: mount destination %s has a \"..\" component", path);
+    int next = openat2_in(dfd, name, O_PATH | O_DIRECTORY, strict);
+    if (next < 0 && errno == ENOENT) {
+      if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST) die(errno, "create mount destination %s", path);
+      next = openat2_in(dfd, name, O_PATH | O_DIRECTORY, strict);
+    }
+    if (next < 0) {
+      if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
+        die(errno, "refusing: filesystem \"%s\" must be mounted on an ordinary directory, and %s is or passes through a symlink or non-directory", fstype, path);
+      die(errno, "resolve mount destination %s in rootfs", path);
+    }
+    close(dfd);
+    dfd = next;
+  }
+  return dfd;
+}
+
 void op_root_propagation(struct reader *r, int after_pivot) {
   uint32_t flags = rd_u32(r);
   if (mount(NULL, "/", NULL, flags, NULL) < 0)
@@ -182,6 +232,41 @@ void op_rootfs(struct reader *r) {
   if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) die(errno, "bind rootfs %s", path);
   root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die(errno, "open rootfs %s", path);
+}
+
+/* In P, before any user namespace exists: the rootfs as a detached copy of
+ * its mount tree, opened with the host's credentials (so the bundle may sit
+ * under a 0700 directory), with its propagation set as "/" will be and the
+ * given flags cleared (an image overlay is mounted nosuid,nodev on the host;
+ * the container's own root is not). P's cwd becomes the rootfs: the clone's
+ * new mount namespace carries it over, and C attaches the tree there. */
+void op_rootfs_tree(struct reader *r) {
+  const char *path = rd_str(r);
+  uint32_t prop = rd_u32(r), recursive = rd_u32(r);
+  uint64_t clr = rd_u64(r);
+  if (r->bad) die(EINVAL, "malformed rootfs op");
+  rootfs_tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (rootfs_tree < 0) die(errno, "open rootfs %s", path);
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.propagation = prop;
+  if (prop && mount_setattr(rootfs_tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    die(errno, "set propagation of rootfs %s", path);
+  /* Flags: the top mount only (what capsa mounted), never mounts below it. */
+  memset(&attr, 0, sizeof attr);
+  attr.attr_clr = clr;
+  if (clr && mount_setattr(rootfs_tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+    die(errno, "clear flags of rootfs %s", path);
+  if (chdir(path) < 0) die(errno, "chdir to rootfs %s", path);
+}
+
+/* In C, in its own mount namespace: the tree goes on top of the rootfs
+ * directory (the cwd P left us) and becomes the root pivot_root moves to. */
+void op_attach_rootfs(void) {
+  if (rootfs_tree < 0) die(EBADF, "no rootfs tree to attach");
+  if (move_mount(rootfs_tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) die(errno, "attach rootfs");
+  root_fd = rootfs_tree;
+  rootfs_tree = -1;
 }
 
 /* Configure an fs context from "key=value" / "flag" strings. */
@@ -269,9 +354,11 @@ void op_mount(struct reader *r) {
   rd_strs(r, data, 64);
   const char *fallback = rd_str(r);
   uint32_t copy_up = rd_u32(r);
-  if (r->bad) die(EINVAL, "malformed mount op");
+  uint32_t slot = rd_u32(r), no_symlinks = rd_u32(r);
+  if (r->bad || slot > MOUNT_SLOTS) die(EINVAL, "malformed mount op");
 
-  int targetfd = open_in_root(root_fd, dest, (int)create, 0755);
+  int targetfd = no_symlinks ? open_dir_no_symlinks(root_fd, dest, *fstype ? fstype : "bind")
+                             : open_in_root(root_fd, dest, (int)create, 0755);
   if (targetfd < 0) die(errno, "resolve mount destination %s in rootfs", dest);
   refuse_mount_on_proc(targetfd, kind, fstype, dest);
 
@@ -323,7 +410,12 @@ void op_mount(struct reader *r) {
     close(dst);
   }
   attach(mfd, targetfd, set, clr, prop, rec_attr, dest);
-  close(mfd);
+  if (slot) {
+    if (mount_slot[slot]) close(mount_slot[slot] - 1);
+    mount_slot[slot] = mfd + 1;
+  } else {
+    close(mfd);
+  }
   close(targetfd);
 }
 
@@ -378,18 +470,68 @@ void op_mkdir(struct reader *r) {
   close(fd);
 }
 
-/* After pivot_root: masks and read-only paths are resolved from the new "/". */
-static int open_after_pivot(const char *path) {
-  return openat2_in(AT_FDCWD, path, O_PATH | O_NOFOLLOW, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+/*
+ * What a masked or read-only path names. Beneath the filesystem mounted for
+ * it when the plan names one (its slot: /proc/kcore beneath the procfs made
+ * for /proc, never by re-resolving "/proc"), the parent without crossing into
+ * another mount; otherwise in the container's root after pivot_root.
+ * Returns an O_PATH fd, or -1 with errno ENOENT when there is nothing to
+ * cover. A parent outside any slot that does not resolve fails closed: the
+ * path could not be checked, so the container does not start.
+ */
+static int open_protected(const char *path, uint32_t slot, const char *rel, const char *what) {
+  char parent[PATH_MAX];
+  if (slot) {
+    if (slot > MOUNT_SLOTS || !mount_slot[slot]) die(EINVAL, "%s %s: no filesystem in slot %u", what, path, slot);
+    int base = mount_slot[slot] - 1;
+    if (!*rel) return openat(base, ".", O_PATH | O_CLOEXEC);
+    size_t len = strlen(rel);
+    if (len >= sizeof parent) die(ENAMETOOLONG, "%s %s", what, path);
+    memcpy(parent, rel, len + 1);
+    char *slash = strrchr(parent, '/');
+    const char *name = slash ? slash + 1 : parent;
+    int pfd;
+    if (slash) {
+      *slash = '\0';
+      pfd = openat2_in(base, parent, O_PATH | O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
+    } else {
+      pfd = openat(base, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (pfd < 0) {
+      if (errno == ENOENT) return -1; /* the kernel has no such directory */
+      die(errno, "open the parent of %s %s", what, path);
+    }
+    /* The last component may be a mount of its own (an lxcfs file): cover it. */
+    int fd = openat2_in(pfd, name, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    int saved = errno;
+    close(pfd);
+    if (fd < 0 && saved != ENOENT) die(saved, "open %s %s", what, path);
+    errno = saved;
+    return fd;
+  }
+  int fd = openat2_in(AT_FDCWD, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT) die(errno, "open %s %s", what, path);
+  size_t len = strlen(path);
+  if (len >= sizeof parent) die(ENAMETOOLONG, "%s %s", what, path);
+  memcpy(parent, path, len + 1);
+  char *slash = strrchr(parent, '/');
+  if (slash && slash != parent) *slash = '\0';
+  else strcpy(parent, "/");
+  int pfd = openat2_in(AT_FDCWD, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  if (pfd < 0) die(errno, "refusing: the parent of %s %s does not resolve, so it cannot be covered", what, path);
+  close(pfd);
+  errno = ENOENT;
+  return -1;
 }
 
 void op_mask(struct reader *r) {
   const char *path = rd_str(r);
-  int fd = open_after_pivot(path);
-  if (fd < 0) {
-    if (errno == ENOENT) return;
-    die(errno, "open masked path %s", path);
-  }
+  uint32_t slot = rd_u32(r);
+  const char *rel = rd_str(r);
+  if (r->bad) die(EINVAL, "malformed mask op");
+  int fd = open_protected(path, slot, rel, "masked path");
+  if (fd < 0) return;
   struct stat st;
   if (fstat(fd, &st) < 0) die(errno, "stat masked path %s", path);
   int mfd;
@@ -412,11 +554,11 @@ void op_mask(struct reader *r) {
 
 void op_readonly(struct reader *r) {
   const char *path = rd_str(r);
-  int fd = open_after_pivot(path);
-  if (fd < 0) {
-    if (errno == ENOENT) return;
-    die(errno, "open read-only path %s", path);
-  }
+  uint32_t slot = rd_u32(r);
+  const char *rel = rd_str(r);
+  if (r->bad) die(EINVAL, "malformed read-only path op");
+  int fd = open_protected(path, slot, rel, "read-only path");
+  if (fd < 0) return;
   int mfd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
   if (mfd < 0) die(errno, "bind read-only path %s", path);
   attach(mfd, fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, 1, path);

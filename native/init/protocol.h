@@ -3,10 +3,14 @@
  * capsa-init talk. Keep src/plan/protocol.ts in step with this file.
  *
  * capsa-init is started by the runtime with the sync socket (a unix stream
- * socket) on fd CAPSA_SYNC_FD_ENV (given in argv[1] as a decimal number).
- * argv[2], when given, is an fd capsa-init closes at once: the runtime's
+ * socket) on the fd given in argv[1] as a decimal number.
+ * argv[2], when >= 0, is an fd capsa-init closes at once: the runtime's
  * sealed copy of the binary it was executed from (/proc/self/fd/N).
- * Fds below it are stdio and --preserve-fds, which pass into the container.
+ * argv[3], when given, is how many fds the runtime passed: every fd from
+ * there up is closed first thing (leaked by the runtime's caller), and the
+ * sync socket and the fds after it are made close-on-exec.
+ * Fds below the sync socket are stdio and --preserve-fds, which pass into
+ * the container.
  *
  *   step  who        what
  *   1     TS  -> P   u32 plan length, then the encoded plan (see below)
@@ -95,12 +99,15 @@ enum op_code {
   OP_MOUNT = 10,          /* see mounts.c: u32 kind, str source, str dest, str fstype,
                              u64 attr_set, u64 attr_clr, u32 propagation, u32 create,
                              u32 recursive, strs data, str fallback_bind_source,
-                             u32 copy_up (tmpcopyup) */
+                             u32 copy_up (tmpcopyup), u32 slot (keep the mount
+                             for OP_MASK/OP_READONLY; 0: none), u32 no_symlinks
+                             (the destination must be reached without symlinks) */
   OP_MKNOD = 11,          /* str dest, u32 mode, u32 major, u32 minor, u32 uid, u32 gid */
   OP_SYMLINK = 12,        /* str target, str linkpath */
   OP_MKDIR = 13,          /* str path, u32 mode */
-  OP_MASK = 14,           /* str path (after pivot) */
-  OP_READONLY = 15,       /* str path (after pivot) */
+  OP_MASK = 14,           /* str path, u32 slot, str path relative to that slot's
+                             mount (slot 0: path resolved in the root after pivot) */
+  OP_READONLY = 15,       /* same fields as OP_MASK */
   OP_PIVOT_ROOT = 16,     /* - */
   OP_MOVE_ROOT = 17,      /* - (no pivot: MS_MOVE + chroot) */
   OP_ROOT_READONLY = 18,  /* - */
@@ -138,6 +145,10 @@ enum op_code {
                              failure warn and clone without it */
   OP_OPEN_CWD = 46,       /* str: resolve the cwd in the container root (openat2) and
                              keep it for OP_CHDIR; before any seccomp filter */
+  OP_ROOTFS_TREE = 47,    /* str host path, u32 propagation (one MS_*), u32 recursive,
+                             u64 attr_clr: in P, before any user namespace: a
+                             detached copy of the rootfs tree; P's cwd becomes it */
+  OP_ATTACH_ROOTFS = 48,  /* - : in C: attach that tree on the cwd; it is the root */
 };
 
 #endif

@@ -7,7 +7,9 @@ import { CapsaError, fromSystemError } from '../errors';
 import { isMountPoint, mountOverlay, mountsUnder, unmount } from './overlay';
 import { LayerStore, writeJsonAtomic } from './store';
 
-export const BUNDLE_MARKER = 'capsa-bundle.json';
+import { BUNDLE_MARKER } from './marker';
+
+export { BUNDLE_MARKER };
 
 export interface BundleMarker {
   version: 1;

@@ -38,18 +38,28 @@ export function layerName(layer: LayerRef): string {
  * against the manifest and its content against the diff ID. On any mismatch
  * it throws after the extraction (whose directory the caller discards).
  */
+/** Default cap on one layer's uncompressed size: a decompression bomb stops here. */
+export const DEFAULT_MAX_LAYER_BYTES = 64 * 1024 ** 3;
+
 export async function unpackLayer(
   source: BlobSource,
   layer: LayerRef,
   target: Omit<ExtractOptions, 'what'>,
   onBytes?: (n: number) => void,
+  maxLayerBytes = DEFAULT_MAX_LAYER_BYTES,
 ): Promise<LayerResult> {
   const what = layerName(layer);
   const blobAlg = layer.digest ? parseDigest(layer.digest, what).algorithm : 'sha256';
   const diffAlg = parseDigest(layer.diffID, `${what} diff ID`).algorithm;
   const raw = source.openStream(layer.blobPath);
   const blobTap = new DigestingStream(blobAlg, layer.size, what, onBytes);
-  const diffTap = new DigestingStream(diffAlg, undefined, what);
+  let unpacked = 0;
+  const diffTap: DigestingStream = new DigestingStream(diffAlg, undefined, what, (n) => {
+    unpacked += n;
+    if (unpacked > maxLayerBytes) {
+      diffTap.destroy(new CapsaError('IMAGE', `${what}: more than ${maxLayerBytes} bytes once decompressed (the limit; raise it with --max-layer-size)`));
+    }
+  });
   raw.on('error', (e) => blobTap.destroy(e));
   raw.pipe(blobTap);
   let dec: ReturnType<typeof decompressor> = null;

@@ -53,7 +53,9 @@ export function overlayMountData(spec: OverlaySpec): string {
 
 export async function mountOverlay(spec: OverlaySpec): Promise<void> {
   const data = overlayMountData(spec);
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', data, spec.target], spec.cwd);
+  // nosuid,nodev: on the host the image's setuid files and device nodes are
+  // inert; a container's root is a copy of this mount with both cleared.
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', `nosuid,nodev,${data}`, spec.target], spec.cwd);
 }
 
 export async function unmount(target: string): Promise<void> {

@@ -76,7 +76,10 @@ function parseJson<T>(data: Buffer, what: string): T {
   try {
     return JSON.parse(data.toString('utf8')) as T;
   } catch (e) {
-    throw new CapsaError('IMAGE', `${what}: invalid JSON: ${(e as Error).message}`);
+    // Where, never what: V8's message quotes the bytes around the error, and
+    // a hostile source would have us print a file's content.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new CapsaError('IMAGE', `${what}: invalid JSON${at ? ` at byte ${at}` : ''}`);
   }
 }
 

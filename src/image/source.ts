@@ -37,8 +37,26 @@ class DirectorySource implements BlobSource {
     private readonly root: string,
   ) {}
 
+  private realRoot?: string;
+
   private full(rel: string): string {
     return path.join(this.root, memberPath(rel));
+  }
+
+  /**
+   * A member must be a regular file inside the layout, reached without
+   * symlinks: a hostile layout must not make us read (and echo, in an error)
+   * a host file such as /etc/shadow.
+   */
+  private checked(rel: string): string | undefined {
+    const p = this.full(rel);
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    this.realRoot ??= fs.realpathSync(this.root);
+    if (st.isSymbolicLink() || fs.realpathSync(p) !== path.join(this.realRoot, memberPath(rel))) {
+      throw new CapsaError('IMAGE', `${rel} in ${this.location} is a symlink or reached through one; refusing to read it`);
+    }
+    return st.isFile() ? p : undefined;
   }
 
   exists(rel: string): boolean {
@@ -46,12 +64,8 @@ class DirectorySource implements BlobSource {
   }
 
   size(rel: string): number | undefined {
-    try {
-      const st = fs.statSync(this.full(rel));
-      return st.isFile() ? st.size : undefined;
-    } catch {
-      return undefined;
-    }
+    const p = this.checked(rel);
+    return p === undefined ? undefined : fs.statSync(p).size;
   }
 
   async readSmall(rel: string, maxBytes: number): Promise<Buffer | undefined> {

@@ -90,12 +90,17 @@ export class LayerStore {
 
   /** Creates the store's directories (idempotent). */
   init(): void {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o711 });
+    // 0700 all the way (as containerd's and docker's stores): the layers hold
+    // the images' setuid binaries, file capabilities and device nodes, which
+    // no local user may reach. overlayfs reaches its lower dirs with the
+    // mounter's (root's) credentials, and containers see them through the
+    // overlay, so nothing else needs to traverse the store.
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(this.dir, 0o700);
     for (const d of ['layers/sha256', 'layers/sha512', 'l', 'tmp', 'images', 'refs', 'empty']) {
       fs.mkdirSync(this.sub(d), { recursive: true, mode: 0o700 });
     }
-    // Lower dirs must be reachable by overlayfs; the layer roots keep their own modes.
-    fs.chmodSync(this.sub('layers'), 0o711);
+    fs.chmodSync(this.sub('layers'), 0o700);
   }
 
   exists(): boolean {

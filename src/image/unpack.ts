@@ -34,6 +34,8 @@ export interface UnpackOptions {
   onProgress?: (p: UnpackProgress) => void;
   /** The spec to build config.json on; defaultSpec() by default. */
   baseSpec?: Spec;
+  /** Largest uncompressed size of one layer, in bytes (64 GiB by default). */
+  maxLayerBytes?: number;
 }
 
 export interface UnpackResult {
@@ -43,16 +45,22 @@ export interface UnpackResult {
   layers: { diffID: string; cached: boolean; bytes?: number }[];
 }
 
-/** An empty or missing directory becomes the bundle; anything else is refused. */
+/**
+ * An empty or missing directory becomes the bundle; anything else is refused.
+ * It is made 0700: the rootfs below holds the image's setuid binaries, file
+ * capabilities and device nodes, which no other local user may reach.
+ */
 function claimBundleDir(bundle: string): boolean {
   const st = fs.statSync(bundle, { throwIfNoEntry: false });
   if (!st) {
-    fs.mkdirSync(bundle, { recursive: true, mode: 0o711 });
+    fs.mkdirSync(bundle, { recursive: true, mode: 0o700 });
+    fs.chmodSync(bundle, 0o700);
     return true;
   }
   if (!st.isDirectory() || fs.readdirSync(bundle).length > 0) {
     throw new CapsaError('EXISTS', `bundle directory ${bundle} exists and is not empty`);
   }
+  fs.chmodSync(bundle, 0o700);
   return false;
 }
 
@@ -76,13 +84,13 @@ function blobSize(source: BlobSource, layer: LayerRef): number {
   return layer.size ?? source.size(layer.blobPath) ?? 0;
 }
 
-async function unpackFlat(source: BlobSource, image: ResolvedImage, bundle: string, progress: Progress): Promise<UnpackResult['layers']> {
+async function unpackFlat(source: BlobSource, image: ResolvedImage, bundle: string, progress: Progress, maxLayerBytes?: number): Promise<UnpackResult['layers']> {
   const { rootfs } = bundlePaths(bundle);
   fs.mkdirSync(rootfs, { mode: 0o755 });
   progress.update({ phase: 'layers', layersTotal: image.layers.length, bytesTotal: image.layers.reduce((n, l) => n + blobSize(source, l), 0) });
   const out: UnpackResult['layers'] = [];
   for (const layer of image.layers) {
-    const r = await unpackLayer(source, layer, { root: rootfs, mode: 'flat' }, progress.bytes);
+    const r = await unpackLayer(source, layer, { root: rootfs, mode: 'flat' }, progress.bytes, maxLayerBytes);
     out.push({ diffID: layer.diffID, cached: false, bytes: r.bytes });
     progress.update({ layersDone: progress.state.layersDone + 1 });
   }
@@ -96,6 +104,7 @@ async function unpackOverlay(
   bundle: string,
   store: LayerStore,
   progress: Progress,
+  maxLayerBytes?: number,
 ): Promise<UnpackResult['layers']> {
   const diffIDs = image.layers.map((l) => l.diffID);
   store.init();
@@ -118,7 +127,7 @@ async function unpackOverlay(
       } else {
         const tmp = store.makeTempDir();
         try {
-          const r = await unpackLayer(source, layer, { root: path.join(tmp, 'fs'), mode: 'overlay', lowerRoots }, progress.bytes);
+          const r = await unpackLayer(source, layer, { root: path.join(tmp, 'fs'), mode: 'overlay', lowerRoots }, progress.bytes, maxLayerBytes);
           store.commitLayer(tmp, { diffID: layer.diffID, bytes: r.bytes, entries: r.entries, blobDigest: layer.digest, extractedAt: new Date().toISOString() });
         } catch (e) {
           fs.rmSync(tmp, { recursive: true, force: true });
@@ -182,7 +191,9 @@ export async function unpackImage(opts: UnpackOptions): Promise<UnpackResult> {
     }
     const store = mode === 'overlay' ? new LayerStore(opts.store ?? DEFAULT_STORE) : undefined;
     try {
-      const layers = store ? await unpackOverlay(source, image, bundle, store, progress) : await unpackFlat(source, image, bundle, progress);
+      const layers = store
+        ? await unpackOverlay(source, image, bundle, store, progress, opts.maxLayerBytes)
+        : await unpackFlat(source, image, bundle, progress, opts.maxLayerBytes);
       progress.update({ phase: 'config' });
       const spec = imageToSpec(image.config, bundlePaths(bundle).rootfs, opts.baseSpec);
       writeJsonAtomic(path.join(bundle, 'config.json'), spec);

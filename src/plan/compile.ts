@@ -9,6 +9,7 @@ import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, withHome,
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
+import { normalizeDestination, protectedPathOps, SPECIAL_FS } from './protected-paths';
 
 /** A cgroup hierarchy as the container should see it under /sys/fs/cgroup. */
 export interface CgroupMountSource {
@@ -42,6 +43,8 @@ export interface CompileInput {
   noNewKeyring?: boolean;
   /** Whether the bind source of each mount is a directory (looked up by the caller). */
   isDirectory: (hostPath: string) => boolean;
+  /** MOUNT_ATTR_* flags to clear on the container's root (an image overlay is nosuid,nodev on the host). */
+  rootfsAttrClear?: bigint;
 }
 
 export interface Plan {
@@ -106,9 +109,36 @@ function checkSysctl(key: string, ns: Namespaces): void {
   invalid(p, `sysctl "${key}" is not in a separate kernel namespace`);
 }
 
-function preCloneOps(spec: Spec, ns: Namespaces, membership: CgroupMembership | undefined): Op[] {
+/**
+ * What P opens with the host's credentials, before joining or making a user
+ * namespace: the rootfs as a detached mount tree (so the bundle may sit under
+ * a 0700 directory and an image overlay's nosuid,nodev can be cleared for the
+ * container's root), the exec fifo and the hooks' state file (the state dir
+ * is 0700).
+ */
+function hostOpens(input: CompileInput, ns: Namespaces): Op[] {
+  const ops: Op[] = [{ op: 'openFifo', path: input.fifoPath, what: 'open exec fifo' }];
+  if (input.spec.hooks?.startContainer?.length && input.hookStatePath) ops.push({ op: 'openState', path: input.hookStatePath, what: 'open state for startContainer hooks' });
+  // A joined mount namespace is where the rootfs path means something: bound there by C, as before.
+  if (ns.joined.has('mount')) return ops;
+  const flags = rootTreePropagation(input.spec);
+  ops.push({
+    op: 'rootfsTree', path: input.rootfs, propagation: flags & ~MS.REC, recursive: flags & MS.REC ? 1 : 0,
+    attrClear: input.rootfsAttrClear ?? 0n, configPath: 'root.path', what: `open rootfs ${input.rootfs}`,
+  });
+  return ops;
+}
+
+/** The propagation "/" gets before pivot_root; the rootfs tree gets the same. */
+function rootTreePropagation(spec: Spec): number {
+  const propagation = rootPropagationFlags(spec.linux?.rootfsPropagation);
+  return (propagation & MS.SHARED) !== 0 ? MS.SLAVE | MS.REC : propagation;
+}
+
+function preCloneOps(input: CompileInput, ns: Namespaces, membership: CgroupMembership | undefined): Op[] {
+  const { spec } = input;
   const join = cgroupJoinOps(membership, ns.fresh.has('user') || ns.joined.has('user'));
-  const ops: Op[] = [...join.ops];
+  const ops: Op[] = [...join.ops, ...hostOpens(input, ns)];
   for (const type of JOIN_ORDER) {
     const p = ns.joined.get(type);
     if (p !== undefined) ops.push({ op: 'setns', path: p, nstype: NS_FLAG[type], configPath: 'linux.namespaces', what: `join ${type} namespace ${p}` });
@@ -141,27 +171,29 @@ function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warn
   const opts = parseMountOptions(m.options ?? [], m.type, configPath);
   warnings.push(...opts.warnings);
   const type = m.type ?? (opts.bind ? 'bind' : '');
-  const base = { attrSet: opts.attrSet, attrClear: opts.attrClear, propagation: opts.propagation, data: opts.data, fallbackBindSource: '', copyUp: 0, configPath };
+  const noSymlinks = SPECIAL_FS.has(type) ? 1 : 0;
+  const base = { attrSet: opts.attrSet, attrClear: opts.attrClear, propagation: opts.propagation, data: opts.data, fallbackBindSource: '', copyUp: 0, slot: 0, noSymlinks, configPath };
   if (type === 'cgroup' || type === 'cgroup2') return cgroupMountOps(m, base, input, ns);
   if (opts.bind) {
     if (!m.source) invalid(`${configPath}.source`, 'a bind mount needs a source');
     const source = path.resolve(input.bundle, m.source);
     return [{
       ...base, op: 'mount', kind: MOUNT_KIND.BIND, source, destination: m.destination, fstype: '',
-      create: input.isDirectory(source) ? CREATE.DIR : CREATE.FILE, recursive: opts.recursive,
+      create: input.isDirectory(source) ? CREATE.DIR : CREATE.FILE, recursive: opts.recursive, noSymlinks: 0,
       what: `bind mount "${m.source}" on "${m.destination}"`,
     }];
   }
   if (!type) invalid(`${configPath}.type`, 'a mount needs a type (or a bind/rbind option)');
   const fallback = type === 'sysfs' && ns.fresh.has('user') ? '/sys' : '';
+  const destination = noSymlinks ? normalizeDestination(m.destination) : m.destination;
   return [{
-    ...base, op: 'mount', kind: MOUNT_KIND.FS, source: m.source ?? type, destination: m.destination, fstype: type,
+    ...base, op: 'mount', kind: MOUNT_KIND.FS, source: m.source ?? type, destination, fstype: type,
     create: CREATE.DIR, recursive: opts.recursive, fallbackBindSource: fallback, copyUp: opts.copyUp ? 1 : 0,
     what: `mount "${m.source ?? type}" on "${m.destination}"`,
   }];
 }
 
-type MountBase = Pick<Extract<Op, { op: 'mount' }>, 'attrSet' | 'attrClear' | 'propagation' | 'data' | 'fallbackBindSource' | 'copyUp' | 'configPath'>;
+type MountBase = Pick<Extract<Op, { op: 'mount' }>, 'attrSet' | 'attrClear' | 'propagation' | 'data' | 'fallbackBindSource' | 'copyUp' | 'slot' | 'noSymlinks' | 'configPath'>;
 
 // A cgroup mount shows the container's own cgroup at its root.
 function cgroupMountOps(m: Mount, base: MountBase, input: CompileInput, ns: Namespaces): Op[] {
@@ -196,7 +228,7 @@ export function compile(input: CompileInput): Plan {
   if (!proc) invalid('process', 'is required to create a container');
   const warnings: string[] = [];
   const ns = namespaces(spec);
-  const ops: Op[] = preCloneOps(spec, ns, input.cgroupMembership);
+  const ops: Op[] = preCloneOps(input, ns, input.cgroupMembership);
   const inUserNs = ns.fresh.has('user') || ns.joined.has('user');
 
   ops.push({ op: 'setsid', what: 'start a new session' });
@@ -210,13 +242,14 @@ export function compile(input: CompileInput): Plan {
     ops.push({ op: 'personality', persona: value, configPath: 'linux.personality', what: `set personality ${persona.domain}` });
   }
   if (proc.oomScoreAdj !== undefined) ops.push({ op: 'writeProc', path: 'self/oom_score_adj', content: String(proc.oomScoreAdj), configPath: 'process.oomScoreAdj', what: 'set oom_score_adj' });
-  ops.push({ op: 'openFifo', path: input.fifoPath, what: 'open exec fifo' });
 
   // Filesystem: propagation, rootfs, mounts, /dev.
   const propagation = rootPropagationFlags(spec.linux?.rootfsPropagation);
   const sharedRoot = (propagation & MS.SHARED) !== 0;
   ops.push({ op: 'rootPropagation', flags: sharedRoot ? MS.SLAVE | MS.REC : propagation, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
-  ops.push({ op: 'rootfs', path: input.rootfs, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` });
+  ops.push(ns.joined.has('mount')
+    ? { op: 'rootfs', path: input.rootfs, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` }
+    : { op: 'attachRootfs', configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` });
   (spec.mounts ?? []).forEach((m, i) => ops.push(...mountOps(m, i, input, ns, warnings)));
   if (needsDevSetup(spec)) {
     ops.push(...deviceOps(spec, inUserNs));
@@ -231,7 +264,6 @@ export function compile(input: CompileInput): Plan {
   }
   const hooks = spec.hooks ?? {};
   const startHooks = hooks.startContainer ?? [];
-  if (startHooks.length && input.hookStatePath) ops.push({ op: 'openState', path: input.hookStatePath, what: 'open state for startContainer hooks' });
   const hasHooksSync = !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length);
   if (hasHooksSync) ops.push({ op: 'sync', code: SYNC.HOOKS, configPath: 'hooks', what: 'run createRuntime/createContainer hooks' });
   ops.push({ op: 'mkdir', path: proc.cwd, mode: 0o755, configPath: 'process.cwd', what: `create cwd ${proc.cwd}` });
@@ -242,8 +274,10 @@ export function compile(input: CompileInput): Plan {
     checkSysctl(key, ns);
     ops.push({ op: 'sysctl', key: key.replace(/\./g, '/'), value, configPath: `linux.sysctl["${key}"]`, what: `set sysctl ${key}` });
   }
-  (spec.linux?.maskedPaths ?? []).forEach((p, i) => ops.push({ op: 'mask', path: p, configPath: `linux.maskedPaths[${i}]`, what: `mask ${p}` }));
-  (spec.linux?.readonlyPaths ?? []).forEach((p, i) => ops.push({ op: 'readonlyPath', path: p, configPath: `linux.readonlyPaths[${i}]`, what: `make ${p} read-only` }));
+  ops.push(...protectedPathOps(ops, [
+    ...(spec.linux?.maskedPaths ?? []).map((p, i) => ({ kind: 'mask' as const, path: p, configPath: `linux.maskedPaths[${i}]`, what: `mask ${p}` })),
+    ...(spec.linux?.readonlyPaths ?? []).map((p, i) => ({ kind: 'readonlyPath' as const, path: p, configPath: `linux.readonlyPaths[${i}]`, what: `make ${p} read-only` })),
+  ]));
   if (spec.root?.readonly) ops.push({ op: 'rootReadonly', configPath: 'root.readonly', what: 'make rootfs read-only' });
   if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'hostname', name: spec.hostname, configPath: 'hostname', what: 'set hostname' });
   if (spec.domainname !== undefined && spec.domainname !== '') ops.push({ op: 'domainname', name: spec.domainname, configPath: 'domainname', what: 'set domainname' });

@@ -34,7 +34,7 @@ export function deviceOps(spec: Spec, inUserNamespace: boolean): Op[] {
       ops.push({
         op: 'mount', kind: MOUNT_KIND.BIND, source: dev.path, destination: dev.path, fstype: '',
         attrSet: 0n, attrClear: 0n, propagation: 0, create: CREATE.FILE, recursive: RECURSIVE.BIND,
-        data: [], fallbackBindSource: '', copyUp: 0, configPath, what: `bind ${what}`,
+        data: [], fallbackBindSource: '', copyUp: 0, slot: 0, noSymlinks: 0, configPath, what: `bind ${what}`,
       });
       continue;
     }

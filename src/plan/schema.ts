@@ -19,13 +19,14 @@ export const OPS = {
       ['kind', 'u32'], ['source', 'str'], ['destination', 'str'], ['fstype', 'str'],
       ['attrSet', 'u64'], ['attrClear', 'u64'], ['propagation', 'u32'], ['create', 'u32'],
       ['recursive', 'u32'], ['data', 'strs'], ['fallbackBindSource', 'str'], ['copyUp', 'u32'],
+      ['slot', 'u32'], ['noSymlinks', 'u32'],
     ],
   },
   mknod: { code: 11, fields: [['path', 'str'], ['mode', 'u32'], ['major', 'u32'], ['minor', 'u32'], ['uid', 'u32'], ['gid', 'u32']] },
   symlink: { code: 12, fields: [['target', 'str'], ['path', 'str']] },
   mkdir: { code: 13, fields: [['path', 'str'], ['mode', 'u32']] },
-  mask: { code: 14, fields: [['path', 'str']] },
-  readonlyPath: { code: 15, fields: [['path', 'str']] },
+  mask: { code: 14, fields: [['path', 'str'], ['slot', 'u32'], ['rel', 'str']] },
+  readonlyPath: { code: 15, fields: [['path', 'str'], ['slot', 'u32'], ['rel', 'str']] },
   pivotRoot: { code: 16, fields: [] },
   moveRoot: { code: 17, fields: [] },
   rootReadonly: { code: 18, fields: [] },
@@ -63,6 +64,8 @@ export const OPS = {
   joinCgroup: { code: 44, fields: [['file', 'str'], ['optional', 'u32']] },
   cgroupFd: { code: 45, fields: [['dir', 'str'], ['optional', 'u32']] },
   openCwd: { code: 46, fields: [['path', 'str']] },
+  rootfsTree: { code: 47, fields: [['path', 'str'], ['propagation', 'u32'], ['recursive', 'u32'], ['attrClear', 'u64']] },
+  attachRootfs: { code: 48, fields: [] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

@@ -17,6 +17,8 @@ import { signalProcess, waitForExit, type ProcessHandle } from './process-exit';
 import { writePidFile } from './pidfile';
 import { runHooks, runHooksWarnOnly } from './hooks';
 import { faultPoint } from './faults';
+import { readFileInRoot } from '../image/rootpath';
+import { rootfsFlagsToClear } from '../image/marker';
 
 export interface CreateOptions {
   /** The bundle dir; without one, give `spec` and `rootfs` and the state dir serves as the bundle. */
@@ -66,12 +68,12 @@ function resolveRootfs(bundle: string, spec: Spec): string {
   return real;
 }
 
-/** The home directory of uid from the rootfs's /etc/passwd (not following symlinks). */
+/** The home directory of uid from the rootfs's /etc/passwd, its symlinks resolved inside the rootfs. */
 function homeOf(rootfs: string, uid: number): string | undefined {
-  const file = path.join(rootfs, 'etc', 'passwd');
   try {
-    if (!fs.lstatSync(file, { throwIfNoEntry: false })?.isFile()) return undefined;
-    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const text = readFileInRoot(rootfs, '/etc/passwd', 1 << 20);
+    if (text === undefined) return undefined;
+    for (const line of text.split('\n')) {
       const f = line.split(':');
       if (f.length >= 6 && Number(f[2]) === uid && f[2] !== '') return f[5] || '/';
     }
@@ -164,7 +166,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     cgroup = makeCgroupManager(id, spec, !!opts.systemdCgroup);
     record.cgroup = { ...cgroup.toJSON(), creating: true };
     dir.write(record);
-    if (opts.bundle === undefined) fs.writeFileSync(path.join(dir.dir, 'config.json'), JSON.stringify(spec));
+    if (opts.bundle === undefined) fs.writeFileSync(path.join(dir.dir, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
     try {
       addon().mkfifo(dir.fifoPath, 0o622);
       // mkfifo applies the umask; a non-root container user must be able to open it.
@@ -181,13 +183,13 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
 
     const syncIndex = 3 + (opts.preserveFds ?? 0);
     const startHooks = spec.hooks?.startContainer?.length ? path.join(dir.dir, 'hook-state.json') : undefined;
-    if (startHooks) fs.writeFileSync(startHooks, '{}');
+    if (startHooks) fs.writeFileSync(startHooks, '{}', { mode: 0o600 });
     const plan = compile({
       spec, bundle, rootfs, fifoPath: dir.fifoPath, preserveFds: opts.preserveFds ?? 0, noPivot: !!opts.noPivot,
       lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), cgroupMembership: cgroup.membership?.(), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
       home: homeOf(rootfs, spec.process!.user.uid), isDirectory,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
-      id, noNewKeyring: opts.noNewKeyring, lsm,
+      id, noNewKeyring: opts.noNewKeyring, lsm, rootfsAttrClear: rootfsFlagsToClear(bundle, rootfs),
     });
     plan.warnings.forEach(warn);
     faultPoint('create:before-init');

@@ -148,14 +148,17 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
     fds.push(theirSock);
     fds.push(...(opts.extraFds ?? []));
     const sealed = sealedInitFd();
-    const argv = ['capsa-init', String(syncIndex)];
+    // argv: the sync fd, the sealed copy's fd (-1: none), and how many fds we
+    // pass: capsa-init closes any above them (leaked to us by our caller).
+    const argv = ['capsa-init', String(syncIndex), '-1'];
     let file = initBinaryPath();
     if (sealed !== undefined) {
       // Executed through the child's own fd table; capsa-init closes it first thing.
-      argv.push(String(fds.length));
+      argv[2] = String(fds.length);
       file = `/proc/self/fd/${fds.length}`;
       fds.push(sealed);
     }
+    argv.push(String(fds.length));
     try {
       // posix_spawn from the addon: Node's child_process costs the CLI ~10 ms
       // to load, and its fork copies Node's page tables.

@@ -132,10 +132,24 @@ export async function startContainer(store: StateStore, id: string, opts: { time
   }
 }
 
-function signalAll(cgroup: CgroupManager | undefined, signal: number): void {
-  if (!cgroup) return;
-  for (const pid of cgroup.pids()) {
-    try { process.kill(pid, signal); } catch { /* exited meanwhile */ }
+/**
+ * Signals every process in the container's cgroup. As runc does, the cgroup
+ * is frozen while its pids are read and signalled, so nothing in it can fork
+ * a process the walk misses (a fork bomb in a container without its own pid
+ * namespace); a paused container is frozen already.
+ */
+function signalAll(cgroup: CgroupManager | undefined, signal: number, paused = false): void {
+  if (!cgroup || cgroup.pids().length === 0) return;
+  let thaw = false;
+  if (!paused) {
+    try { cgroup.freeze(); thaw = true; } catch { /* no freezer here: signal them running */ }
+  }
+  try {
+    for (const pid of cgroup.pids()) {
+      try { process.kill(pid, signal); } catch { /* exited meanwhile */ }
+    }
+  } finally {
+    if (thaw) { try { cgroup.thaw(); } catch { /* removed meanwhile */ } }
   }
 }
 
@@ -144,7 +158,7 @@ export async function killContainer(store: StateStore, id: string, signal: numbe
   try {
     if (all) {
       // runc exits 0 for kill --all of a stopped container (the shim relies on it).
-      signalAll(o.cgroup, signal);
+      signalAll(o.cgroup, signal, o.status === 'paused');
       // Frozen tasks only act on a signal once thawed; runc thaws for SIGKILL.
       if (o.status === 'paused' && signal === SIGKILL) o.cgroup?.thaw();
       return;
@@ -162,7 +176,7 @@ async function killAndWait(o: Opened): Promise<void> {
   // our own children (a create this process started, say in a worker thread
   // that was terminated) must be reaped here, or they stay zombies.
   const ourChildren = o.record.pid ? [] : childrenIn(o.cgroup);
-  signalAll(o.cgroup, SIGKILL);
+  signalAll(o.cgroup, SIGKILL, o.status === 'paused');
   if (o.status === 'paused') o.cgroup?.thaw();
   if (!o.record.pid) {
     await Promise.all(ourChildren.map((child) => waitForExit(child, 30_000)));

@@ -91,7 +91,7 @@ function writeTempBundle(spec: Spec, rootfs: string): { dir: string; spec: Spec 
   const withRoot: Spec = { ...spec, root: { ...spec.root, path: abs } };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-bundle-'));
   try {
-    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(withRoot));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(withRoot), { mode: 0o600 });
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw e;

@@ -182,10 +182,10 @@ export class StateStore {
 
   private ensureRoot(): void {
     try {
-      fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
     } catch (e) {
       // Recursive mkdir reports ENOENT for several causes; ask once more for the real one.
-      try { fs.mkdirSync(this.root, { mode: 0o711 }); } catch (e2) { throw fromSystemError(e2, `create state root ${this.root}`); }
+      try { fs.mkdirSync(this.root, { mode: 0o700 }); } catch (e2) { throw fromSystemError(e2, `create state root ${this.root}`); }
       throw fromSystemError(e, `create state root ${this.root}`);
     }
   }
@@ -196,7 +196,9 @@ export class StateStore {
     this.ensureRoot();
     const dir = path.join(this.root, id);
     try {
-      fs.mkdirSync(dir, { mode: 0o711 });
+      // 0700 (as runc's): another local user must not hold exec.fifo open,
+      // read the hooks' state or the config with the container's environment.
+      fs.mkdirSync(dir, { mode: 0o700 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new CapsaError('EXISTS', `container with id exists: ${id}`);
       throw fromSystemError(e, `create state dir ${dir}`);

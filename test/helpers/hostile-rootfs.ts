@@ -31,9 +31,16 @@ const SECPROBE_SOURCE = String.raw`
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -240,7 +247,109 @@ static int cmd_steal_exe(int argc, char **argv) {
   return 0;
 }
 
+/* covered mask|ro PATH...: what the container sees at each masked (mask) or
+ * read-only (ro) path. "absent"; for a mask "masked" when it is an empty
+ * read-only tmpfs or the null device, else "UNMASKED"; for ro "ro" when its
+ * mount is read-only, else "RW". One "PATH=STATE" word per path. */
+static int cmd_covered(int argc, char **argv) {
+  int mask = !strcmp(argv[0], "mask");
+  for (int i = 1; i < argc; i++) {
+    struct stat st;
+    const char *state;
+    if (lstat(argv[i], &st) < 0) state = errno == ENOENT ? "absent" : en(errno);
+    else if (!mask) {
+      struct statvfs sv;
+      state = statvfs(argv[i], &sv) < 0 ? en(errno) : (sv.f_flag & ST_RDONLY) ? "ro" : "RW";
+    } else if (S_ISDIR(st.st_mode)) {
+      struct statfs sf;
+      struct statvfs sv;
+      DIR *d = opendir(argv[i]);
+      int entries = 0;
+      struct dirent *de;
+      while (d && (de = readdir(d))) if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) entries++;
+      if (d) closedir(d);
+      int ok = statfs(argv[i], &sf) == 0 && sf.f_type == TMPFS_MAGIC && statvfs(argv[i], &sv) == 0 && (sv.f_flag & ST_RDONLY) && entries == 0;
+      state = ok ? "masked" : "UNMASKED";
+    } else {
+      state = S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3 ? "masked" : "UNMASKED";
+    }
+    printf("%s%s=%s", i > 1 ? " " : "", argv[i], state);
+  }
+  printf("\n");
+  return 0;
+}
+
+/* writable PATH...: can each be opened for writing (never writes a byte)? */
+static int cmd_writable(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    int fd = open(argv[i], O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    printf("%s%s=%s", i ? " " : "", argv[i], res(fd));
+    if (fd >= 0) close(fd);
+  }
+  printf("\n");
+  return 0;
+}
+
+/* ptrace-fds HOSTPID SECRET COUNT SECONDS: the CAP_SYS_PTRACE attacker of the
+ * exec helper. Watches for processes that appear in this pid namespace,
+ * stops each (PTRACE_SEIZE + INTERRUPT), tries to reach the host file SECRET
+ * through every fd it holds (as a host procfs: fd/HOSTPID/root/SECRET, or as
+ * a host dir: fd/../../SECRET), lets it go, and prints one line per process
+ * caught: "caught fds=N escape=none|procfs|dotdot". Stops after COUNT caught
+ * or SECONDS. Prints "ready" once it is watching. */
+static int seen[1 << 16];
+static int cmd_ptrace_fds(int argc, char **argv) {
+  (void)argc;
+  int want = atoi(argv[2]);
+  double deadline = now() + atof(argv[3]);
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  while (d && (de = readdir(d))) { int p = atoi(de->d_name); if (p > 0 && p < (1 << 16)) seen[p] = 1; }
+  if (d) closedir(d);
+  printf("ready\n");
+  fflush(stdout);
+  int caught = 0;
+  while (caught < want && now() < deadline) {
+    d = opendir("/proc");
+    while (d && (de = readdir(d)) && caught < want) {
+      int p = atoi(de->d_name);
+      if (p <= 0 || p >= (1 << 16) || seen[p]) continue;
+      seen[p] = 1;
+      if (ptrace(PTRACE_SEIZE, p, 0, 0) < 0) continue;
+      ptrace(PTRACE_INTERRUPT, p, 0, 0);
+      int st;
+      if (waitpid(p, &st, __WALL) < 0) continue;
+      char dir[64], link[128], via[8192];
+      snprintf(dir, sizeof dir, "/proc/%d/fd", p);
+      DIR *fds = opendir(dir);
+      int n = 0;
+      const char *found = "none";
+      struct dirent *fe;
+      while (fds && (fe = readdir(fds))) {
+        if (fe->d_name[0] == '.') continue;
+        n++;
+        snprintf(link, sizeof link, "%s/%s", dir, fe->d_name);
+        snprintf(via, sizeof via, "%s/%s/root%s", link, argv[0], argv[1]);
+        int fd = open(via, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0) { found = "procfs"; close(fd); break; }
+        snprintf(via, sizeof via, "%s/../../../../../../../../..%s", link, argv[1]);
+        fd = open(via, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0) { found = "dotdot"; close(fd); break; }
+      }
+      if (fds) closedir(fds);
+      ptrace(PTRACE_DETACH, p, 0, 0);
+      caught++;
+      printf("caught fds=%d escape=%s\n", n, found);
+      fflush(stdout);
+    }
+    if (d) closedir(d);
+  }
+  printf("done caught=%d\n", caught);
+  return 0;
+}
+
 static const struct { const char *name; int min; int (*fn)(int, char **); } cmds[] = {
+  {"covered", 2, cmd_covered}, {"writable", 1, cmd_writable}, {"ptrace-fds", 4, cmd_ptrace_fds},
   {"sys", 1, cmd_sys}, {"umount", 1, cmd_umount}, {"remount-rw", 1, cmd_remount_rw},
   {"mount-tmpfs", 1, cmd_mount_tmpfs}, {"exe", 1, cmd_exe}, {"hold-exe", 1, cmd_hold_exe},
   {"fd-escape", 3, cmd_fd_escape}, {"steal-exe", 2, cmd_steal_exe},
@@ -254,7 +363,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     return rc;
   }
-  fprintf(stderr, "usage: secprobe sys|umount|remount-rw|mount-tmpfs|exe|hold-exe|fd-escape|steal-exe ARGS\n");
+  fprintf(stderr, "usage: secprobe sys|umount|remount-rw|mount-tmpfs|exe|hold-exe|fd-escape|steal-exe|covered|writable|ptrace-fds ARGS\n");
   return 2;
 }
 `;

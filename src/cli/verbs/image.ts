@@ -3,7 +3,7 @@ import { CapsaError } from '../../errors';
 import { LayerStore, DEFAULT_STORE, unpackImage, type UnpackProgress } from '../../image';
 
 const USAGE = `usage:
-  capsa image unpack SOURCE BUNDLE_DIR [--ref TAG] [--platform OS/ARCH[/VARIANT]] [--flat] [--store DIR] [--quiet]
+  capsa image unpack SOURCE BUNDLE_DIR [--ref TAG] [--platform OS/ARCH[/VARIANT]] [--flat] [--store DIR] [--max-layer-size SIZE] [--quiet]
   capsa image ls [--store DIR] [--format table|json]
   capsa image rm REF [--store DIR]
   capsa image gc [--store DIR]
@@ -86,6 +86,14 @@ function progressRenderer(out: NodeJS.WriteStream): { update(p: UnpackProgress):
   };
 }
 
+/** "4096", "512m", "64G" → bytes; undefined stays undefined. */
+function byteSize(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)([kmgt]?)i?b?$/i.exec(value.trim());
+  if (!m) throw new CapsaError('INVALID_ARGUMENT', `${flag}: expected a size like 4096, 512m or 64g, got ${JSON.stringify(value)}`);
+  return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+}
+
 async function unpackVerb(args: string[]): Promise<number> {
   const { flags, positional } = parseVerbArgs(args, {
     ref: {},
@@ -93,6 +101,7 @@ async function unpackVerb(args: string[]): Promise<number> {
     store: {},
     flat: { bool: true },
     quiet: { bool: true, alias: 'q' },
+    'max-layer-size': {},
   });
   if (positional.length !== 2) throw new CapsaError('INVALID_ARGUMENT', `"image unpack" requires 2 arguments: SOURCE BUNDLE_DIR\n${USAGE}`);
   const out = process.stdout;
@@ -107,6 +116,7 @@ async function unpackVerb(args: string[]): Promise<number> {
       flat: flags.flat === true,
       store: str(flags.store),
       onProgress: bar?.update,
+      maxLayerBytes: byteSize(str(flags['max-layer-size']), '--max-layer-size'),
     });
     bar?.clear();
     if (show) {
