@@ -101,10 +101,30 @@ static int cgroup_fd = -1;
 static const char *cgroup_dir;
 static int cgroup_optional;
 
+/*
+ * The fd CLONE_INTO_CGROUP needs is inherited by C, and C is visible in the
+ * container's pid namespace before it can close it: a neighbour with
+ * CAP_SYS_PTRACE that stops C would walk "fd/N/../../.." from the cgroup2
+ * mount up to the host's root, or write the container's own limits. So it is
+ * a detached, read-only copy of the cgroup dir: ".." stays inside it and no
+ * file can be written through it. (The kernel checks the cgroup's own
+ * permissions for the clone, not the mount's.) Without the privilege for
+ * that (rootless), a plain O_PATH fd, as before.
+ */
+static int open_cgroup_dir(const char *dir) {
+  int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (fd < 0) return open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+  if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) die(errno, "make the cgroup fd of %s read-only", dir);
+  return fd;
+}
+
 static void op_cgroup_fd(struct reader *r) {
   cgroup_dir = rd_str(r);
   cgroup_optional = (int)rd_u32(r);
-  cgroup_fd = open(cgroup_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  cgroup_fd = open_cgroup_dir(cgroup_dir);
   if (cgroup_fd >= 0) return;
   if (!cgroup_optional) die(errno, "open cgroup %s", cgroup_dir);
   warn_msg("process not placed in cgroup %s: %s", cgroup_dir, strerror(errno));

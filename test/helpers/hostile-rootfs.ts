@@ -324,11 +324,16 @@ static int cmd_ptrace_fds(int argc, char **argv) {
       DIR *fds = opendir(dir);
       int n = 0;
       const char *found = "none";
+      char via_fd[4200] = "";
       struct dirent *fe;
       while (fds && (fe = readdir(fds))) {
         if (fe->d_name[0] == '.') continue;
         n++;
         snprintf(link, sizeof link, "%s/%s", dir, fe->d_name);
+        char target[4096];
+        ssize_t tn = readlink(link, target, sizeof target - 1);
+        target[tn < 0 ? 0 : tn] = 0;
+        snprintf(via_fd, sizeof via_fd, "%s:%s", fe->d_name, target);
         snprintf(via, sizeof via, "%s/%s/root%s", link, argv[0], argv[1]);
         int fd = open(via, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd >= 0) { found = "procfs"; close(fd); break; }
@@ -339,7 +344,8 @@ static int cmd_ptrace_fds(int argc, char **argv) {
       if (fds) closedir(fds);
       ptrace(PTRACE_DETACH, p, 0, 0);
       caught++;
-      printf("caught fds=%d escape=%s\n", n, found);
+      if (!strcmp(found, "none")) printf("caught fds=%d escape=none\n", n);
+      else printf("caught fds=%d escape=%s via=%s\n", n, found, via_fd);
       fflush(stdout);
     }
     if (d) closedir(d);

@@ -89,7 +89,7 @@ test('default spec: the op sequence', () => {
   assert.is((p.ops[0] as OpOf<'sync'>).code, SYNC.READY);
   assert.is(p.ops[p.ops.length - 1]!.op, 'exec');
   assertOrder(p, [
-    'sync', 'clone', 'setsid', 'openFifo', 'rootPropagation', 'rootfs',
+    'sync', 'openFifo', 'rootfsTree', 'clone', 'setsid', 'rootPropagation', 'attachRootfs',
     isMountAt('/proc'), isMountAt('/dev'), isMountAt('/dev/pts'), isMountAt('/dev/shm'), isMountAt('/dev/mqueue'), isMountAt('/sys'), isMountAt('/sys/fs/cgroup'),
     'mknod', 'symlink', 'mkdir', 'pivotRoot', 'mask', 'readonlyPath', 'rootReadonly', 'hostname',
     'rlimit', 'capBounding', 'openCwd', 'closeFds', 'creds', 'umask', 'chdir', 'resolveExec', 'reportCreated', 'waitStart', 'noNewPrivs', 'exec',
@@ -170,7 +170,7 @@ test('default spec: process identity, limits and the exec', () => {
   assert.is(one(p, 'chdir').path, '/');
   assert.is(one(p, 'mkdir').path, '/');
   assert.is(one(p, 'openFifo').path, '/run/capsa/c1/exec.fifo');
-  assert.is(one(p, 'rootfs').path, '/bundles/b1/rootfs');
+  assert.is(one(p, 'rootfsTree').path, '/bundles/b1/rootfs');
   assert.is(one(p, 'closeFds').first, 3);
   const exec = one(p, 'exec');
   assert.equal(exec.argv, ['/bin/testinit', 'true']);
@@ -180,11 +180,54 @@ test('default spec: process identity, limits and the exec', () => {
   assert.ok(idxOf(p, 'noNewPrivs') > idxOf(p, 'waitStart'), 'no_new_privs right before exec');
 });
 
-test('rootfs propagation: rslave by default, before the rootfs bind', () => {
+test('rootfs propagation: rslave by default, before the rootfs is attached; the rootfs tree gets the same', () => {
   const p = plan();
   assert.is(one(p, 'rootPropagation').flags, MS.SLAVE | MS.REC);
-  assert.ok(idxOf(p, 'rootPropagation') < idxOf(p, 'rootfs'));
+  assert.ok(idxOf(p, 'rootPropagation') < idxOf(p, 'attachRootfs'));
+  assert.is(one(p, 'rootfsTree').propagation, MS.SLAVE);
+  assert.is(one(p, 'rootfsTree').recursive, 1);
   assert.is(only(p, 'rootPropagationAfter').length, 0);
+});
+
+test('rootfs: opened by P before the clone (and before any user namespace); a joined mount namespace binds it in C instead', () => {
+  const p = plan((s) => {
+    s.linux!.namespaces = [...s.linux!.namespaces!, { type: 'user' }];
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+  });
+  assert.ok(idxOf(p, 'rootfsTree') < idxOf(p, 'unshare'));
+  assert.ok(idxOf(p, 'openFifo') < idxOf(p, 'unshare'));
+  assert.is(one(p, 'rootfsTree').attrClear, 0n);
+  const joined = plan((s) => { s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'mount' ? { type: 'mount', path: '/proc/1/ns/mnt' } : n)); });
+  assert.is(only(joined, 'rootfsTree').length, 0);
+  assert.ok(idxOf(joined, 'rootfs') > idxOf(joined, 'clone'));
+});
+
+test('masked and read-only paths under /proc and /sys are resolved beneath those mounts (slots); special-fs destinations refuse symlinks', () => {
+  const p = plan((s) => {
+    s.linux!.maskedPaths = ['/proc/kcore', '/sys/firmware', '/etc/secret', '/proc//keys', '/proc'];
+    s.linux!.readonlyPaths = ['/proc/sys', '/data'];
+  });
+  const proc = only(p, 'mount').find((m) => m.destination === '/proc')!;
+  const sys = only(p, 'mount').find((m) => m.destination === '/sys')!;
+  assert.is(proc.noSymlinks, 1);
+  assert.is(sys.noSymlinks, 1);
+  assert.is(only(p, 'mount').find((m) => m.destination === '/dev')!.noSymlinks, 0);
+  assert.ok(proc.slot > 0 && sys.slot > 0 && proc.slot !== sys.slot);
+  const masks = only(p, 'mask').map((m) => [m.path, m.slot, m.rel]);
+  assert.equal(masks, [['/proc/kcore', proc.slot, 'kcore'], ['/sys/firmware', sys.slot, 'firmware'], ['/etc/secret', 0, ''], ['/proc/keys', proc.slot, 'keys'], ['/proc', proc.slot, '']]);
+  assert.equal(only(p, 'readonlyPath').map((m) => [m.path, m.slot, m.rel]), [['/proc/sys', proc.slot, 'sys'], ['/data', 0, '']]);
+});
+
+test('masks follow the last special mount at an ancestor: a second procfs at /proc wins; a bind at /proc/meminfo does not take the mask out of procfs', () => {
+  const p = plan((s) => {
+    s.mounts = [...s.mounts!, { destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/proc/meminfo', type: 'bind', source: '/proc/meminfo', options: ['bind'] }];
+    s.linux!.maskedPaths = ['/proc/meminfo'];
+  });
+  const procs = only(p, 'mount').filter((m) => m.destination === '/proc');
+  assert.is(procs[0]!.slot, 0);
+  assert.ok(procs[1]!.slot > 0);
+  assert.equal(only(p, 'mask').map((m) => [m.slot, m.rel]), [[procs[1]!.slot, 'meminfo']]);
 });
 
 test('rootfs propagation: each value, and shared applied after pivot_root', () => {
@@ -524,7 +567,7 @@ test('oomScoreAdj: written to /proc/self/oom_score_adj early', () => {
   const w = only(p, 'writeProc').find((o) => o.path === 'self/oom_score_adj')!;
   assert.is(w.content, '500');
   assert.is(w.configPath, 'process.oomScoreAdj');
-  assert.ok(p.ops.indexOf(w) < idxOf(p, 'rootfs'));
+  assert.ok(p.ops.indexOf(w) < idxOf(p, 'attachRootfs'));
   assert.is(only(plan(), 'writeProc').length, 0);
 });
 

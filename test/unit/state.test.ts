@@ -64,11 +64,11 @@ test('invalid ids: empty, ".", "..", slashes, spaces, non-ASCII, NUL, too long',
 
 // ---- claim / open / ids ----
 
-test('claim creates <root>/<id> (and the root) with mode 0711', () => withRoot((root, store) => {
+test('claim creates <root>/<id> (and the root) with mode 0700 (no other user may reach exec.fifo or the state)', () => withRoot((root, store) => {
   const dir = store.claim('c1');
   assert.is(dir.id, 'c1');
   assert.is(dir.dir, path.join(root, 'c1'));
-  assert.is(fs.statSync(dir.dir).mode & 0o7777, 0o711);
+  assert.is(fs.statSync(dir.dir).mode & 0o7777, 0o700);
   assert.ok(fs.statSync(root).isDirectory());
   assert.is(dir.statePath, path.join(root, 'c1', 'state.json'));
   assert.is(dir.fifoPath, path.join(root, 'c1', 'exec.fifo'));
