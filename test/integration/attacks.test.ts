@@ -572,4 +572,45 @@ test('an image whose /etc is a symlink to a host directory does not give the pro
   });
 });
 
+// ======================================================================
+// Also noticed: hostile image sources
+// ======================================================================
+
+test('image unpack of a directory layout whose index.json is a symlink to a host file: refused in one line that quotes none of the file', async () => {
+  const dir = tempDir('attack-layout');
+  try {
+    const layout = path.join(dir, 'layout');
+    await writeOciLayout(layout, { layers: [{ entries: [{ path: 'a', content: 'a' }] }], refName: 'x' });
+    const secret = path.join(dir, 'secret');
+    fs.writeFileSync(secret, '{"capsa-test": SECRET-CONTENT-4711}');
+    fs.rmSync(path.join(layout, 'index.json'));
+    fs.symlinkSync(secret, path.join(layout, 'index.json'));
+    const r = await capsa(['image', 'unpack', layout, path.join(dir, 'bundle'), '--store', path.join(dir, 'store'), '--quiet']);
+    assertOneLineError(r, 'index.json');
+    assert.match(messageOf(r.stderr), /symlink/);
+    assert.not.match(r.stderr, /SECRET|4711/);
+    assert.not.ok(fs.existsSync(path.join(dir, 'bundle')), 'no bundle left behind');
+  } finally {
+    await removeTree(dir);
+  }
+});
+
+test('image unpack stops a layer whose decompressed size passes --max-layer-size (a decompression bomb), in one line, leaving nothing', async () => {
+  const dir = tempDir('attack-bomb');
+  try {
+    const layout = path.join(dir, 'layout');
+    await writeOciLayout(layout, { layers: [{ entries: [{ path: 'zeros', content: Buffer.alloc(3 << 20) }] }], refName: 'bomb' });
+    for (const flat of [false, true]) {
+      const bundle = path.join(dir, flat ? 'flat' : 'overlay');
+      const r = await capsa(['image', 'unpack', layout, bundle, '--store', path.join(dir, 'store'), '--quiet', '--max-layer-size', '1m', ...(flat ? ['--flat'] : [])]);
+      assertOneLineError(r, '--max-layer-size');
+      assert.not.ok(fs.existsSync(bundle), 'no bundle left behind');
+    }
+    const ok = await capsa(['image', 'unpack', layout, path.join(dir, 'fits'), '--store', path.join(dir, 'store'), '--quiet', '--max-layer-size', '4m', '--flat']);
+    assert.is(ok.code, 0, `a layer under the limit unpacks: ${ok.stderr}`);
+  } finally {
+    await removeTree(dir);
+  }
+});
+
 test.run();

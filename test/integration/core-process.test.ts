@@ -196,7 +196,7 @@ test('linux.sysctl: a host-wide key (not namespaced) is refused', async () => {
 
 test('maskedPaths: a masked file reads empty, a masked dir lists empty', async () => {
   await withRootfsCopy(async (rootfs) => {
-    const config: Config = (s) => { s.linux!.maskedPaths = ['/etc/secret', '/secretdir', '/does/not/exist']; };
+    const config: Config = (s) => { s.linux!.maskedPaths = ['/etc/secret', '/secretdir', '/etc/not-here']; };
     assert.is(await runOk(all(config, cmd('cat', '/etc/secret')), { rootfs }), '');
     assert.is(await runOk(all(config, cmd('ls', '/secretdir')), { rootfs }), '');
     // unmasked, the content is there
@@ -208,6 +208,13 @@ test('maskedPaths: a masked file reads empty, a masked dir lists empty', async (
     fs.writeFileSync(path.join(r, 'secretdir/a'), '');
     fs.writeFileSync(path.join(r, 'secretdir/b'), '');
   });
+});
+
+test('maskedPaths: a path whose parent does not resolve in the rootfs fails closed (the container does not start), in one line naming it', async () => {
+  const r = await runIn(all((s) => { s.linux!.maskedPaths = ['/does/not/exist']; }, cmd('true')));
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /maskedPaths\[0\].*parent of masked path \/does\/not\/exist does not resolve/);
+  assert.is(r.stderr.trim().split('\n').length, 1);
 });
 
 test('maskedPaths: the default spec masks /proc/keys (file) and /sys/firmware (dir)', async () => {
