@@ -3,7 +3,8 @@
  * path, flag and mask was decided by the TypeScript runtime. See protocol.h
  * for the conversation with the runtime.
  *
- * Usage: capsa-init SYNC_FD
+ * Usage (by the runtime only): capsa-init SYNC_FD SEALED_FD|-1 FD_COUNT
+ *   see protocol.h for what each argument means.
  *
  * The process starts as P (in the host's namespaces), does the steps that must
  * happen before the container's first process exists, then clones C with
@@ -400,7 +401,24 @@ static void run_op(struct op *op) {
   if (r->bad) die(EINVAL, "malformed op %u", op->code);
 }
 
+/* --check-plan: reads "u32 length, plan" on stdin and says whether it passes
+ * plan_check: "ok N" or "bad op I". Runs nothing (test/unit/plan-protocol). */
+static int check_plan_mode(void) {
+  static uint8_t buf[1 << 20];
+  uint32_t len;
+  if (read_full(0, &len, sizeof len) < 0 || len > sizeof buf || read_full(0, buf, len) < 0) {
+    printf("bad input\n");
+    return 2;
+  }
+  int bad_op;
+  int n = plan_check(buf, len, &bad_op);
+  if (n < 0) printf("bad op %d\n", bad_op);
+  else printf("ok %d\n", n);
+  return n < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--check-plan") == 0) return check_plan_mode();
   if (argc < 2) {
     static const char usage[] = "capsa-init is started by the capsa runtime; it is not a command\n";
     (void)!write(2, usage, sizeof usage - 1);
@@ -436,9 +454,15 @@ int main(int argc, char **argv) {
   if (!plan) die(ENOMEM, "plan buffer");
   if (read_full(sync_fd, plan, len) < 0) die(EPROTO, "read plan");
 
+  /* The whole plan is checked before anything runs: no op may act on a
+   * payload that turns out truncated or malformed after its syscalls. */
+  int bad_op;
+  if (plan_check(plan, len, &bad_op) < 0) {
+    current_op = bad_op;
+    die(EPROTO, bad_op < 0 ? "bad plan header" : "malformed plan: op %d does not match its field table", bad_op);
+  }
   const uint8_t *cursor;
   int count = plan_open(plan, len, &cursor);
-  if (count < 0) die(EPROTO, "bad plan header");
   for (int i = 0; i < count; i++) {
     struct op op;
     current_op = i;

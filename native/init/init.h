@@ -27,6 +27,9 @@ struct op {
 int plan_open(const uint8_t *buf, size_t len, const uint8_t **first_op);
 /* Decodes the op at *cursor and advances it; returns 0 or -1 on a bad op. */
 int plan_next(const uint8_t **cursor, const uint8_t *end, struct op *op);
+/* Checks every op's payload against op_fields() (protocol.h); returns the op
+ * count, or -1 with *bad_op the index of the first bad op (-1: the header). */
+int plan_check(const uint8_t *buf, size_t len, int *bad_op);
 
 /* ---- sync.c: fixed-size messages over the sync socket. ---- */
 extern int sync_fd;

@@ -70,3 +70,49 @@ int plan_next(const uint8_t **cursor, const uint8_t *end, struct op *op) {
   *cursor = p + len;
   return 0;
 }
+
+/* Skips one field of `type` ("u32", "str", ...) at *p; -1 when it runs past end. */
+static int skip_field(const uint8_t **p, const uint8_t *end, const char *type, size_t tlen) {
+  struct reader r = {*p, end, 0};
+  if (tlen == 3 && !memcmp(type, "u32", 3)) (void)rd_u32(&r);
+  else if (tlen == 3 && !memcmp(type, "u64", 3)) (void)rd_u64(&r);
+  else if (tlen == 3 && !memcmp(type, "str", 3)) (void)rd_str(&r);
+  else if (tlen == 4 && !memcmp(type, "blob", 4)) { uint32_t n; (void)rd_blob(&r, &n); }
+  else if (tlen == 4 && !memcmp(type, "strs", 4)) {
+    uint32_t n = rd_u32(&r);
+    for (uint32_t i = 0; i < n && !r.bad; i++) (void)rd_str(&r);
+  } else if (tlen == 4 && !memcmp(type, "u32s", 4)) {
+    uint32_t n = rd_u32(&r);
+    if (!r.bad && (size_t)(r.end - r.p) / 4 < n) r.bad = 1;
+    else r.p += (size_t)n * 4;
+  } else {
+    return -1;
+  }
+  if (r.bad) return -1;
+  *p = r.p;
+  return 0;
+}
+
+int plan_check(const uint8_t *buf, size_t len, int *bad_op) {
+  const uint8_t *cursor, *end = buf + len;
+  int count = plan_open(buf, len, &cursor);
+  if (count < 0) { *bad_op = -1; return -1; }
+  for (int i = 0; i < count; i++) {
+    struct op op;
+    *bad_op = i;
+    if (plan_next(&cursor, end, &op) < 0) return -1;
+    const char *fields = op_fields(op.code);
+    if (!fields) return -1;
+    const uint8_t *p = op.args.p;
+    for (const char *f = fields; *f;) {
+      const char *sp = strchr(f, ' ');
+      size_t n = sp ? (size_t)(sp - f) : strlen(f);
+      if (skip_field(&p, op.args.end, f, n) < 0) return -1;
+      f += n;
+      while (*f == ' ') f++;
+    }
+    if (p != op.args.end) return -1; /* trailing bytes: the two sides disagree */
+  }
+  *bad_op = -1;
+  return cursor == end ? count : -1;
+}

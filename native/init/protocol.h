@@ -1,6 +1,7 @@
 /*
  * capsa-init protocol — the one place that documents how TypeScript and
- * capsa-init talk. Keep src/plan/protocol.ts in step with this file.
+ * capsa-init talk. src/plan/schema.ts is the TypeScript side of the same
+ * contract; test/unit/plan-protocol.test.ts checks that the two agree.
  *
  * capsa-init is started by the runtime with the sync socket (a unix stream
  * socket) on the fd given in argv[1] as a decimal number.
@@ -50,7 +51,7 @@
  * Plan encoding (little-endian):
  *   header: "CPLN" u32 version u32 op_count
  *   op:     u16 code  u16 reserved  u32 payload_len  payload
- *   payload fields, in the order listed per op in plan.h:
+ *   payload fields, in the order op_fields() below lists per op:
  *     u32 | u64 | str (u32 len incl. NUL, bytes, NUL) | strs (u32 n, n×str)
  *     | blob (u32 len, bytes)
  */
@@ -150,5 +151,68 @@ enum op_code {
                              detached copy of the rootfs tree; P's cwd becomes it */
   OP_ATTACH_ROOTFS = 48,  /* - : in C: attach that tree on the cwd; it is the root */
 };
+
+/*
+ * Each op's payload, field by field in wire order: u32, u64, str (u32 length
+ * with the NUL, bytes, NUL), strs (u32 count, that many str), blob (u32
+ * length, bytes), u32s (u32 count, that many u32). capsa-init checks the
+ * whole plan against this table before it runs its first op (plan_check in
+ * plan.c), so no op acts on a payload that turns out short later; and
+ * test/unit/plan-protocol.test.ts checks it against src/plan/schema.ts, so the
+ * two sides cannot drift apart. Add a line here with every new op.
+ */
+static inline const char *op_fields(unsigned code) {
+  switch (code) {
+  case OP_SYNC: return "u32";
+  case OP_SETNS: return "str u32";
+  case OP_UNSHARE: return "u32";
+  case OP_SET_ROOT_IDS: return "";
+  case OP_WRITE_PROC: return "str str";
+  case OP_CLONE: return "u32";
+  case OP_SETSID: return "";
+  case OP_ROOT_PROPAGATION: return "u32";
+  case OP_ROOTFS: return "str";
+  case OP_MOUNT: return "u32 str str str u64 u64 u32 u32 u32 strs str u32 u32 u32";
+  case OP_MKNOD: return "str u32 u32 u32 u32 u32";
+  case OP_SYMLINK: return "str str";
+  case OP_MKDIR: return "str u32";
+  case OP_MASK: return "str u32 str";
+  case OP_READONLY: return "str u32 str";
+  case OP_PIVOT_ROOT: return "";
+  case OP_MOVE_ROOT: return "";
+  case OP_ROOT_READONLY: return "";
+  case OP_HOSTNAME: return "str";
+  case OP_DOMAINNAME: return "str";
+  case OP_SYSCTL: return "str str";
+  case OP_RLIMIT: return "u32 u64 u64";
+  case OP_CAP_BOUNDING: return "u64 u32";
+  case OP_CREDS: return "u32 u32 u32 u32s u64 u64 u64 u64 u32";
+  case OP_NO_NEW_PRIVS: return "";
+  case OP_SECCOMP: return "u32 blob";
+  case OP_UMASK: return "u32";
+  case OP_CHDIR: return "str";
+  case OP_RESOLVE_EXEC: return "str str";
+  case OP_REPORT_CREATED: return "";
+  case OP_OPEN_FIFO: return "str";
+  case OP_WAIT_START: return "";
+  case OP_CLOSE_FDS: return "u32";
+  case OP_EXEC: return "strs strs";
+  case OP_DUMPABLE: return "u32";
+  case OP_ROOT_PROPAGATION_AFTER: return "u32";
+  case OP_CONSOLE: return "u32 u32 u32 u32 u32";
+  case OP_OPEN_STATE: return "str";
+  case OP_HOOK: return "str strs strs u32 u32";
+  case OP_SETNS_PID: return "u32 u32";
+  case OP_SESSION_KEYRING: return "str";
+  case OP_PERSONALITY: return "u32";
+  case OP_LOOPBACK_UP: return "";
+  case OP_JOIN_CGROUP: return "str u32";
+  case OP_CGROUP_FD: return "str u32";
+  case OP_OPEN_CWD: return "str";
+  case OP_ROOTFS_TREE: return "str u32 u32 u64";
+  case OP_ATTACH_ROOTFS: return "";
+  default: return 0;
+  }
+}
 
 #endif
