@@ -4,7 +4,7 @@ import { validateProcess } from '../../spec/validate';
 import type { Process } from '../../spec/types';
 import { parseFlags } from '../args';
 import type { Verb } from '../context';
-import { foreground } from '../foreground';
+import { foreground, SignalForwarder } from '../foreground';
 
 function readProcessFile(file: string): Process {
   let text: string;
@@ -94,14 +94,24 @@ export const exec: Verb = async (args, ctx) => {
   if (flags.process && flags.tty) proc.terminal = true;
   const detach = !!flags.detach;
   if (flags['console-socket'] && !detach) throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
-  const p = await rt.exec(id, proc, {
-    consoleSocket: flags['console-socket'] as string | undefined,
-    foregroundTerminal: !!proc.terminal && !flags['console-socket'] && !detach,
-    pidFile: flags['pid-file'] as string | undefined,
-    preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
-    cgroup: flags.cgroup as string[] | undefined,
-    ignorePaused: !!flags['ignore-paused'],
-  });
+  const foregroundTerminal = !!proc.terminal && !flags['console-socket'] && !detach;
+  // Armed before the process starts, so a signal sent as soon as it runs is forwarded.
+  const forwarder = detach ? undefined : new SignalForwarder(foregroundTerminal);
+  let p;
+  try {
+    p = await rt.exec(id, proc, {
+      consoleSocket: flags['console-socket'] as string | undefined,
+      foregroundTerminal,
+      pidFile: flags['pid-file'] as string | undefined,
+      preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
+      cgroup: flags.cgroup as string[] | undefined,
+      ignorePaused: !!flags['ignore-paused'],
+    });
+  } catch (e) {
+    forwarder?.close();
+    throw e;
+  }
   if (detach) return 0;
-  return foreground(p.handle(), () => p.wait(), p.io.ptyMaster);
+  const started = p;
+  return foreground(started.handle(), () => started.wait(), started.io.ptyMaster, undefined, forwarder);
 };
