@@ -326,7 +326,7 @@ static void run_op(struct op *op) {
   case OP_ROOT_PROPAGATION_AFTER: op_root_propagation(r, 1); break;
   case OP_ROOTFS: op_rootfs(r); break;
   case OP_ROOTFS_TREE: op_rootfs_tree(r); break;
-  case OP_ATTACH_ROOTFS: op_attach_rootfs(); break;
+  case OP_ATTACH_ROOTFS: op_attach_rootfs(r); break;
   case OP_MOUNT: op_mount(r); break;
   case OP_MKNOD: op_mknod(r); break;
   case OP_SYMLINK: op_symlink(r); break;
@@ -335,6 +335,7 @@ static void run_op(struct op *op) {
   case OP_READONLY: op_readonly(r); break;
   case OP_PIVOT_ROOT: op_pivot_root(); break;
   case OP_MOVE_ROOT: op_move_root(); break;
+  case OP_CHROOT: op_chroot(); break;
   case OP_ROOT_READONLY: op_root_readonly(); break;
   case OP_HOSTNAME: {
     const char *h = rd_str(r);

@@ -48,7 +48,7 @@ extern int host_proc_fd;/* O_PATH fd of the host's /proc, closed before exec */
 void op_root_propagation(struct reader *r, int after_pivot);
 void op_rootfs(struct reader *r);
 void op_rootfs_tree(struct reader *r);
-void op_attach_rootfs(void);
+void op_attach_rootfs(struct reader *r);
 void close_mount_slots(void);
 void op_mount(struct reader *r);
 void op_mknod(struct reader *r);
@@ -58,6 +58,7 @@ void op_mask(struct reader *r);
 void op_readonly(struct reader *r);
 void op_pivot_root(void);
 void op_move_root(void);
+void op_chroot(void);
 void op_root_readonly(void);
 void op_sysctl(struct reader *r);
 /* copyup.c */

@@ -11,6 +11,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -226,10 +227,123 @@ void op_root_propagation(struct reader *r, int after_pivot) {
     die(errno, after_pivot ? "set propagation of / after pivot_root" : "set propagation of /");
 }
 
+static int statx_of(int fd, struct statx *stx) {
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, stx) < 0) return -1;
+  if (!(stx->stx_mask & STATX_MNT_ID)) { errno = ENOSYS; return -1; }
+  return 0;
+}
+
+/* An O_PATH fd of the root of the mount that holds fd: walk up with ".."
+ * until the mount id changes (".." of a mount root leaves the mount) or the
+ * walk stops at "/". Returns the fd (the caller closes it) or -1/errno. */
+static int open_mount_root(int fd, uint64_t *mnt_id) {
+  struct statx cur, up;
+  int curfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (curfd < 0 || statx_of(curfd, &cur) < 0) return -1;
+  *mnt_id = cur.stx_mnt_id;
+  for (int depth = 0; depth < PATH_MAX; depth++) {
+    int upfd = openat(curfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (upfd < 0 || statx_of(upfd, &up) < 0) { int e = errno; close(curfd); errno = e; return -1; }
+    int same_dir = up.stx_ino == cur.stx_ino && up.stx_dev_major == cur.stx_dev_major && up.stx_dev_minor == cur.stx_dev_minor;
+    if (up.stx_mnt_id != *mnt_id || same_dir) { close(upfd); return curfd; }
+    close(curfd);
+    curfd = upfd;
+    cur = up;
+  }
+  close(curfd);
+  errno = ELOOP;
+  return -1;
+}
+
+/* Whether one line of mountinfo is mount `id` (-1 when it is another), and
+ * then whether it is shared: a "shared:N" tag among the optional fields,
+ * which end at the " - " separator (spaces in paths are escaped as \040). */
+static int line_shared(const char *line, uint64_t id) {
+  char *end;
+  unsigned long long n = strtoull(line, &end, 10);
+  if (end == line || *end != ' ' || n != id) return -1;
+  const char *sep = strstr(line, " - ");
+  const char *tag = strstr(line, " shared:");
+  return tag && (!sep || tag < sep);
+}
+
+/* 1 when the mount with this id is shared, 0 when not, -1/errno when it is
+ * not in this process's mountinfo. Streams the file through a static buffer
+ * (no allocation); of a line longer than the buffer only its head, which
+ * holds every field up to the optional ones, is looked at. */
+static int mount_is_shared(uint64_t id) {
+  static char buf[65536];
+  int fd = openat(host_proc_fd, "self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t have = 0;
+  int skip_rest_of_line = 0, result = -1;
+  for (;;) {
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { result = -2; break; }
+    have += (size_t)n;
+    char *start = buf, *nl;
+    while ((nl = memchr(start, '\n', (size_t)(buf + have - start))) != NULL) {
+      *nl = '\0';
+      int r = skip_rest_of_line ? -1 : line_shared(start, id);
+      skip_rest_of_line = 0;
+      if (r >= 0) { result = r; goto done; }
+      start = nl + 1;
+    }
+    size_t rest = (size_t)(buf + have - start);
+    if (n == 0 || rest == sizeof buf - 1) {
+      buf[have] = '\0';
+      int r = rest && !skip_rest_of_line ? line_shared(start, id) : -1;
+      if (r >= 0) { result = r; break; }
+      if (n == 0) break;
+      skip_rest_of_line = 1;
+      rest = 0;
+    }
+    memmove(buf, start, rest);
+    have = rest;
+  }
+done:;
+  int e = result == -2 ? errno : ENOENT;
+  close(fd);
+  if (result < 0) { errno = e; return -1; }
+  return result;
+}
+
+/* When the mount holding dirfd is shared, give it `prop` (private, or slave
+ * for a slave rootfs), as runc does with the rootfs's parent mount: attaching
+ * or binding the rootfs there must not propagate to the host's peers, and
+ * pivot_root refuses a new root whose parent mount is shared. */
+static void stop_outward_propagation(int dirfd, uint32_t prop, const char *path) {
+  uint64_t id;
+  int mfd = open_mount_root(dirfd, &id);
+  if (mfd < 0) die(errno, "find the mount holding rootfs %s", path);
+  int shared = mount_is_shared(id);
+  if (shared < 0) die(errno, "read the propagation of the mount holding rootfs %s", path);
+  if (shared && prop) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.propagation = prop;
+    if (mount_setattr(mfd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+      die(errno, "stop the mount holding rootfs %s from propagating", path);
+  }
+  close(mfd);
+}
+
+/* A joined mount namespace, or none of our own. str host path, u32 bind (0:
+ * no mount namespace of our own: just remember the dir), u32 propagation for
+ * the mount holding it when that one is shared (see above). */
 void op_rootfs(struct reader *r) {
   const char *path = rd_str(r);
-  /* Bind the rootfs onto itself so it is a mount point pivot_root accepts. */
-  if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) die(errno, "bind rootfs %s", path);
+  uint32_t bind = rd_u32(r), shared_parent = rd_u32(r);
+  if (r->bad) die(EINVAL, "malformed rootfs op");
+  if (bind) {
+    int dirfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) die(errno, "open rootfs %s", path);
+    stop_outward_propagation(dirfd, shared_parent, path);
+    close(dirfd);
+    /* Bind the rootfs onto itself so it is a mount point pivot_root accepts. */
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) die(errno, "bind rootfs %s", path);
+  }
   root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die(errno, "open rootfs %s", path);
 }
@@ -262,8 +376,14 @@ void op_rootfs_tree(struct reader *r) {
 
 /* In C, in its own mount namespace: the tree goes on top of the rootfs
  * directory (the cwd P left us) and becomes the root pivot_root moves to. */
-void op_attach_rootfs(void) {
+void op_attach_rootfs(struct reader *r) {
+  uint32_t shared_parent = rd_u32(r);
+  if (r->bad) die(EINVAL, "malformed attach rootfs op");
   if (rootfs_tree < 0) die(EBADF, "no rootfs tree to attach");
+  int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (here < 0) die(errno, "open the rootfs directory");
+  stop_outward_propagation(here, shared_parent, "(cwd)");
+  close(here);
   if (move_mount(rootfs_tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) die(errno, "attach rootfs");
   root_fd = rootfs_tree;
   rootfs_tree = -1;
@@ -584,7 +704,18 @@ void op_pivot_root(void) {
 
 void op_move_root(void) {
   if (fchdir(root_fd) < 0) die(errno, "chdir to rootfs");
+  /* Moving the rootfs onto a shared "/" would copy it to the peers of "/"
+   * (the host's, with rshared): receive from them, send nothing. */
+  if (mount(NULL, "/", NULL, MS_SLAVE, NULL) < 0) die(errno, "make / a slave before moving the rootfs");
   if (mount(".", "/", NULL, MS_MOVE, NULL) < 0) die(errno, "move rootfs to /");
+  if (chroot(".") < 0) die(errno, "chroot");
+  if (chdir("/") < 0) die(errno, "chdir /");
+}
+
+/* No mount namespace of our own: the rootfs is entered like chroot(1), and
+ * nothing of the runtime's mount table is changed. */
+void op_chroot(void) {
+  if (fchdir(root_fd) < 0) die(errno, "chdir to rootfs");
   if (chroot(".") < 0) die(errno, "chroot");
   if (chdir("/") < 0) die(errno, "chdir /");
 }

@@ -96,7 +96,8 @@ enum op_code {
   OP_CLONE = 6,           /* u32 flags; into the cgroup of OP_CGROUP_FD if one is open */
   OP_SETSID = 7,          /* - */
   OP_ROOT_PROPAGATION = 8,/* u32 ms flags, applied to "/" */
-  OP_ROOTFS = 9,          /* str host path: bind onto itself, remember fd */
+  OP_ROOTFS = 9,          /* str host path, u32 bind onto itself, u32 propagation for the
+                             mount holding it when that one is shared; remember fd */
   OP_MOUNT = 10,          /* see mounts.c: u32 kind, str source, str dest, str fstype,
                              u64 attr_set, u64 attr_clr, u32 propagation, u32 create,
                              u32 recursive, strs data, str fallback_bind_source,
@@ -149,7 +150,9 @@ enum op_code {
   OP_ROOTFS_TREE = 47,    /* str host path, u32 propagation (one MS_*), u32 recursive,
                              u64 attr_clr: in P, before any user namespace: a
                              detached copy of the rootfs tree; P's cwd becomes it */
-  OP_ATTACH_ROOTFS = 48,  /* - : in C: attach that tree on the cwd; it is the root */
+  OP_ATTACH_ROOTFS = 48,  /* u32 propagation for the mount holding the cwd when that one
+                             is shared; in C: attach that tree on the cwd; it is the root */
+  OP_CHROOT = 49,         /* - : no mount namespace of our own: chroot into the rootfs */
 };
 
 /*

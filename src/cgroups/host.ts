@@ -7,6 +7,7 @@ import { CapsaError } from '../errors';
 import type { CgroupLayout } from './manager';
 import { realCgroupFs, sleepSync, type CgroupFs } from './fsio';
 import type { DeviceFilterSyscalls } from './bpf-native';
+import { readProcFile } from '../sys/proc';
 
 export interface CgroupHost {
   layout: CgroupLayout;
@@ -110,7 +111,7 @@ export function detectLayout(mountinfo: string): CgroupLayout {
 
 /** The real host, from /proc/self/mountinfo. */
 export function cgroupHostFromSystem(): CgroupHost {
-  return parseCgroupMounts(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  return parseCgroupMounts(readProcFile('/proc/self/mountinfo'));
 }
 
 /**

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import type { Mount, NamespaceType, Spec } from '../spec/types';
 import { deviceOps, devSymlinkOps, needsDevSetup } from './devices';
-import { parseMountOptions, rootPropagationFlags, MS } from './mount-options';
+import { parseMountOptions, MS } from './mount-options';
+import { namespaces, refuseMountsWithoutMountNamespace, rootPropagation, sysctlOps, type IsRuntimeNamespace, type Namespaces } from './namespaces';
 import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, withHome, type LsmExec } from './process';
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
@@ -45,6 +46,8 @@ export interface CompileInput {
   isDirectory: (hostPath: string) => boolean;
   /** MOUNT_ATTR_* flags to clear on the container's root (an image overlay is nosuid,nodev on the host). */
   rootfsAttrClear?: bigint;
+  /** Whether a namespace path is the runtime's own (default: never). */
+  isRuntimeNamespace?: IsRuntimeNamespace;
 }
 
 export interface Plan {
@@ -65,50 +68,6 @@ function invalid(configPath: string, msg: string): never {
   throw new CapsaError('INVALID_CONFIG', `config.${configPath}: ${msg}`, { configPath });
 }
 
-interface Namespaces {
-  fresh: Set<NamespaceType>;
-  joined: Map<NamespaceType, string>;
-}
-
-function namespaces(spec: Spec): Namespaces {
-  const fresh = new Set<NamespaceType>();
-  const joined = new Map<NamespaceType, string>();
-  for (const ns of spec.linux?.namespaces ?? []) {
-    if (ns.path) joined.set(ns.type, ns.path);
-    else fresh.add(ns.type);
-  }
-  if (!fresh.has('mount') && !joined.has('mount')) invalid('linux.namespaces', 'a mount namespace is required to set up the rootfs');
-  if (spec.hostname && !fresh.has('uts')) invalid('hostname', 'unable to set hostname without a private UTS namespace');
-  if (spec.domainname && !fresh.has('uts')) invalid('domainname', 'unable to set domainname without a private UTS namespace');
-  if (fresh.has('user')) {
-    if (!spec.linux?.uidMappings?.length) invalid('linux.uidMappings', 'user namespace enabled, but no uid mappings found');
-    if (!spec.linux?.gidMappings?.length) invalid('linux.gidMappings', 'user namespace enabled, but no gid mappings found');
-  } else if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
-    if (!joined.has('user')) invalid('linux.uidMappings', 'id mappings given, but no user namespace in linux.namespaces');
-  }
-  if (spec.linux?.timeOffsets && !fresh.has('time')) invalid('linux.timeOffsets', 'time offsets need a new time namespace');
-  return { fresh, joined };
-}
-
-// runc's rule: a sysctl must belong to a namespace the container has of its own.
-function checkSysctl(key: string, ns: Namespaces): void {
-  const p = `linux.sysctl["${key}"]`;
-  const ipc = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
-  if (ipc.includes(key) || key.startsWith('fs.mqueue.')) {
-    if (!ns.fresh.has('ipc')) invalid(p, `sysctl "${key}" is not allowed in the host's ipc namespace`);
-    return;
-  }
-  if (key.startsWith('net.')) {
-    if (!ns.fresh.has('network')) invalid(p, `sysctl "${key}" is not allowed in the host's network namespace`);
-    return;
-  }
-  if (key === 'kernel.hostname' || key === 'kernel.domainname') {
-    if (!ns.fresh.has('uts')) invalid(p, `sysctl "${key}" is not allowed in the host's uts namespace`);
-    return;
-  }
-  invalid(p, `sysctl "${key}" is not in a separate kernel namespace`);
-}
-
 /**
  * What P opens with the host's credentials, before joining or making a user
  * namespace: the rootfs as a detached mount tree (so the bundle may sit under
@@ -119,20 +78,15 @@ function checkSysctl(key: string, ns: Namespaces): void {
 function hostOpens(input: CompileInput, ns: Namespaces): Op[] {
   const ops: Op[] = [{ op: 'openFifo', path: input.fifoPath, what: 'open exec fifo' }];
   if (input.spec.hooks?.startContainer?.length && input.hookStatePath) ops.push({ op: 'openState', path: input.hookStatePath, what: 'open state for startContainer hooks' });
-  // A joined mount namespace is where the rootfs path means something: bound there by C, as before.
-  if (ns.joined.has('mount')) return ops;
-  const flags = rootTreePropagation(input.spec);
+  // A joined mount namespace is where the rootfs path means something: bound
+  // there by C, as before. Without a mount namespace of its own nothing is mounted.
+  if (ns.joined.has('mount') || !ns.isPrivate('mount')) return ops;
+  const tree = rootPropagation(input.spec.linux?.rootfsPropagation).tree;
   ops.push({
-    op: 'rootfsTree', path: input.rootfs, propagation: flags & ~MS.REC, recursive: flags & MS.REC ? 1 : 0,
+    op: 'rootfsTree', path: input.rootfs, propagation: tree & ~MS.REC, recursive: tree & MS.REC ? 1 : 0,
     attrClear: input.rootfsAttrClear ?? 0n, configPath: 'root.path', what: `open rootfs ${input.rootfs}`,
   });
   return ops;
-}
-
-/** The propagation "/" gets before pivot_root; the rootfs tree gets the same. */
-function rootTreePropagation(spec: Spec): number {
-  const propagation = rootPropagationFlags(spec.linux?.rootfsPropagation);
-  return (propagation & MS.SHARED) !== 0 ? MS.SLAVE | MS.REC : propagation;
 }
 
 function preCloneOps(input: CompileInput, ns: Namespaces, membership: CgroupMembership | undefined): Op[] {
@@ -227,7 +181,9 @@ export function compile(input: CompileInput): Plan {
   const proc = spec.process;
   if (!proc) invalid('process', 'is required to create a container');
   const warnings: string[] = [];
-  const ns = namespaces(spec);
+  const ns = namespaces(spec, input.isRuntimeNamespace);
+  const privateMounts = ns.isPrivate('mount');
+  if (!privateMounts && spec.linux?.rootfsPropagation) invalid('linux.rootfsPropagation', 'setting the propagation of the rootfs needs a private mount namespace');
   const ops: Op[] = preCloneOps(input, ns, input.cgroupMembership);
   const inUserNs = ns.fresh.has('user') || ns.joined.has('user');
 
@@ -244,12 +200,12 @@ export function compile(input: CompileInput): Plan {
   if (proc.oomScoreAdj !== undefined) ops.push({ op: 'writeProc', path: 'self/oom_score_adj', content: String(proc.oomScoreAdj), configPath: 'process.oomScoreAdj', what: 'set oom_score_adj' });
 
   // Filesystem: propagation, rootfs, mounts, /dev.
-  const propagation = rootPropagationFlags(spec.linux?.rootfsPropagation);
-  const sharedRoot = (propagation & MS.SHARED) !== 0;
-  ops.push({ op: 'rootPropagation', flags: sharedRoot ? MS.SLAVE | MS.REC : propagation, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
-  ops.push(ns.joined.has('mount')
-    ? { op: 'rootfs', path: input.rootfs, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` }
-    : { op: 'attachRootfs', configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` });
+  const propagation = rootPropagation(spec.linux?.rootfsPropagation);
+  const fsStart = ops.length;
+  if (privateMounts) ops.push({ op: 'rootPropagation', flags: propagation.before, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
+  ops.push(ns.joined.has('mount') || !privateMounts
+    ? { op: 'rootfs', path: input.rootfs, bind: privateMounts ? 1 : 0, sharedParent: propagation.sharedParent, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` }
+    : { op: 'attachRootfs', sharedParent: propagation.sharedParent, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` });
   (spec.mounts ?? []).forEach((m, i) => ops.push(...mountOps(m, i, input, ns, warnings)));
   if (needsDevSetup(spec)) {
     ops.push(...deviceOps(spec, inUserNs));
@@ -259,7 +215,8 @@ export function compile(input: CompileInput): Plan {
     if (input.consoleFd === undefined) invalid('process.terminal', 'a terminal was requested but no console socket was given');
     ops.push({
       op: 'console', socketFd: input.consoleFd, rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0,
-      bindConsole: 1, fromRootfs: 1, configPath: 'process.terminal', what: 'set up the console',
+      // /dev/console is a bind mount: only in a mount namespace of our own.
+      bindConsole: privateMounts ? 1 : 0, fromRootfs: 1, configPath: 'process.terminal', what: 'set up the console',
     });
   }
   const hooks = spec.hooks ?? {};
@@ -267,18 +224,17 @@ export function compile(input: CompileInput): Plan {
   const hasHooksSync = !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length);
   if (hasHooksSync) ops.push({ op: 'sync', code: SYNC.HOOKS, configPath: 'hooks', what: 'run createRuntime/createContainer hooks' });
   ops.push({ op: 'mkdir', path: proc.cwd, mode: 0o755, configPath: 'process.cwd', what: `create cwd ${proc.cwd}` });
-  ops.push(input.noPivot ? { op: 'moveRoot', configPath: 'root.path', what: 'move rootfs to / (--no-pivot)' } : { op: 'pivotRoot', configPath: 'root.path', what: 'pivot_root' });
-  if (sharedRoot) ops.push({ op: 'rootPropagationAfter', flags: propagation, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
+  if (!privateMounts) ops.push({ op: 'chroot', configPath: 'root.path', what: 'chroot into the rootfs (no mount namespace of its own)' });
+  else ops.push(input.noPivot ? { op: 'moveRoot', configPath: 'root.path', what: 'move rootfs to / (--no-pivot)' } : { op: 'pivotRoot', configPath: 'root.path', what: 'pivot_root' });
+  if (privateMounts && propagation.after) ops.push({ op: 'rootPropagationAfter', flags: propagation.after, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
 
-  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) {
-    checkSysctl(key, ns);
-    ops.push({ op: 'sysctl', key: key.replace(/\./g, '/'), value, configPath: `linux.sysctl["${key}"]`, what: `set sysctl ${key}` });
-  }
+  ops.push(...sysctlOps(spec, ns));
   ops.push(...protectedPathOps(ops, [
     ...(spec.linux?.maskedPaths ?? []).map((p, i) => ({ kind: 'mask' as const, path: p, configPath: `linux.maskedPaths[${i}]`, what: `mask ${p}` })),
     ...(spec.linux?.readonlyPaths ?? []).map((p, i) => ({ kind: 'readonlyPath' as const, path: p, configPath: `linux.readonlyPaths[${i}]`, what: `make ${p} read-only` })),
   ]));
   if (spec.root?.readonly) ops.push({ op: 'rootReadonly', configPath: 'root.readonly', what: 'make rootfs read-only' });
+  if (!privateMounts) refuseMountsWithoutMountNamespace(ops.slice(fsStart));
   if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'hostname', name: spec.hostname, configPath: 'hostname', what: 'set hostname' });
   if (spec.domainname !== undefined && spec.domainname !== '') ops.push({ op: 'domainname', name: spec.domainname, configPath: 'domainname', what: 'set domainname' });
 

@@ -39,7 +39,7 @@ export function deviceOps(spec: Spec, inUserNamespace: boolean): Op[] {
       continue;
     }
     ops.push({
-      op: 'mknod', path: dev.path, mode: S_IF[dev.type]! | (dev.fileMode ?? 0o666),
+      op: 'mknod', path: dev.path, mode: S_IF[dev.type]! | ((dev.fileMode ?? 0o666) & 0o7777),
       major: dev.major ?? 0, minor: dev.minor ?? 0, uid: dev.uid ?? 0, gid: dev.gid ?? 0, configPath, what,
     });
   }

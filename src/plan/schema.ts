@@ -12,7 +12,7 @@ export const OPS = {
   clone: { code: 6, fields: [['flags', 'u32']] },
   setsid: { code: 7, fields: [] },
   rootPropagation: { code: 8, fields: [['flags', 'u32']] },
-  rootfs: { code: 9, fields: [['path', 'str']] },
+  rootfs: { code: 9, fields: [['path', 'str'], ['bind', 'u32'], ['sharedParent', 'u32']] },
   mount: {
     code: 10,
     fields: [
@@ -65,7 +65,8 @@ export const OPS = {
   cgroupFd: { code: 45, fields: [['dir', 'str'], ['optional', 'u32']] },
   openCwd: { code: 46, fields: [['path', 'str']] },
   rootfsTree: { code: 47, fields: [['path', 'str'], ['propagation', 'u32'], ['recursive', 'u32'], ['attrClear', 'u64']] },
-  attachRootfs: { code: 48, fields: [] },
+  attachRootfs: { code: 48, fields: [['sharedParent', 'u32']] },
+  chroot: { code: 49, fields: [] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

@@ -6,6 +6,7 @@ import { cgroupHostFromSystem, createCgroupManager, loadCgroupManager } from '..
 import type { CgroupManager, CgroupRecord } from '../cgroups/manager';
 import type { Spec } from '../spec/types';
 import type { CgroupMountSource } from '../plan/compile';
+import { readProcFile } from '../sys/proc';
 
 let host: ReturnType<typeof cgroupHostFromSystem> | undefined;
 
@@ -41,7 +42,7 @@ function hierarchyMounts(root: string): string[] {
   let found = mountsUnder.get(root);
   if (found) return found;
   found = [];
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+  for (const line of readProcFile('/proc/self/mountinfo').split('\n')) {
     const f = line.split(' ');
     const sep = f.indexOf('-');
     if (sep < 0) continue;

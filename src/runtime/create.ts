@@ -6,10 +6,10 @@ import { CapsaError, fromSystemError } from '../errors';
 import type { CgroupManager } from '../cgroups/manager';
 import { compile } from '../plan/compile';
 import { loadBundleSpec } from '../spec/load';
-import type { IdMapping, Spec } from '../spec/types';
+import type { IdMapping, NamespaceType, Spec } from '../spec/types';
 import { type ContainerDir, type StateRecord, StateStore } from '../state/store';
 import { addon } from '../sys/addon';
-import { hostLastCap, readProcStat } from '../sys/proc';
+import { hostLastCap, ownStartTime } from '../sys/proc';
 import { cgroupMountSources, makeCgroupManager } from './cgroups';
 import { startInit, type InitOptions } from './init-process';
 import { processStartTime } from './status';
@@ -100,6 +100,21 @@ function isDirectory(p: string): boolean {
   try { return fs.statSync(p).isDirectory(); } catch { return false; }
 }
 
+const NS_FILE: Record<NamespaceType, string> = { mount: 'mnt', network: 'net', uts: 'uts', ipc: 'ipc', pid: 'pid', user: 'user', cgroup: 'cgroup', time: 'time' };
+
+/** Whether a namespace path names the runtime's own namespace (same nsfs inode, as runc compares). */
+function isRuntimeNamespace(type: NamespaceType, nsPath: string): boolean {
+  let given: fs.Stats;
+  try { given = fs.statSync(nsPath); } catch { return false; /* joining it fails with its own error */ }
+  let own: fs.Stats;
+  try {
+    own = fs.statSync(`/proc/self/ns/${NS_FILE[type]}`);
+  } catch (e) {
+    throw fromSystemError(e, `read /proc/self/ns/${NS_FILE[type]} (is procfs mounted on /proc?)`);
+  }
+  return given.dev === own.dev && given.ino === own.ino;
+}
+
 export async function createContainer(store: StateStore, id: string, opts: CreateOptions): Promise<Created> {
   if (opts.bundle === undefined && !(opts.spec && opts.rootfs)) {
     throw new CapsaError('INVALID_ARGUMENT', 'create: give a bundle, or a spec and a rootfs');
@@ -140,8 +155,9 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   const lsm = planContainerLsm(spec, detectLsm());
   lsm.warnings.forEach(warn);
 
+  // Before the claim: a /proc that cannot be read must leave nothing behind.
+  myStartTime ??= ownStartTime();
   const dir = store.claim(id);
-  myStartTime ??= readProcStat(process.pid)!.startTime;
   const record: StateRecord = {
     ociVersion: spec.ociVersion, id, bundle, rootfs, created: new Date().toISOString(), owner: '',
     annotations: spec.annotations, pid: 0, initStartTime: 0, creator: { pid: process.pid, startTime: myStartTime },
@@ -187,7 +203,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     const plan = compile({
       spec, bundle, rootfs, fifoPath: dir.fifoPath, preserveFds: opts.preserveFds ?? 0, noPivot: !!opts.noPivot,
       lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), cgroupMembership: cgroup.membership?.(), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
-      home: homeOf(rootfs, spec.process!.user.uid), isDirectory,
+      home: homeOf(rootfs, spec.process!.user.uid), isDirectory, isRuntimeNamespace,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
       id, noNewKeyring: opts.noNewKeyring, lsm, rootfsAttrClear: rootfsFlagsToClear(bundle, rootfs),
     });

@@ -107,6 +107,22 @@ export function validateProcess(v: unknown, path: string): void {
   optInt(p.oomScoreAdj, `${path}.oomScoreAdj`, -1000, 1000);
 }
 
+// st_mode file-type bits of each device type ('u' is an unbuffered char device).
+const DEVICE_FILE_TYPE: Record<string, number> = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 };
+const S_IFMT = 0o170000;
+
+// podman (and runc's own `spec` of a host device) give fileMode as a whole
+// st_mode, e.g. 8630 = S_IFCHR|0666. runc drops the file-type bits; capsa
+// takes them too, but only when they say the same thing as `type`.
+function validateDeviceMode(v: unknown, type: string, path: string): void {
+  const mode = optInt(v, path, 0, S_IFMT | 0o7777);
+  if (mode === undefined) return;
+  const fileType = mode & S_IFMT;
+  if (fileType !== 0 && fileType !== DEVICE_FILE_TYPE[type]) {
+    fail(path, `${mode} (0o${mode.toString(8)}) has the file type bits 0o${fileType.toString(8)}, which do not match device type "${type}" (0o${DEVICE_FILE_TYPE[type]!.toString(8)})`);
+  }
+}
+
 function validateLinux(v: unknown): void {
   const l = obj(v, 'linux');
   const seen = new Set<string>();
@@ -127,7 +143,7 @@ function validateLinux(v: unknown): void {
     if (!['c', 'b', 'u', 'p'].includes(t)) fail(`${p}.type`, `unknown device type "${t}" (expected c, b, u or p)`);
     absPath(o.path, `${p}.path`);
     if (t !== 'p') { int(o.major, `${p}.major`, 0, 0xfff); int(o.minor, `${p}.minor`, 0, 0xfffff); }
-    optInt(o.fileMode, `${p}.fileMode`, 0, 0o7777);
+    validateDeviceMode(o.fileMode, t, `${p}.fileMode`);
     optInt(o.uid, `${p}.uid`, 0, MAX_U32);
     optInt(o.gid, `${p}.gid`, 0, MAX_U32);
   });

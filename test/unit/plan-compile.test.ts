@@ -230,18 +230,30 @@ test('masks follow the last special mount at an ancestor: a second procfs at /pr
   assert.equal(only(p, 'mask').map((m) => [m.slot, m.rel]), [[procs[1]!.slot, 'meminfo']]);
 });
 
-test('rootfs propagation: each value, and shared applied after pivot_root', () => {
-  const flags = (v: string) => one(plan((s) => { s.linux!.rootfsPropagation = v; }), 'rootPropagation').flags;
-  assert.is(flags('private'), MS.PRIVATE);
-  assert.is(flags('rprivate'), MS.PRIVATE | MS.REC);
-  assert.is(flags('slave'), MS.SLAVE);
-  assert.is(flags('rslave'), MS.SLAVE | MS.REC);
-  assert.is(flags('unbindable'), MS.UNBINDABLE);
-  assert.is(flags('runbindable'), MS.UNBINDABLE | MS.REC);
-  const shared = plan((s) => { s.linux!.rootfsPropagation = 'rshared'; });
-  assert.is(one(shared, 'rootPropagation').flags, MS.SLAVE | MS.REC, 'slave while setting up, so nothing leaks to the host');
-  assert.is(one(shared, 'rootPropagationAfter').flags, MS.SHARED | MS.REC);
-  assert.ok(idxOf(shared, 'rootPropagationAfter') > idxOf(shared, 'pivotRoot'));
+test('rootfs propagation: runc\'s order (value on "/" first, rootfs attached on a mount that is not shared), then the value on the new root', () => {
+  const ops = (v?: string) => plan((s) => { s.linux!.rootfsPropagation = v; });
+  // [before, mount holding the rootfs if shared, after pivot_root]
+  const steps = (v?: string) => {
+    const p = ops(v);
+    const after = only(p, 'rootPropagationAfter');
+    if (after.length) assert.ok(idxOf(p, 'rootPropagationAfter') > idxOf(p, 'pivotRoot'));
+    assert.ok(idxOf(p, 'rootPropagation') < idxOf(p, 'attachRootfs'));
+    const tree = one(p, 'rootfsTree');
+    return [one(p, 'rootPropagation').flags, tree.propagation | (tree.recursive ? MS.REC : 0), one(p, 'attachRootfs').sharedParent, after[0]?.flags ?? 0];
+  };
+  // [before on "/", the rootfs tree P copies, the mount it is attached on if shared, after pivot_root]
+  assert.equal(steps(undefined), [MS.SLAVE | MS.REC, MS.SLAVE | MS.REC, MS.SLAVE, 0], 'default: rslave, nothing after');
+  assert.equal(steps('rshared'), [MS.SHARED | MS.REC, MS.PRIVATE | MS.REC, MS.PRIVATE, MS.SHARED], 'rshared keeps the host\'s peer groups for volumes');
+  assert.equal(steps('shared'), [MS.SHARED, MS.PRIVATE, MS.PRIVATE, MS.SHARED]);
+  assert.equal(steps('rslave'), [MS.SLAVE | MS.REC, MS.SLAVE | MS.REC, MS.SLAVE, MS.SLAVE]);
+  assert.equal(steps('slave'), [MS.SLAVE, MS.SLAVE, MS.SLAVE, MS.SLAVE]);
+  assert.equal(steps('private'), [MS.PRIVATE, MS.PRIVATE, MS.PRIVATE, MS.PRIVATE]);
+  assert.equal(steps('rprivate'), [MS.PRIVATE | MS.REC, MS.PRIVATE | MS.REC, MS.PRIVATE, MS.PRIVATE]);
+  assert.equal(steps('unbindable'), [MS.PRIVATE, MS.PRIVATE, MS.PRIVATE, MS.UNBINDABLE], 'unbindable only once the rootfs is attached');
+  assert.equal(steps('runbindable'), [MS.PRIVATE | MS.REC, MS.PRIVATE | MS.REC, MS.PRIVATE, MS.UNBINDABLE]);
+  // a joined mount namespace: the rootfs is bound in C, from a mount made not shared first
+  const joined = plan((s) => { s.linux!.rootfsPropagation = 'rshared'; s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'mount' ? { type: 'mount', path: '/proc/1/ns/mnt' } : n)); });
+  assert.equal([one(joined, 'rootfs').bind, one(joined, 'rootfs').sharedParent], [1, MS.PRIVATE]);
   throwsConfig(() => plan((s) => { s.linux!.rootfsPropagation = 'sideways'; }), 'linux.rootfsPropagation', /sideways/);
 });
 
@@ -334,15 +346,50 @@ test('joined namespaces: every type has its setns flag and order', () => {
   assert.is(one(p, 'clone').flags, 0);
 });
 
-test('a mount namespace is required', () => {
-  throwsConfig(() => plan((s) => { s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount'); }), 'linux.namespaces', /mount namespace/);
+test('no mount namespace: the runtime\'s is kept as it is, the rootfs entered by chroot; anything that would mount is refused', () => {
+  const noMnt = (s: Spec) => {
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount');
+    s.mounts = [];
+    delete s.linux!.maskedPaths;
+    delete s.linux!.readonlyPaths;
+    s.root!.readonly = false;
+  };
+  const p = plan(noMnt);
+  assert.is(only(p, 'rootPropagation').length, 0, 'the runtime\'s "/" is not made rslave (runc does)');
+  assert.is(one(p, 'rootfs').bind, 0, 'no bind of the rootfs in the runtime\'s mount namespace');
+  assert.is(only(p, 'pivotRoot').length + only(p, 'moveRoot').length, 0);
+  assertOrder(p, ['rootfs', 'mknod', 'symlink', 'chroot', 'hostname', 'exec']);
+  assert.is(one(plan(noMnt, { noPivot: true }), 'chroot').op, 'chroot', '--no-pivot too: no MS_MOVE in the runtime\'s table');
+  assert.is(one(plan((s) => { noMnt(s); s.process!.terminal = true; }, { consoleFd: 5 }), 'console').bindConsole, 0);
+  // runc's one rule, with its message
+  throwsConfig(() => plan((s) => { noMnt(s); s.linux!.maskedPaths = ['/proc/kcore']; }), 'linux.maskedPaths[0]', /unable to restrict sys entries without a private MNT namespace/);
+  throwsConfig(() => plan((s) => { noMnt(s); s.linux!.readonlyPaths = ['/proc/sys']; }), 'linux.readonlyPaths[0]', /unable to restrict sys entries without a private MNT namespace/);
+  // capsa's: mounts would stay in the runtime's namespace after delete
+  throwsConfig(() => plan((s) => { noMnt(s); s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }]; }), 'mounts[0]', /private mount namespace/);
+  throwsConfig(() => plan((s) => { noMnt(s); s.root!.readonly = true; }), 'root.readonly', /private mount namespace/);
+  throwsConfig(() => plan((s) => { noMnt(s); s.linux!.rootfsPropagation = 'shared'; }), 'linux.rootfsPropagation', /private mount namespace/);
+  throwsConfig(() => plan((s) => { noMnt(s); s.linux!.namespaces!.push({ type: 'user' }); s.linux!.uidMappings = s.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }), /^linux\.devices/, /private mount namespace/);
+  // joining the runtime's own mount namespace by path is the same as not listing one
+  const own = plan((s) => { noMnt(s); s.linux!.namespaces!.push({ type: 'mount', path: '/proc/self/ns/mnt' }); }, { isRuntimeNamespace: (t, path) => t === 'mount' && path === '/proc/self/ns/mnt' });
+  assert.is(one(own, 'rootfs').bind, 0);
 });
 
-test('hostname and domainname need a new uts namespace', () => {
+const joinBy = (type: string, path: string) => (s: Spec) => {
+  s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === type ? { type: n.type, path } : n));
+};
+/** The runtime's own namespaces are at /host/ns/<type> in these tests. */
+const runtimeNs: Partial<CompileInput> = { isRuntimeNamespace: (type, path) => path === `/host/ns/${type}` };
+
+test('hostname and domainname need a uts namespace other than the runtime\'s (new, or joined by path)', () => {
   const noUts = (s: Spec) => { s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts'); };
   throwsConfig(() => plan(noUts), 'hostname', /UTS/);
   throwsConfig(() => plan((s) => { noUts(s); delete s.hostname; s.domainname = 'd'; }), 'domainname', /UTS/);
-  throwsConfig(() => plan((s) => { s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'uts' ? { type: 'uts', path: '/proc/1/ns/uts' } : n)); }), 'hostname');
+  throwsConfig(() => plan(joinBy('uts', '/host/ns/uts'), runtimeNs), 'hostname', /UTS/);
+  throwsConfig(() => plan((s) => { joinBy('uts', '/host/ns/uts')(s); delete s.hostname; s.domainname = 'd'; }, runtimeNs), 'domainname', /UTS/);
+  const joined = plan((s) => { joinBy('uts', '/run/pod/uts')(s); s.hostname = 'pod'; s.domainname = 'example.org'; }, runtimeNs);
+  assert.is(one(joined, 'hostname').name, 'pod');
+  assert.is(one(joined, 'domainname').name, 'example.org');
+  assert.ok(idxOf(joined, 'setns') < idxOf(joined, 'clone') && idxOf(joined, 'hostname') > idxOf(joined, 'clone'));
   const p = plan((s) => { s.domainname = 'example.org'; });
   assert.is(one(p, 'domainname').name, 'example.org');
   assert.is(only(plan((s) => { delete s.hostname; }), 'hostname').length, 0);
@@ -439,14 +486,16 @@ test('linux.devices: added after the defaults, replacing a default with the same
       { type: 'c', path: '/dev/tty', major: 1, minor: 3, fileMode: 0o600, uid: 5, gid: 6 },
       { type: 'b', path: '/dev/loop9', major: 7, minor: 9 },
       { type: 'p', path: '/dev/fifo' },
+      { type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 8630 },
     ];
   });
   const nodes = only(p, 'mknod');
-  assert.equal(nodes.map((n) => n.path), ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/loop9', '/dev/fifo']);
+  assert.equal(nodes.map((n) => n.path), ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/loop9', '/dev/fifo', '/dev/fuse']);
   const tty = nodes.find((n) => n.path === '/dev/tty')!;
   assert.equal([tty.mode, tty.major, tty.minor, tty.uid, tty.gid, tty.configPath], [0o020600, 1, 3, 5, 6, 'linux.devices[0]']);
   assert.equal([nodes[6]!.mode, nodes[6]!.configPath], [0o060666, 'linux.devices[1]']);
   assert.is(nodes[7]!.mode, 0o010666);
+  assert.is(nodes[8]!.mode, 0o020666, 'podman\'s whole st_mode (8630): the type bits once, the permission bits as given');
   assert.is(only(p, 'symlink').length, 5);
 });
 
@@ -473,8 +522,25 @@ test('sysctl: each key must belong to a namespace of the container\'s own', () =
   bad(without('uts'), 'kernel.hostname');
   bad(() => {}, 'vm.swappiness');
   bad(() => {}, 'kernel.pid_max');
-  // a joined namespace is not the container's own
-  bad((s) => { s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'network' ? { type: 'network', path: '/proc/1/ns/net' } : n)); }, 'net.core.somaxconn');
+  bad(() => {}, 'kernel.hostname'); // even with a uts namespace: it conflicts with the hostname field (runc)
+  // joined by path: refused only when it is the runtime's own namespace
+  const badHost = (type: string, key: string) => throwsConfig(() => plan((s) => { joinBy(type, `/host/ns/${type}`)(s); delete s.hostname; s.linux!.sysctl = { [key]: '1' }; }, runtimeNs), `linux.sysctl["${key}"]`);
+  badHost('network', 'net.core.somaxconn');
+  badHost('ipc', 'kernel.shmmax');
+  badHost('uts', 'kernel.domainname');
+  const pod = plan((s) => {
+    joinBy('network', '/var/run/netns/cni-1')(s);
+    joinBy('ipc', '/proc/123/ns/ipc')(s);
+    joinBy('uts', '/proc/123/ns/uts')(s);
+    s.linux!.sysctl = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647', 'kernel.shmmax': '1000', 'kernel.domainname': 'pod' };
+  }, runtimeNs);
+  assert.equal(only(pod, 'sysctl').map((o) => o.key), ['net/ipv4/ip_unprivileged_port_start', 'net/ipv4/ping_group_range', 'kernel/shmmax', 'kernel/domainname']);
+});
+
+test('sysctl: "/" as the separator (sysctl(8) style), a "." then belonging to a name', () => {
+  const p = plan((s) => { s.linux!.sysctl = { 'net/ipv4/conf/eth0.100/rp_filter': '1', 'net.ipv4.conf.eth0/100.forwarding': '0', 'net/core/somaxconn': '256' }; });
+  assert.equal(only(p, 'sysctl').map((o) => o.key), ['net/ipv4/conf/eth0.100/rp_filter', 'net/ipv4/conf/eth0.100/forwarding', 'net/core/somaxconn']);
+  throwsConfig(() => plan((s) => { s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network'); s.linux!.sysctl = { 'net/core/somaxconn': '1' }; }), 'linux.sysctl["net/core/somaxconn"]', /net\.core\.somaxconn/);
 });
 
 // ---- seccomp placement ----

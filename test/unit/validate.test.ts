@@ -106,7 +106,9 @@ const BAD: [string, (s: Raw) => void, string, (RegExp | string)?][] = [
   ['devices[0].path relative', (s) => { s.linux.devices = [{ type: 'c', path: 'dev/x', major: 1, minor: 1 }]; }, 'linux.devices[0].path'],
   ['devices[0].major missing for a char device', (s) => { s.linux.devices = [{ type: 'c', path: '/dev/x', minor: 1 }]; }, 'linux.devices[0].major'],
   ['devices[0].minor too big', (s) => { s.linux.devices = [{ type: 'b', path: '/dev/x', major: 1, minor: 0x100000 }]; }, 'linux.devices[0].minor'],
-  ['devices[0].fileMode too big', (s) => { s.linux.devices = [{ type: 'c', path: '/dev/x', major: 1, minor: 1, fileMode: 0o10000 }]; }, 'linux.devices[0].fileMode'],
+  ['devices[0].fileMode with a fifo\'s file type on a char device', (s) => { s.linux.devices = [{ type: 'c', path: '/dev/x', major: 1, minor: 1, fileMode: 0o10000 }]; }, 'linux.devices[0].fileMode', 'do not match device type "c"'],
+  ['devices[0].fileMode S_IFCHR on a block device', (s) => { s.linux.devices = [{ type: 'b', path: '/dev/x', major: 1, minor: 1, fileMode: 0o20660 }]; }, 'linux.devices[0].fileMode', 'do not match device type "b"'],
+  ['devices[0].fileMode past st_mode', (s) => { s.linux.devices = [{ type: 'c', path: '/dev/x', major: 1, minor: 1, fileMode: 0o200000 }]; }, 'linux.devices[0].fileMode', 'out of range'],
   ['cgroupsPath with ..', (s) => { s.linux.cgroupsPath = '/a/../../b'; }, 'linux.cgroupsPath', '..'],
   ['rootfsPropagation a number', (s) => { s.linux.rootfsPropagation = 1; }, 'linux.rootfsPropagation'],
   ['sysctl value a number', (s) => { s.linux.sysctl = { 'net.ipv4.ip_forward': 1 }; }, 'linux.sysctl["net.ipv4.ip_forward"]'],
@@ -140,6 +142,9 @@ test('accepts: boundary values', () => {
   accepts((s) => { s.process.oomScoreAdj = -1000; });
   accepts((s) => { s.process.oomScoreAdj = 1000; });
   accepts((s) => { s.linux.devices = [{ type: 'p', path: '/dev/fifo' }]; });
+  // podman sends the whole st_mode: 8630 = S_IFCHR|0666
+  accepts((s) => { s.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 8630 }, { type: 'u', path: '/dev/u', major: 1, minor: 3, fileMode: 0o20600 }]; });
+  accepts((s) => { s.linux.devices = [{ type: 'b', path: '/dev/loop0', major: 7, minor: 0, fileMode: 0o60660 }, { type: 'p', path: '/dev/f', fileMode: 0o10644 }]; });
   accepts((s) => { s.linux.timeOffsets = { boottime: { secs: -5, nanosecs: 999999999 }, monotonic: {} }; });
   accepts((s) => { s.process.env = ['EMPTY=', 'A=b=c']; });
 });
