@@ -198,6 +198,25 @@ void engineGroup<Ctx>('engines/podman', {
     assert.is.not(eff, 0n, noChown);
   });
 
+  test('podman run --privileged (how CI runners run docker-in-docker): every capability and the host\'s devices (was refused: fileMode 8630 over 0o7777)', async () => {
+    // Every capability this host has to give: our own bounding set (no CAP_SYS_RESOURCE on some CI machines).
+    const all = /CapBnd:\s+([0-9a-f]+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]!;
+    const out = await output(['--privileged'], ['/bin/sh', '-c', '/bin/testinit caps; /bin/testinit stat /dev/null; /bin/testinit stat /dev/loop-control']);
+    assert.match(out, new RegExp(`CapEff:\\s+${all}`), out);
+    assert.match(out, new RegExp(`CapBnd:\\s+${all}`), out);
+    assert.match(out, /type=char mode=0666 uid=0 gid=0 major=1 minor=3/, out);
+    // a host device podman passes only with --privileged, with the host's mode
+    const host = fs.statSync('/dev/loop-control');
+    assert.match(out, new RegExp(`type=char mode=${(host.mode & 0o7777).toString(8).padStart(4, '0')} uid=0 gid=0 major=10 minor=237`), out);
+  });
+
+  test('podman run --device: the host device in the container, with the host\'s mode, usable (was refused: fileMode 8630 over 0o7777)', async () => {
+    const host = fs.statSync('/dev/full');
+    const out = await output(['--device', '/dev/full:/dev/capsa-full'], ['/bin/sh', '-c', '/bin/testinit stat /dev/capsa-full; /bin/testinit write /dev/capsa-full x; echo "write: $?"']);
+    assert.match(out, new RegExp(`type=char mode=${(host.mode & 0o7777).toString(8).padStart(4, '0')} uid=0 gid=0 major=1 minor=7`), out);
+    assert.match(out, /ENOSPC/, `writing /dev/full inside fails as /dev/full does: ${out}`);
+  });
+
   test('podman run --memory: the memory cgroup limit', async () => {
     const out = await output(['--memory', '64m'], ['/bin/sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
     assert.is(out.trim(), String(64 << 20));
