@@ -174,7 +174,7 @@ static inline const char *op_fields(unsigned code) {
   case OP_CLONE: return "u32";
   case OP_SETSID: return "";
   case OP_ROOT_PROPAGATION: return "u32";
-  case OP_ROOTFS: return "str";
+  case OP_ROOTFS: return "str u32 u32";
   case OP_MOUNT: return "u32 str str str u64 u64 u32 u32 u32 strs str u32 u32 u32";
   case OP_MKNOD: return "str u32 u32 u32 u32 u32";
   case OP_SYMLINK: return "str str";
@@ -213,7 +213,8 @@ static inline const char *op_fields(unsigned code) {
   case OP_CGROUP_FD: return "str u32";
   case OP_OPEN_CWD: return "str";
   case OP_ROOTFS_TREE: return "str u32 u32 u64";
-  case OP_ATTACH_ROOTFS: return "";
+  case OP_ATTACH_ROOTFS: return "u32";
+  case OP_CHROOT: return "";
   default: return 0;
   }
 }
