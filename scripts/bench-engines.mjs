@@ -45,7 +45,7 @@ const common = helpers('common');
 const { startContainerd, importImage } = helpers('containerd');
 const { makePodman, loadImage, resetPodman } = helpers('podman');
 const { buildTestImage, CTR_IMAGE, PODMAN_IMAGE } = helpers('image');
-const { SHIM_DIST, shimBuilt, shimPids, shimRoot } = helpers('shim');
+const { SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, stopSpare } = helpers('shim');
 const cri = helpers('cri');
 
 const why = common.capsaBuilt() || shimBuilt() || (await common.ensureEngines());
@@ -78,6 +78,7 @@ async function cleanupAll() {
     try { fs.rmdirSync(shimRoot(c.namespace)); } catch { /* absent */ }
   }
   for (const p of Object.values(podmen)) await resetPodman(p).catch(() => {});
+  await stopSpare();
   common.removeCgroups(common.cgroupsContaining(sb.mark));
   common.removeTree(sb.dir);
 }
@@ -191,6 +192,8 @@ try {
       await settle();
       const pids = pidsOf();
       memRows.push({ what: `20 pods, ${mode}`, runtime: rt, shims: pids.length, ...sum(pids.map(memoryOf)) });
+      const spare = rt === 'capsa-shim' ? shimSparePid() : undefined;
+      if (spare !== undefined && mode === 'per pod') memRows.push({ what: 'the waiting spare shim (one per install)', runtime: rt, shims: 1, ...memoryOf(spare) });
       await removeAll(ids);
     }
   }

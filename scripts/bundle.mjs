@@ -3,7 +3,8 @@
 // dist/capsa (scripts/compile-cli.mjs).
 import { build } from 'esbuild';
 import { makeCli } from './compile-cli.mjs';
-import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -83,7 +84,13 @@ directRequires('dist/capsa-compiled.js');
 await build({ ...common, entryPoints: ['src/shim/main.ts'], outfile: 'dist/containerd-shim-capsa-v2.js', format: 'cjs' });
 plainBuiltins('dist/containerd-shim-capsa-v2.js');
 copyFileSync('scripts/shim-launcher.cjs', 'dist/containerd-shim-capsa-v2.cjs');
-const shimLauncher = readFileSync('scripts/shim-launcher.sh', 'utf8').replace(/^NODE=.*$/m, `NODE='${process.execPath.replace(/'/g, "'\\''")}'`);
+// The spare shim's path names this install (see spareBase in src/shim/spare.ts).
+const distDir = realpathSync('dist');
+const spare = `/run/containerd/s/capsa-spare-${createHash('sha256').update(`${distDir}\0${process.execPath}`).digest('hex').slice(0, 16)}`;
+const shQuote = (v) => `'${v.replace(/'/g, "'\\''")}'`;
+const shimLauncher = readFileSync('scripts/shim-launcher.sh', 'utf8')
+  .replace(/^NODE=.*$/m, `NODE=${shQuote(process.execPath)}`)
+  .replace(/^SPARE=.*$/m, `SPARE=${shQuote(spare)}`);
 writeFileSync('dist/containerd-shim-capsa-v2', shimLauncher, { mode: 0o755 });
 chmodSync('dist/containerd-shim-capsa-v2', 0o755);
 // The image verbs, loaded by the CLI only when called (see imageVerbs in src/cli/main.ts).

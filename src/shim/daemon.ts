@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Runtime } from '../runtime/runtime';
 import { addon } from '../sys/addon';
+import type { ShimConfig } from './config';
 import { configFromEnv } from './start';
 import { fromAddress } from './address';
 import { EventPublisher } from './events';
@@ -32,7 +33,14 @@ function isUnified(): boolean {
   try { return fs.statfsSync('/sys/fs/cgroup').type === 0x63677270; } catch { return false; }
 }
 
-export async function serve(flags: ShimFlags): Promise<void> {
+/** A socket already listening (a spare taking over a pod) and the settings `start` chose. */
+export interface Adopted {
+  server: net.Server;
+  socketFile: string;
+  config: ShimConfig;
+}
+
+export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> {
   process.title = `containerd-shim-capsa-v2 -namespace ${flags.namespace} -id ${flags.id} -address ${flags.address}`;
   const log = openLog(flags.debug);
   process.on('uncaughtException', (e) => log('error', `uncaught: ${e.stack ?? e}`));
@@ -41,7 +49,7 @@ export async function serve(flags: ShimFlags): Promise<void> {
   const reaper = new OrphanReaper();
   reaper.start();
 
-  const config = configFromEnv();
+  const config = adopted?.config ?? configFromEnv();
   const publisher = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace);
   publisher.onDrop = (name, e) => log('error', `event ${name} dropped: ${(e as Error)?.message ?? e}`);
   publisher.onPublish = (p) => log('debug', `publish ${p.topic} ${JSON.stringify(p.event, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
@@ -57,7 +65,8 @@ export async function serve(flags: ShimFlags): Promise<void> {
     exiting = true;
     // The socket goes first: a `start` racing with this exit then makes a new shim instead of dialing a dying one.
     if (socketFile) fs.rmSync(socketFile, { force: true });
-    listener?.close();
+    // Not listener.close(): for a socket bound here libuv would unlink the
+    // path again, which by then may be a new shim's for the same pod.
     await publisher.flush(5000);
     publisher.close();
     server.closeAll();
@@ -84,14 +93,20 @@ export async function serve(flags: ShimFlags): Promise<void> {
   server.onError = (e) => log('error', `ttrpc: ${(e as Error)?.stack ?? e}`);
   server.register(TASK_SERVICE, service.methods());
 
-  listener = net.createServer((sock) => server.serve(sock));
+  if (adopted) {
+    listener = adopted.server;
+    listener.on('connection', (sock: net.Socket) => server.serve(sock));
+    socketFile = adopted.socketFile;
+  } else {
+    listener = net.createServer((sock) => server.serve(sock));
+    await new Promise<void>((resolve, reject) => {
+      listener!.once('error', reject);
+      if (socket) listener!.listen(fromAddress(socket), () => resolve());
+      else listener!.listen({ fd: 3 }, () => resolve());
+    });
+    socketFile = socket ? fromAddress(socket) : addressFileSocket();
+  }
   listener.on('error', (e) => log('error', `listener: ${e.message}`));
-  await new Promise<void>((resolve, reject) => {
-    listener!.once('error', reject);
-    if (socket) listener!.listen(fromAddress(socket), () => resolve());
-    else listener!.listen({ fd: 3 }, () => resolve());
-  });
-  socketFile = socket ? fromAddress(socket) : addressFileSocket();
 
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {

@@ -14,16 +14,21 @@ export interface ShimFlags {
   socket: string;
   debug: boolean;
   version: boolean;
+  /** Wait as a spare shim for a pod (see spare.ts); only capsa starts it so. */
+  spare: boolean;
+  titleRoom: string;
   action: '' | 'start' | 'delete';
 }
 
 const VALUE_FLAGS: Record<string, keyof ShimFlags> = {
   namespace: 'namespace', address: 'address', 'publish-binary': 'publishBinary', id: 'id', bundle: 'bundle', socket: 'socket',
+  // a spare's room for the title it takes on with a pod (see spare.ts); ignored
+  'title-room': 'titleRoom',
 };
-const BOOL_FLAGS: Record<string, keyof ShimFlags> = { debug: 'debug', v: 'version' };
+const BOOL_FLAGS: Record<string, keyof ShimFlags> = { debug: 'debug', v: 'version', spare: 'spare' };
 
 export function parseFlags(argv: readonly string[]): ShimFlags {
-  const f: ShimFlags = { namespace: '', address: '', publishBinary: '', id: '', bundle: '', socket: '', debug: false, version: false, action: '' };
+  const f: ShimFlags = { namespace: '', address: '', publishBinary: '', id: '', bundle: '', socket: '', debug: false, version: false, spare: false, titleRoom: '', action: '' };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
@@ -58,7 +63,7 @@ export function parseFlags(argv: readonly string[]): ShimFlags {
 
 /** The flags every action needs. */
 export function requireFlags(f: ShimFlags): void {
-  if (f.version) return;
+  if (f.version || f.spare) return;
   if (!f.namespace) throw new CapsaError('INVALID_ARGUMENT', 'shim namespace cannot be empty (-namespace)');
   if (!f.id && f.action !== '') throw new CapsaError('INVALID_ARGUMENT', 'shim id cannot be empty (-id)');
 }

@@ -25,6 +25,10 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`containerd-shim-capsa-v2:\n  Version:  ${typeof CAPSA_VERSION === 'string' ? CAPSA_VERSION : 'dev'}\n  Runtime:  io.containerd.capsa.v2 (Node ${process.version})\n`);
     return;
   }
+  if (flags.spare) {
+    await (require('./spare') as typeof import('./spare')).runSpare().catch(() => process.exit(1));
+    return;
+  }
   try {
     switch (flags.action) {
       case 'start': {

@@ -27,13 +27,16 @@ export function configFromEnv(): ShimConfig {
   return { mode: 'pod', root: DEFAULT_ROOT };
 }
 
-function readOptions(): AnyMsg | undefined {
-  let data: Buffer;
-  try { data = fs.readFileSync(0); } catch { return undefined; }
+/** Runtime options as containerd writes them on `start`'s stdin (a marshalled Any; empty when none). */
+export function parseOptions(data: Buffer): AnyMsg | undefined {
   if (!data.length) return undefined;
   try { return decode<AnyMsg>(Any, data); } catch (e) {
     throw new CapsaError('INVALID_ARGUMENT', `runtime options on stdin: ${(e as Error).message}`);
   }
+}
+
+function readStdin(): Buffer {
+  try { return fs.readFileSync(0); } catch { return Buffer.alloc(0); }
 }
 
 function annotations(bundle: string): Record<string, string> | undefined {
@@ -63,23 +66,30 @@ function answers(sock: string): Promise<boolean> {
   });
 }
 
-function writeAddressFile(bundle: string, address: string): void {
+export function writeAddressFile(bundle: string, address: string): void {
   const tmp = path.join(bundle, '.address');
   fs.writeFileSync(tmp, address, { mode: 0o644 });
   fs.renameSync(tmp, path.join(bundle, 'address'));
 }
 
 /** The kernel should prefer the shim over containerd when memory runs out (containerd's score + 1). */
-function adjustOomScore(pid: number): void {
+export function adjustOomScore(pid: number, containerdPid = process.ppid): void {
   try {
-    const parent = Number(fs.readFileSync(`/proc/${process.ppid}/oom_score_adj`, 'utf8').trim());
+    const parent = Number(fs.readFileSync(`/proc/${containerdPid}/oom_score_adj`, 'utf8').trim());
     fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(Math.min(1000, parent + 1)));
   } catch { /* not allowed here: keep the inherited score */ }
 }
 
-export async function start(flags: ShimFlags): Promise<string> {
-  const bundle = path.resolve(flags.bundle || process.cwd());
-  const config = configFromOptions(readOptions());
+export type Claim =
+  | { kind: 'joined'; address: string }
+  | { kind: 'new'; address: string; socket: string; server: net.Server; config: ShimConfig };
+
+/**
+ * The group's socket for this task: the running shim's (the task joins it),
+ * or a new listening socket (stale ones replaced). Writes the address file.
+ */
+export async function claimGroup(flags: ShimFlags, bundle: string, options: AnyMsg | undefined): Promise<Claim> {
+  const config = configFromOptions(options);
   const group = groupOf(flags.id, annotations(bundle), config.mode);
   const sock = socketPath(flags.address, flags.namespace, group);
   const address = toAddress(sock);
@@ -90,22 +100,28 @@ export async function start(flags: ShimFlags): Promise<string> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw new CapsaError('SYSCALL', `listen on ${sock}: ${(e as Error).message}`);
     if (await answers(sock)) {
-      // The group's shim is running: this task joins it.
       writeAddressFile(bundle, address);
-      return address;
+      return { kind: 'joined', address };
     }
     fs.rmSync(sock, { force: true });
     server = await listen(sock);
   }
   fs.chmodSync(sock, 0o600);
   writeAddressFile(bundle, address);
-  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  return { kind: 'new', address, socket: sock, server, config };
+}
+
+export async function start(flags: ShimFlags): Promise<string> {
+  const bundle = path.resolve(flags.bundle || process.cwd());
+  const claim = await claimGroup(flags, bundle, parseOptions(readStdin()));
+  if (claim.kind === 'joined') return claim.address;
+  const fd = (claim.server as unknown as { _handle: { fd: number } })._handle.fd;
   const args = [process.argv[1]!, '-namespace', flags.namespace, '-id', flags.id, '-address', flags.address, ...(flags.debug ? ['-debug'] : [])];
   const child = spawn(process.execPath, [...process.execArgv, ...args], {
     cwd: bundle,
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', fd],
-    env: { ...process.env, [CONFIG_ENV]: JSON.stringify(config) },
+    env: { ...process.env, [CONFIG_ENV]: JSON.stringify(claim.config) },
   });
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
@@ -113,6 +129,8 @@ export async function start(flags: ShimFlags): Promise<string> {
   });
   adjustOomScore(child.pid!);
   child.unref();
+  // The next task's start can hand its pod to a shim that has already booted.
+  (require('./spare') as typeof import('./spare')).ensureSpare();
   // Not server.close(): that would unlink the socket the daemon now serves.
-  return address;
+  return claim.address;
 }

@@ -12,7 +12,7 @@ import { alive, cgroupsContaining, sleep, until } from '../helpers/engines/commo
 import { importImage, startContainerd, type Containerd } from '../helpers/engines/containerd';
 import { CONTAINER_STATE, containerConfig, CriClient, decode, getInt, getMsg, getStr, int, msg, podSandboxConfig, str, sub, type PodSpec } from '../helpers/engines/cri';
 import { buildTestImage, CTR_IMAGE } from '../helpers/engines/image';
-import { leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot } from '../helpers/engines/shim';
+import { leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, stopSpare } from '../helpers/engines/shim';
 import { engineGroup } from '../helpers/engines/suite';
 import { readProcStat } from '../../src/sys/proc';
 
@@ -93,6 +93,7 @@ void engineGroup<Ctx>('engines/shim-cri', {
   async teardown({ cd, cri }) {
     cri.close();
     const forced = await cd.stop();
+    await stopSpare();
     try { fs.rmdirSync(shimRoot(CRI_NAMESPACE)); } catch { /* absent, or not empty: reported below */ }
     return forced.map((f) => `had to clean up at teardown: ${f}`);
   },
@@ -101,7 +102,7 @@ void engineGroup<Ctx>('engines/shim-cri', {
     const left = fs.existsSync(root) ? fs.readdirSync(root) : [];
     return left.length ? [`shim state left in ${root}: ${left.join(', ')}`] : [];
   },
-  daemonPids: ({ cd }) => [cd.pid, ...shimPids(cd)],
+  daemonPids: ({ cd }) => [cd.pid, ...shimPids(cd), ...[shimSparePid()].filter((p): p is number => p !== undefined)],
 }, ({ test, ctx }) => {
   const { cri, cd } = ctx;
   const pod = (): PodSpec => {

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { alive, cgroupsContaining, describe, runInPty, shellLine, sleep, spawnCollect, until, type Result } from '../helpers/engines/common';
 import { importImage, startContainerd, type Containerd } from '../helpers/engines/containerd';
 import { buildTestImage, CTR_IMAGE } from '../helpers/engines/image';
-import { bundleOf, leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot, taskClient } from '../helpers/engines/shim';
+import { bundleOf, leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, stopSpare, taskClient } from '../helpers/engines/shim';
 import { engineGroup } from '../helpers/engines/suite';
 import { readProcStat } from '../../src/sys/proc';
 import { RpcError } from '../../src/shim/ttrpc/frame';
@@ -77,13 +77,14 @@ void engineGroup<Ctx>('engines/shim', {
   },
   async teardown({ cd }) {
     const forced = await cd.stop();
+    await stopSpare();
     try { fs.rmdirSync(shimRoot(cd.namespace)); } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') forced.push(`${shimRoot(cd.namespace)}: ${(e as Error).message}`);
     }
     return forced.map((f) => `had to clean up at teardown: ${f}`);
   },
   hostLeftovers: ({ cd }) => (fs.existsSync(shimRoot(cd.namespace)) ? [`shim state root ${shimRoot(cd.namespace)} left`] : []),
-  daemonPids: ({ cd }) => [cd.pid, ...shimPids(cd)],
+  daemonPids: ({ cd }) => [cd.pid, ...shimPids(cd), ...[shimSparePid()].filter((p): p is number => p !== undefined)],
 }, ({ test, ctx }) => {
   const { cd } = ctx;
   const ctrRun = (flags: string[], id: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>

@@ -19,7 +19,7 @@ import { Any, RuntimeOptions, task as T } from '../../src/shim/proto/messages';
 import { TtrpcClient } from '../../src/shim/ttrpc/client';
 import { RpcError } from '../../src/shim/ttrpc/frame';
 import { TtrpcServer } from '../../src/shim/ttrpc/server';
-import { SHIM_DIST } from '../helpers/engines/shim';
+import { SHIM_DIST, shimSparePid, stopSpare } from '../helpers/engines/shim';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-shim-actions-'));
 const containerdSock = path.join(root, 'containerd.sock');
@@ -33,15 +33,22 @@ events.register('containerd.services.events.ttrpc.v1.Events', { Forward: (p) => 
 const eventsListener = net.createServer((s) => events.serve(s));
 
 interface Ran { code: number | null; stdout: Buffer; stderr: string }
+/**
+ * Runs the shim as containerd does: cwd = bundle, the options through a pipe
+ * on stdin (Go's exec makes a pipe for a byte reader), stdout and stderr
+ * captured until both close.
+ */
 function shim(args: string[], opts: { cwd: string; input?: Buffer }): Promise<Ran> {
+  const optionsFile = path.join(root, `options-${Math.random().toString(36).slice(2)}`);
+  fs.writeFileSync(optionsFile, opts.input ?? Buffer.alloc(0));
   return new Promise((resolve) => {
-    const child = spawn(SHIM_DIST, args, { cwd: opts.cwd, env: { ...process.env, TTRPC_ADDRESS: eventsSock }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', 'cat "$0" | exec "$@"', optionsFile, SHIM_DIST, ...args], {
+      cwd: opts.cwd, env: { ...process.env, TTRPC_ADDRESS: eventsSock }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d) => { err += d; });
-    child.stdin.end(opts.input ?? Buffer.alloc(0));
-    // containerd's CombinedOutput: done when the process exited and both pipes closed.
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
   });
 }
@@ -58,11 +65,23 @@ const alive = (pid: number) => {
 };
 /** Live shim daemons serving our fake containerd (their title names its socket). */
 const daemonOn = (_address: string) => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-  try { return pid !== process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(containerdSock) && alive(pid); } catch { return false; }
+  try {
+    // comm: a shim's title makes it containerd-shim (the launcher's sh and its watchdog also name the socket)
+    return pid !== process.pid && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'containerd-shim'
+      && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(containerdSock) && alive(pid);
+  } catch { return false; }
 });
 
 test.before(async () => { await new Promise<void>((r) => eventsListener.listen(eventsSock, r)); });
+// Each test starts from no daemon: what one leaves running is stopped before the next.
+test.after.each(async () => {
+  const left = daemonOn('');
+  for (const pid of left) { daemons.add(pid); process.kill(pid, 'SIGTERM'); }
+  const end = Date.now() + 5000;
+  while (left.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+});
 test.after(async () => {
+  await stopSpare();
   for (const pid of daemons) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   events.closeAll();
   eventsListener.close();
@@ -79,7 +98,7 @@ test('start: prints only unix://<socket>, writes the address file, exits 0; the 
   const address = r1.stdout.toString();
   assert.match(address, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
   assert.is(fs.readFileSync(path.join(b1, 'address'), 'utf8'), address);
-  const pids = daemonOn(address);
+  const pids = await until('the daemon to take its title', () => { const p = daemonOn(address); return p.length ? p : undefined; });
   pids.forEach((p) => daemons.add(p));
   assert.is(pids.length, 1, `one daemon: ${pids}`);
   assert.is((fs.statSync(address.slice(7)).mode & 0o777), 0o600, 'socket mode 0600');
@@ -114,7 +133,7 @@ test('start: runtime options on stdin naming a config file with mode = "shared" 
   const b = await shim(startArgs('s2'), { cwd: bundle('s2', { 'io.kubernetes.cri.sandbox-id': 'pod-2' }), input: options });
   assert.is(a.code, 0, a.stderr);
   assert.is(b.stdout.toString(), a.stdout.toString());
-  const pids = daemonOn(a.stdout.toString());
+  const pids = await until('the daemon to take its title', () => { const p = daemonOn(a.stdout.toString()); return p.length ? p : undefined; });
   pids.forEach((p) => daemons.add(p));
   assert.is(pids.length, 1);
   process.kill(pids[0]!, 'SIGTERM');
@@ -131,6 +150,46 @@ test('start with a bad config file fails with one line and exit 1, starting noth
   assert.is(r.code, 1);
   assert.is(r.stdout.length, 0);
   assert.match(r.stderr, /^containerd-shim-capsa-v2: .*bad.toml: mode must be "pod" or "shared", not "everywhere"\n$/);
+});
+
+async function until<T>(what: string, check: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a waiting spare shim becomes the next new pod\'s shim (no Node start for it), and another spare follows; without one, start still works', async () => {
+  const spare = await until('a spare shim (started by the first start)', () => shimSparePid());
+  const r = await shim(startArgs('sp1'), { cwd: bundle('sp1', { 'io.kubernetes.cri.sandbox-id': 'pod-spare-1' }) });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stderr, '');
+  const address = r.stdout.toString();
+  assert.match(address, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
+  assert.equal(daemonOn(address), [spare], 'the spare process now serves the pod');
+  daemons.add(spare);
+  const title = fs.readFileSync(`/proc/${spare}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  assert.ok(title.startsWith(`containerd-shim-capsa-v2 -namespace capsa-test-ns -id sp1 -address ${containerdSock}`), title);
+  assert.is(fs.readlinkSync(`/proc/${spare}/cwd`), path.join(root, 'sp1'), 'it works in the task\'s bundle');
+  const c = await TtrpcClient.connect(address);
+  try {
+    const res = decode<{ shimPid?: number }>(T.ConnectResponse, await c.call('containerd.task.v2.Task', 'Connect', encode(T.ConnectRequest, { id: 'sp1' })));
+    assert.is(res.shimPid, spare);
+  } finally { c.close(); }
+  const next = await until('the next spare', () => { const p = shimSparePid(); return p !== undefined && p !== spare ? p : undefined; });
+  assert.ok(next > 0);
+  // A task of the same pod: the spare answers with the pod's shim and stays a spare.
+  const joined = await shim(startArgs('sp1b'), { cwd: bundle('sp1b', { 'io.kubernetes.cri.sandbox-id': 'pod-spare-1' }) });
+  assert.is(joined.stdout.toString(), address);
+  assert.is(shimSparePid(), next, 'still the spare');
+  await stopSpare();
+  const fallback = await shim(startArgs('sp2'), { cwd: bundle('sp2', { 'io.kubernetes.cri.sandbox-id': 'pod-spare-2' }) });
+  assert.is(fallback.code, 0, fallback.stderr);
+  assert.is(fallback.stderr, '');
+  for (const a of [address, fallback.stdout.toString()]) daemonOn(a).forEach((p) => { daemons.add(p); process.kill(p, 'SIGTERM'); });
 });
 
 test('delete: a DeleteResponse on stdout (exit status 137, exited_at now) for a task capsa never had', async () => {

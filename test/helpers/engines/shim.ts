@@ -5,10 +5,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { socketPath, SHARED_GROUP } from '../../../src/shim/address';
 import { decode, encode, type Schema } from '../../../src/shim/proto/codec';
+import { spareBase, sparePid } from '../../../src/shim/spare';
 import { task as T } from '../../../src/shim/proto/messages';
 import { TtrpcClient } from '../../../src/shim/ttrpc/client';
 import { REPO_ROOT } from '../rootfs';
-import { alive, pidsMatching } from './common';
+import { alive, pidsMatching, stopPid } from './common';
 import type { Containerd } from './containerd';
 
 export const SHIM_DIST = path.join(REPO_ROOT, 'dist', 'containerd-shim-capsa-v2');
@@ -19,9 +20,11 @@ export function shimBuilt(): string {
   return fs.existsSync(SHIM_DIST) ? '' : `${SHIM_DIST} is missing: build capsa first (npm run build)`;
 }
 
-/** Live (non-zombie) shim daemons serving this containerd. */
+const commOf = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
+
+/** Live (non-zombie) shim daemons serving this containerd (not the launcher's sh, which names the socket too). */
 export function shimPids(cd: Containerd): number[] {
-  return pidsMatching('containerd-shim-capsa-v2', cd.address).filter(alive);
+  return pidsMatching('containerd-shim-capsa-v2', cd.address).filter((pid) => alive(pid) && commOf(pid) === 'containerd-shim');
 }
 
 /** The task's bundle dir in containerd's state. */
@@ -50,4 +53,19 @@ export async function taskClient(cd: Containerd, id: string, namespace = cd.name
   const call = async <R = Record<string, unknown>>(method: string, req: Schema, res: Schema, msg: Record<string, unknown>): Promise<R> =>
     decode<R>(res, await c.call('containerd.task.v2.Task', method, encode(req, msg), { timeoutMs: 20_000, metadata: { 'containerd-namespace-ttrpc': namespace } }));
   return { client: c, call, T, close: () => c.close() };
+}
+
+/** The spare shim of this build (src/shim/spare.ts), if one waits. */
+export function shimSparePid(): number | undefined {
+  return sparePid(spareBase(fs.realpathSync(path.dirname(SHIM_DIST)), process.execPath));
+}
+
+/**
+ * Stops the spare shims of this build (tests and benchmarks end with it):
+ * the one waiting and any still booting (not yet in the pid file).
+ */
+export async function stopSpare(): Promise<void> {
+  const launcher = path.join(path.dirname(SHIM_DIST), 'containerd-shim-capsa-v2.cjs');
+  const pids = new Set([...pidsMatching(launcher, '-spare').filter(alive), ...[shimSparePid()].filter((p): p is number => p !== undefined)]);
+  await Promise.all([...pids].map((pid) => stopPid(pid, 3000)));
 }
