@@ -128,7 +128,9 @@ export class TaskService {
     // For the `delete` action, should this shim die: where capsa's state is.
     fs.writeFileSync(path.join(bundle, BUNDLE_RECORD), JSON.stringify({ root, systemdCgroup: systemd }));
     const runtime = this.o.runtimeFor(root, systemd);
+    const t0 = performance.now();
     const rootfs = await mountRootfs(r.rootfs ?? [], bundle, this.o.trackChild);
+    const t1 = performance.now();
     const ioRequest = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal };
     let io: ProcessIo | undefined;
     try {
@@ -139,6 +141,7 @@ export class TaskService {
         onWarning: (msg) => this.o.log('warning', `${id}: ${msg}`),
       });
       io.attach(container.io.ptyMaster);
+      this.o.log('debug', `${id}: create: rootfs ${(t1 - t0).toFixed(1)} ms, io + container ${(performance.now() - t1).toFixed(1)} ms`);
       const init = new Proc('', ioRequest);
       init.io = io;
       init.pid = container.pid;
@@ -195,9 +198,12 @@ export class TaskService {
     let release!: () => void;
     p.startGate = new Promise((res) => { release = res; });
     try {
+      const t0 = performance.now();
       p.io = await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
       const spec = { ...p.spec!, terminal: !!p.ioRequest.terminal };
+      const t1 = performance.now();
       const handle = await t.container.exec(spec, { stdio: p.io.stdio, foregroundTerminal: spec.terminal });
+      this.o.log('debug', `${t.id}/${execId}: start: io ${(t1 - t0).toFixed(1)} ms, exec ${(performance.now() - t1).toFixed(1)} ms`);
       p.io.attach(handle.io.ptyMaster);
       p.handle = handle;
       p.pid = handle.pid;

@@ -75,6 +75,9 @@ export async function runSpare(): Promise<void> {
   process.title = 'containerd-shim-capsa-v2 spare';
   process.on('uncaughtException', () => process.exit(1));
   const base = spareBase();
+  // The code this spare runs: after an upgrade it must not serve a pod.
+  const bundleFile = path.join(path.dirname(fs.realpathSync(process.argv[1]!)), 'containerd-shim-capsa-v2.js');
+  const bootedWith = fs.statSync(bundleFile).mtimeMs;
   fs.mkdirSync(SOCKET_ROOT, { recursive: true, mode: 0o711 });
   const pidFd = fs.openSync(`${base}.pid`, O_RDWR | O_CREAT, 0o600);
   if (!addon().flock(pidFd, LOCK_EX | LOCK_NB)) process.exit(0);
@@ -132,6 +135,11 @@ export async function runSpare(): Promise<void> {
   async function handle(line: string): Promise<void> {
     const r = replyTo(line);
     if (!r) return;
+    if (!retired && fs.statSync(bundleFile, { throwIfNoEntry: false })?.mtimeMs !== bootedWith) {
+      retire();
+      setImmediate(() => process.exit(0));
+      return r.answer('error capsa was rebuilt since this spare started');
+    }
     if (retired) return r.answer('error the spare was taken');
     const { pid, answer } = r;
     // Until stdin (the runtime options) is read, the launcher can still run
