@@ -101,6 +101,8 @@ export async function runSpare(): Promise<void> {
   fs.ftruncateSync(pidFd, 0);
   fs.writeSync(pidFd, `${process.pid}\n`, 0);
   const requests = new net.Socket({ fd: readFd, readable: true, writable: false });
+  const onSignal = () => { retire(); process.exit(0); };
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, onSignal);
   let idle = setTimeout(() => retire(), SPARE_IDLE_MS);
   let busy = Promise.resolve();
   let retired = false;
@@ -178,6 +180,7 @@ export async function runSpare(): Promise<void> {
       Object.assign(process.env, env);
       process.chdir(bundle);
       process.removeAllListeners('uncaughtException');
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, onSignal);
       // serve() attaches the connection handler before it awaits anything: containerd's first call is not missed.
       void serve(flags, { server: claim.server, socketFile: claim.socket, config: claim.config });
       answer(claim.address);

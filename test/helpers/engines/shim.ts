@@ -68,4 +68,6 @@ export async function stopSpare(): Promise<void> {
   const launcher = path.join(path.dirname(SHIM_DIST), 'containerd-shim-capsa-v2.cjs');
   const pids = new Set([...pidsMatching(launcher, '-spare').filter(alive), ...[shimSparePid()].filter((p): p is number => p !== undefined)]);
   await Promise.all([...pids].map((pid) => stopPid(pid, 3000)));
+  const base = spareBase(fs.realpathSync(path.dirname(SHIM_DIST)), process.execPath);
+  for (const f of [`${base}.pid`, `${base}.req`]) fs.rmSync(f, { force: true });
 }
