@@ -391,6 +391,25 @@ void engineGroup<Ctx>('engines/shim', {
     await cd.ctr(['containers', 'rm', id]);
   });
 
+  test('the shim reaps orphans: in the host\'s pid namespace, a process orphaned in the container is re-parented to the shim and reaped when it dies', async () => {
+    const id = newId('orphan');
+    // The subshell exits at once: its sleeper is orphaned, and the shim (a child subreaper) adopts it.
+    await detached(id, ['/bin/sh', '-c', '(/bin/testinit sleep 1000 &); exec /bin/testinit sleep forever'], ['--with-ns', `pid:/proc/${process.pid}/ns/pid`]);
+    try {
+      const shim = shimPids(cd)[0]!;
+      const orphan = await until('the orphan to be the shim\'s child', () => {
+        for (const p of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number)) {
+          const st = readProcStat(p);
+          if (st?.ppid === shim && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === '/bin/testinit\0sleep\x001000\0') return p;
+        }
+        return undefined;
+      });
+      process.kill(orphan, 'SIGKILL');
+      await until('the shim to reap it (no zombie left)', () => (fs.existsSync(`/proc/${orphan}`) ? undefined : true), 5000);
+      assert.ok(alive(shim), 'the shim lives on');
+    } finally { await remove(id); }
+  });
+
   test('bad flags: one line on stderr, exit status 1', async () => {
     const { run } = await import('../helpers/engines/common');
     const r = await run(SHIM_DIST, ['-no-such-flag', 'start']);
