@@ -503,12 +503,14 @@ void op_mount(struct reader *r) {
   } else if (*fallback) {
     /* sysfs in a user namespace without its own netns is refused: bind the
      * host's instead, as runc does. */
+    /* The refusal comes from fsopen itself (a user namespace that does not
+     * own the network namespace) or from creating the superblock. */
     int fsfd = fsopen(fstype, FSOPEN_CLOEXEC);
-    if (fsfd < 0) die(errno, "fsopen %s", fstype);
-    fs_configure(fsfd, data, source);
-    if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+    if (fsfd < 0 && errno != EPERM && errno != EACCES) die(errno, "fsopen %s", fstype);
+    if (fsfd >= 0) fs_configure(fsfd, data, source);
+    if (fsfd < 0 || fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
       if (errno != EPERM && errno != EACCES) die(errno, "create %s filesystem", fstype);
-      close(fsfd);
+      if (fsfd >= 0) close(fsfd);
       mfd = try_bind_tree(fallback, 1);
       if (mfd < 0) die(errno, "bind %s as fallback", fallback);
       rec_attr = 1;

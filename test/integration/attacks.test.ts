@@ -243,6 +243,11 @@ const ACCEPTED_LAYOUTS: [string, (h: HostileRootfs) => void, Config?][] = [
     s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
     s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
   }],
+  ['a user namespace without its own network namespace (sysfs is the host\'s /sys, bound)', () => {}, (s) => {
+    s.linux!.namespaces = [...s.linux!.namespaces!.filter((n) => n.type !== 'network'), { type: 'user' }];
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  }],
 ];
 
 for (const [what, plant, config] of ACCEPTED_LAYOUTS) {
