@@ -326,6 +326,7 @@ static void run_op(struct op *op) {
   case OP_ROOT_PROPAGATION_AFTER: op_root_propagation(r, 1); break;
   case OP_ROOTFS: op_rootfs(r); break;
   case OP_ROOTFS_TREE: op_rootfs_tree(r); break;
+  case OP_ROOTFS_MOUNT: op_rootfs_mount(r); break;
   case OP_ATTACH_ROOTFS: op_attach_rootfs(r); break;
   case OP_MOUNT: op_mount(r); break;
   case OP_MKNOD: op_mknod(r); break;

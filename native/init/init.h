@@ -48,6 +48,7 @@ extern int host_proc_fd;/* O_PATH fd of the host's /proc, closed before exec */
 void op_root_propagation(struct reader *r, int after_pivot);
 void op_rootfs(struct reader *r);
 void op_rootfs_tree(struct reader *r);
+void op_rootfs_mount(struct reader *r);
 void op_attach_rootfs(struct reader *r);
 void close_mount_slots(void);
 void op_mount(struct reader *r);

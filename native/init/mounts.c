@@ -314,18 +314,23 @@ done:;
  * or binding the rootfs there must not propagate to the host's peers, and
  * pivot_root refuses a new root whose parent mount is shared. */
 static void stop_outward_propagation(int dirfd, uint32_t prop, const char *path) {
+  /* Whether it is shared first, from the dir's own mount id: the walk up to
+   * the mount's root below needs search permission on every directory on the
+   * way, which a user namespace's root may lack (a bundle under a 0700 dir),
+   * and "/" was made a slave already unless the config asked for shared. */
+  struct statx st;
+  if (statx_of(dirfd, &st) < 0) die(errno, "stat rootfs %s", path);
+  int shared = mount_is_shared(st.stx_mnt_id);
+  if (shared < 0) die(errno, "read the propagation of the mount holding rootfs %s", path);
+  if (!shared || !prop) return;
   uint64_t id;
   int mfd = open_mount_root(dirfd, &id);
   if (mfd < 0) die(errno, "find the mount holding rootfs %s", path);
-  int shared = mount_is_shared(id);
-  if (shared < 0) die(errno, "read the propagation of the mount holding rootfs %s", path);
-  if (shared && prop) {
-    struct mount_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.propagation = prop;
-    if (mount_setattr(mfd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-      die(errno, "stop the mount holding rootfs %s from propagating", path);
-  }
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.propagation = prop;
+  if (mount_setattr(mfd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+    die(errno, "stop the mount holding rootfs %s from propagating", path);
   close(mfd);
 }
 
@@ -387,6 +392,40 @@ void op_attach_rootfs(struct reader *r) {
   if (move_mount(rootfs_tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) die(errno, "attach rootfs");
   root_fd = rootfs_tree;
   rootfs_tree = -1;
+}
+
+static int make_fs_mount(const char *fstype, const char *source, const char **data);
+
+/* In P, before any user namespace: the container's root as a new filesystem
+ * (a snapshot's overlay, from the lower/upper/work dirs containerd gives) or
+ * a bind of a directory, built detached and never attached on the host: it
+ * exists only in the container's mount namespace and goes with it. P's cwd
+ * becomes the attach dir, as for OP_ROOTFS_TREE. */
+void op_rootfs_mount(struct reader *r) {
+  const char *data[256];
+  const char *fstype = rd_str(r);
+  const char *source = rd_str(r);
+  rd_strs(r, data, 256);
+  uint64_t set = rd_u64(r);
+  uint32_t prop = rd_u32(r), recursive = rd_u32(r);
+  const char *cwd = rd_str(r);
+  const char *at = rd_str(r);
+  if (r->bad) die(EINVAL, "malformed rootfs mount op");
+  /* Relative lowerdirs (kept under fsconfig's 256-byte value limit) resolve from here. */
+  if (*cwd && chdir(cwd) < 0) die(errno, "chdir to %s", cwd);
+  if (strcmp(fstype, "bind") == 0) {
+    rootfs_tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (rootfs_tree < 0) die(errno, "open rootfs %s", source);
+  } else {
+    rootfs_tree = make_fs_mount(fstype, source, data);
+  }
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = set;
+  attr.propagation = prop;
+  if ((set || prop) && mount_setattr(rootfs_tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    die(errno, "set flags of the rootfs %s mount", fstype);
+  if (chdir(at) < 0) die(errno, "chdir to rootfs %s", at);
 }
 
 /* Configure an fs context from "key=value" / "flag" strings. */

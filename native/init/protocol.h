@@ -153,6 +153,11 @@ enum op_code {
   OP_ATTACH_ROOTFS = 48,  /* u32 propagation for the mount holding the cwd when that one
                              is shared; in C: attach that tree on the cwd; it is the root */
   OP_CHROOT = 49,         /* - : no mount namespace of our own: chroot into the rootfs */
+  OP_ROOTFS_MOUNT = 50,   /* str fstype ("bind": open_tree of source), str source, strs data,
+                             u64 attr_set, u32 propagation, u32 recursive, str cwd (for
+                             relative lowerdirs; "" none), str attach dir: like
+                             OP_ROOTFS_TREE, but the root is a filesystem made here (a
+                             containerd snapshot's overlay), never mounted on the host */
 };
 
 /*
@@ -215,6 +220,7 @@ static inline const char *op_fields(unsigned code) {
   case OP_ROOTFS_TREE: return "str u32 u32 u64";
   case OP_ATTACH_ROOTFS: return "u32";
   case OP_CHROOT: return "";
+  case OP_ROOTFS_MOUNT: return "str str strs u64 u32 u32 str str";
   default: return 0;
   }
 }

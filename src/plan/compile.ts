@@ -11,6 +11,7 @@ import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
 import { normalizeDestination, protectedPathOps, SPECIAL_FS } from './protected-paths';
+import { rootfsMountOp, type RootfsMount } from './rootfs-mount';
 
 /** A cgroup hierarchy as the container should see it under /sys/fs/cgroup. */
 export interface CgroupMountSource {
@@ -46,6 +47,8 @@ export interface CompileInput {
   isDirectory: (hostPath: string) => boolean;
   /** MOUNT_ATTR_* flags to clear on the container's root (an image overlay is nosuid,nodev on the host). */
   rootfsAttrClear?: bigint;
+  /** The root as a mount capsa-init makes (a containerd snapshot), attached on `rootfs`; nothing is mounted on the host. */
+  rootfsMount?: RootfsMount;
   /** Whether a namespace path is the runtime's own (default: never). */
   isRuntimeNamespace?: IsRuntimeNamespace;
 }
@@ -80,8 +83,15 @@ function hostOpens(input: CompileInput, ns: Namespaces): Op[] {
   if (input.spec.hooks?.startContainer?.length && input.hookStatePath) ops.push({ op: 'openState', path: input.hookStatePath, what: 'open state for startContainer hooks' });
   // A joined mount namespace is where the rootfs path means something: bound
   // there by C, as before. Without a mount namespace of its own nothing is mounted.
-  if (ns.joined.has('mount') || !ns.isPrivate('mount')) return ops;
+  if (ns.joined.has('mount') || !ns.isPrivate('mount')) {
+    if (input.rootfsMount) throw new CapsaError('INVALID_CONFIG', 'config.linux.namespaces: a root given as a mount needs a mount namespace of the container\'s own', { configPath: 'linux.namespaces' });
+    return ops;
+  }
   const tree = rootPropagation(input.spec.linux?.rootfsPropagation).tree;
+  if (input.rootfsMount) {
+    ops.push(rootfsMountOp(input.rootfsMount, input.rootfs, tree & ~MS.REC, tree & MS.REC ? 1 : 0));
+    return ops;
+  }
   ops.push({
     op: 'rootfsTree', path: input.rootfs, propagation: tree & ~MS.REC, recursive: tree & MS.REC ? 1 : 0,
     attrClear: input.rootfsAttrClear ?? 0n, configPath: 'root.path', what: `open rootfs ${input.rootfs}`,

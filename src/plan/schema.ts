@@ -67,6 +67,10 @@ export const OPS = {
   rootfsTree: { code: 47, fields: [['path', 'str'], ['propagation', 'u32'], ['recursive', 'u32'], ['attrClear', 'u64']] },
   attachRootfs: { code: 48, fields: [['sharedParent', 'u32']] },
   chroot: { code: 49, fields: [] },
+  rootfsMount: {
+    code: 50,
+    fields: [['fstype', 'str'], ['source', 'str'], ['data', 'strs'], ['attrSet', 'u64'], ['propagation', 'u32'], ['recursive', 'u32'], ['cwd', 'str'], ['path', 'str']],
+  },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;

@@ -19,6 +19,7 @@ import { runHooks, runHooksWarnOnly } from './hooks';
 import { faultPoint } from './faults';
 import { readFileInRoot } from '../image/rootpath';
 import { rootfsFlagsToClear } from '../image/marker';
+import { rootfsLayers, type RootfsMount } from '../plan/rootfs-mount';
 
 export interface CreateOptions {
   /** The bundle dir; without one, give `spec` and `rootfs` and the state dir serves as the bundle. */
@@ -27,6 +28,12 @@ export interface CreateOptions {
   spec?: Spec;
   /** Root filesystem dir, overriding spec.root.path. */
   rootfs?: string;
+  /**
+   * The root as a mount (a containerd snapshot: an overlay's lower/upper/work
+   * dirs, or a bind) that capsa-init makes in the container's own mount
+   * namespace, attached on the rootfs dir: nothing is mounted on the host.
+   */
+  rootfsMount?: RootfsMount;
   pidFile?: string;
   consoleSocket?: string;
   noPivot?: boolean;
@@ -68,10 +75,16 @@ function resolveRootfs(bundle: string, spec: Spec): string {
   return real;
 }
 
-/** The home directory of uid from the rootfs's /etc/passwd, its symlinks resolved inside the rootfs. */
-function homeOf(rootfs: string, uid: number): string | undefined {
+/**
+ * The home directory of uid from the rootfs's /etc/passwd, its symlinks
+ * resolved inside the rootfs; for a root given as a mount, from the first of
+ * its layers that has the file.
+ */
+function homeOf(rootfs: string, uid: number, mount?: RootfsMount): string | undefined {
   try {
-    const text = readFileInRoot(rootfs, '/etc/passwd', 1 << 20);
+    const layers = mount ? rootfsLayers(mount) : [rootfs];
+    let text: string | undefined;
+    for (const layer of layers) if ((text = readFileInRoot(layer, '/etc/passwd', 1 << 20)) !== undefined) break;
     if (text === undefined) return undefined;
     for (const line of text.split('\n')) {
       const f = line.split(':');
@@ -203,9 +216,9 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     const plan = compile({
       spec, bundle, rootfs, fifoPath: dir.fifoPath, preserveFds: opts.preserveFds ?? 0, noPivot: !!opts.noPivot,
       lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), cgroupMembership: cgroup.membership?.(), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
-      home: homeOf(rootfs, spec.process!.user.uid), isDirectory, isRuntimeNamespace,
+      home: homeOf(rootfs, spec.process!.user.uid, opts.rootfsMount), isDirectory, isRuntimeNamespace,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
-      id, noNewKeyring: opts.noNewKeyring, lsm, rootfsAttrClear: rootfsFlagsToClear(bundle, rootfs),
+      id, noNewKeyring: opts.noNewKeyring, lsm, rootfsAttrClear: rootfsFlagsToClear(bundle, rootfs), rootfsMount: opts.rootfsMount,
     });
     plan.warnings.forEach(warn);
     faultPoint('create:before-init');

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
+import { rootfsMountOp, type RootfsMount } from '../plan/rootfs-mount';
 import type { MountMsg } from './proto/messages';
 
 const PAGE_LIMIT = 4095;
@@ -19,6 +20,27 @@ function run(cmd: string, args: string[], cwd?: string, onChild?: (pid: number) 
     });
     if (child.pid) onChild?.(child.pid);
   });
+}
+
+/**
+ * The one snapshot mount capsa-init can make itself, in the container's mount
+ * namespace (an overlay, or a bind of a directory, mounted on the rootfs dir
+ * itself); undefined for anything else (several mounts, a sub-target, another
+ * type), which goes through mount(8) on the host.
+ */
+export function rootfsInContainer(mounts: MountMsg[]): RootfsMount | undefined {
+  if (mounts.length !== 1) return undefined;
+  const m = mounts[0]!;
+  const options = (m.options ?? []).filter((o) => o !== '');
+  const bind = m.type === 'bind' || options.includes('bind') || options.includes('rbind');
+  if (m.target || !m.source || (m.type !== 'overlay' && !bind)) return undefined;
+  const mount: RootfsMount = { type: bind ? 'bind' : 'overlay', source: m.source, options };
+  try {
+    rootfsMountOp(mount, '/', 0, 0); // options fsconfig cannot take (a lowerdir too long for this kernel)
+  } catch {
+    return undefined;
+  }
+  return mount;
 }
 
 /** Options and the dir to run mount(8) from, shortening overlay lowerdirs when they exceed a page. */

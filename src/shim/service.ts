@@ -16,7 +16,7 @@ import { OomWatch } from './oom';
 import { decode, encode, type Msg, type Schema } from './proto/codec';
 import { Empty, ProcessDetails, task as T, TaskStatus, TYPE_URL, type AnyMsg, type MountMsg } from './proto/messages';
 import { metricsAny } from './proto/metrics';
-import { mountRootfs, unmountRootfs } from './rootfs';
+import { mountRootfs, rootfsInContainer, unmountRootfs } from './rootfs';
 import { exitStatusOf, Proc, Task, type Exit } from './task';
 import { Code, RpcError } from './ttrpc/frame';
 import type { CallContext, Method } from './ttrpc/server';
@@ -129,14 +129,18 @@ export class TaskService {
     fs.writeFileSync(path.join(bundle, BUNDLE_RECORD), JSON.stringify({ root, systemdCgroup: systemd }));
     const runtime = this.o.runtimeFor(root, systemd);
     const t0 = performance.now();
-    const rootfs = await mountRootfs(r.rootfs ?? [], bundle, this.o.trackChild);
+    // One snapshot mount (the usual overlay, or a bind): capsa-init makes it in
+    // the container's own mount namespace, so nothing is mounted (and later
+    // unmounted) on the host. Anything else goes through mount(8) as before.
+    const inContainer = rootfsInContainer(r.rootfs ?? []);
+    const rootfs = inContainer ? undefined : await mountRootfs(r.rootfs ?? [], bundle, this.o.trackChild);
     const t1 = performance.now();
     const ioRequest = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal };
     let io: ProcessIo | undefined;
     try {
       io = await ProcessIo.open(ioRequest, { id, namespace: this.o.namespace, workDir: bundle, onChild: this.o.trackChild });
       const container = await runtime.create(id, {
-        bundle, spec, stdio: io.stdio, foregroundTerminal: !!r.terminal && !!spec.process?.terminal,
+        bundle, spec, rootfsMount: inContainer, stdio: io.stdio, foregroundTerminal: !!r.terminal && !!spec.process?.terminal,
         noPivot: config.noPivotRoot, noNewKeyring: config.noNewKeyring,
         onWarning: (msg) => this.o.log('warning', `${id}: ${msg}`),
       });
