@@ -19,12 +19,14 @@ export interface CapsaErrorOptions {
   errno?: string; // symbolic errno, e.g. "EPERM"
   configPath?: string; // e.g. "mounts[2]"
   cause?: unknown;
+  exitStatus?: number; // the CLI's exit status for it, when not 1 (runc: exec failures exit 255)
 }
 
 export class CapsaError extends Error {
   readonly code: ErrorCode;
   readonly errno?: string;
   readonly configPath?: string;
+  exitStatus?: number;
 
   constructor(code: ErrorCode, message: string, opts: CapsaErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -32,6 +34,7 @@ export class CapsaError extends Error {
     this.code = code;
     if (opts.errno !== undefined) this.errno = opts.errno;
     if (opts.configPath !== undefined) this.configPath = opts.configPath;
+    if (opts.exitStatus !== undefined) this.exitStatus = opts.exitStatus;
   }
 }
 

@@ -116,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CapsaError) {
       logError(log, e.message);
       if (log.debug && e.cause) logDebug(log, String((e.cause as Error).stack ?? e.cause));
-      return e.message.startsWith('No help topic') ? 3 : 1;
+      return e.message.startsWith('No help topic') ? 3 : e.exitStatus ?? 1;
     }
     // A bug, not a user error: still one line for engines, the stack on --debug.
     const err = e as Error;

@@ -20,6 +20,7 @@ import { faultPoint } from './faults';
 import { readFileInRoot } from '../image/rootpath';
 import { rootfsFlagsToClear } from '../image/marker';
 import { rootfsLayers, type RootfsMount } from '../plan/rootfs-mount';
+import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
 
 export interface CreateOptions {
   /** The bundle dir; without one, give `spec` and `rootfs` and the state dir serves as the bundle. */
@@ -46,6 +47,8 @@ export interface CreateOptions {
   listenFds?: number;
   /** `run -t` in the foreground: capsa relays the terminal, so it gets the pty master. */
   foregroundTerminal?: boolean;
+  /** runc --pidfd-socket: a pidfd of the init is sent on this unix socket during create. */
+  pidfdSocket?: string;
   /** Called with each non-fatal warning (capsa never prints). */
   onWarning?: (msg: string) => void;
   /** Called with details only worth a --debug log (e.g. syscalls a filter names that this kernel lacks). */
@@ -184,7 +187,9 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   // it for a foreground terminal.
   let consoleFd: number | undefined;
   let ptyPeer: number | undefined;
+  let pidfdSock: number | undefined;
   try {
+    if (opts.pidfdSocket !== undefined) pidfdSock = connectPidfdSocket(opts.pidfdSocket);
     if (terminal) {
       if (opts.consoleSocket) consoleFd = connectConsoleSocket(opts.consoleSocket);
       else [ptyPeer, consoleFd] = addon().socketPair();
@@ -261,6 +266,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     dir.write(record);
     faultPoint('create:created');
     if (opts.pidFile) writePidFile(opts.pidFile, result.pid);
+    if (pidfdSock !== undefined) sendPidfd(pidfdSock, result.pid, opts.pidfdSocket!);
     // The master was sent before "created", so this does not block.
     const ptyMaster = ptyPeer === undefined ? undefined : addon().recvFd(ptyPeer);
     return { record, dir, cgroup, stdio: result.stdio, ptyMaster };
@@ -274,6 +280,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   } finally {
     if (consoleFd !== undefined) addon().closeFd(consoleFd);
     if (ptyPeer !== undefined) addon().closeFd(ptyPeer);
+    if (pidfdSock !== undefined) addon().closeFd(pidfdSock);
     dir.unlock();
   }
 }

@@ -14,7 +14,8 @@ import { openLocked } from './lifecycle';
 import { writePidFile } from './pidfile';
 import { processStartTime } from './status';
 import { faultPoint } from './faults';
-import { waitForExit } from './process-exit';
+import { signalProcess, waitForExit } from './process-exit';
+import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
 
 export interface ExecOptions {
   consoleSocket?: string;
@@ -28,6 +29,8 @@ export interface ExecOptions {
   stepTimeoutMs?: number;
   /** runc --ignore-paused: exec into a frozen container (the process starts frozen). */
   ignorePaused?: boolean;
+  /** runc --pidfd-socket: a pidfd of the new process is sent on this unix socket. */
+  pidfdSocket?: string;
 }
 
 export interface ExecResult {
@@ -88,6 +91,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
   const o = await openLocked(store, id);
   let consoleFd: number | undefined;
   let ptyPeer: number | undefined;
+  let pidfdSock: number | undefined;
   try {
     switch (o.status) {
       // As runc: a created container's namespaces and cgroup exist already.
@@ -100,6 +104,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     }
     if (proc.terminal && !opts.consoleSocket && !opts.foregroundTerminal) throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if capsa will detach without setting console socket');
     if (opts.consoleSocket && !proc.terminal) throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
+    if (opts.pidfdSocket !== undefined) pidfdSock = connectPidfdSocket(opts.pidfdSocket);
     if (proc.terminal) {
       if (opts.consoleSocket) {
         try { consoleFd = addon().connectUnix(path.resolve(opts.consoleSocket)); } catch (e) { throw fromSystemError(e, `console socket ${opts.consoleSocket}`, 'INVALID_ARGUMENT'); }
@@ -136,11 +141,21 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     });
     const startTime = processStartTime(pid);
     if (opts.pidFile) writePidFile(opts.pidFile, pid);
+    if (pidfdSock !== undefined) {
+      try {
+        sendPidfd(pidfdSock, result.pid || pid, opts.pidfdSocket!);
+      } catch (e) {
+        // The caller never learns of the process: do not leave it running.
+        signalProcess({ pid: result.pid || pid, startTime }, 9);
+        throw e;
+      }
+    }
     const ptyMaster = ptyPeer === undefined ? undefined : addon().recvFd(ptyPeer);
     return { pid: result.pid || pid, startTime, ptyMaster, stdio: result.stdio };
   } finally {
     if (consoleFd !== undefined) addon().closeFd(consoleFd);
     if (ptyPeer !== undefined) addon().closeFd(ptyPeer);
+    if (pidfdSock !== undefined) addon().closeFd(pidfdSock);
     o.dir.unlock();
   }
 }

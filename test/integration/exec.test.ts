@@ -188,18 +188,19 @@ test('foreground exec forwards signals to the exec\'d process', async () => {
   });
 });
 
-test('exec of a command that does not exist: one-line error naming it, non-zero, nothing left in the container', async () => {
+test('exec of a command that does not exist: one-line error naming it, exit 255 (runc), nothing left in the container', async () => {
   await withRunning(undefined, async (c) => {
     const r = await capsa(['exec', c.id, '/bin/no-such-command']);
-    assert.is.not(r.code, 0);
+    assert.is(r.code, 255);
     assert.match(oneLine(r.stderr), /no-such-command/);
     assert.equal(cgroupProcs(c.pid), [c.pid]);
   });
 });
 
-test('exec into a container that does not exist: exit 1, "container does not exist"', async () => {
+test('exec into a container that does not exist: exit 255 as runc, "container does not exist"; a missing id is a usage error (1)', async () => {
   const r = await capsa(['exec', 'capsa-test-nonexistent', '/bin/testinit', 'true']);
-  assert.is(r.code, 1);
+  assert.is(r.code, 255);
+  assert.is((await capsa(['exec'])).code, 1);
   assert.match(oneLine(r.stderr), /container does not exist/);
 });
 
@@ -367,18 +368,18 @@ test('exec into a created container runs in its namespaces and cgroup (as runc),
   }
 });
 
-test('exec into a stopped container: exit 1, "cannot exec in a stopped container"', async () => {
+test('exec into a stopped container: exit 255 (runc), "cannot exec in a stopped container"', async () => {
   await withRunning((s) => { s.process!.args = ['/bin/testinit', 'true']; }, async (c) => {
     await until('the container to stop', async () => (JSON.parse((await capsaOk(['state', c.id])).stdout).status === 'stopped' ? true : undefined));
     const r = await capsa(['exec', c.id, '/bin/testinit', 'true']);
-    assert.is(r.code, 1);
+    assert.is(r.code, 255);
     assert.match(oneLine(r.stderr), /cannot exec in a stopped container/);
   }, { mayStop: true });
 });
 
 (HAVE_PAUSE ? test : test.skip)(
   HAVE_PAUSE
-    ? 'exec into a paused container: exit 1 with runc\'s words; after resume exec works'
+    ? 'exec into a paused container: exit 255 with runc\'s words; after resume exec works'
     : 'exec into a paused container [SKIPPED: `capsa pause` is not a verb yet]',
   async () => {
     await withRunning(undefined, async (c) => {
@@ -386,7 +387,7 @@ test('exec into a stopped container: exit 1, "cannot exec in a stopped container
       try {
         assert.is(JSON.parse((await capsaOk(['state', c.id])).stdout).status, 'paused');
         const r = await capsa(['exec', c.id, '/bin/testinit', 'true']);
-        assert.is(r.code, 1);
+        assert.is(r.code, 255);
         assert.match(oneLine(r.stderr), /cannot exec in a paused container \(use --ignore-paused to override\)/);
         assert.equal(cgroupProcs(c.pid), [c.pid]);
       } finally {
@@ -399,7 +400,7 @@ test('exec into a stopped container: exit 1, "cannot exec in a stopped container
 
 // ---- bad input ----
 
-test('a malformed --process file: one-line error, exit 1, nothing joined the container', async () => {
+test('a malformed --process file: one-line error, exit 255 as every runc exec failure, nothing joined the container', async () => {
   await withRunning(undefined, async (c) => {
     const cases: [string, string, RegExp][] = [
       ['truncated JSON', '{"args": ["/bin/testinit", ', /process file .*invalid JSON/],
@@ -412,12 +413,12 @@ test('a malformed --process file: one-line error, exit 1, nothing joined the con
       const file = path.join(c.dir, 'process.json');
       fs.writeFileSync(file, text);
       const r = await capsa(['exec', '--process', file, c.id]);
-      assert.is(r.code, 1, `${label}: exit ${r.code} ${r.stderr}`);
+      assert.is(r.code, 255, `${label}: exit ${r.code} ${r.stderr}`);
       assert.match(oneLine(r.stderr), re, label);
       assert.equal(cgroupProcs(c.pid), [c.pid], label);
     }
     const missing = await capsa(['exec', '--process', path.join(c.dir, 'nope.json'), c.id]);
-    assert.is(missing.code, 1);
+    assert.is(missing.code, 255);
     assert.match(oneLine(missing.stderr), /nope\.json.*no such file or directory/);
     assert.ok(alive(c.pid));
   });

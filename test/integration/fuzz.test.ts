@@ -148,7 +148,8 @@ async function cliCase(index: number, rng: Rng, worker: { dir: string; bundle: s
   const foreground = args.includes('exec') || args.includes('run');
   const problems = foreground && !/level=error/.test(r.stderr)
     ? [...(r.signal ? [`killed by ${r.signal}`] : []), ...(hasStack(r.stderr) ? ['a stack trace on stderr'] : [])]
-    : errorOutputProblems(r, /No help topic/.test(r.stderr) ? [3] : [1], { debug: args.includes('--debug') });
+    // runc: exec exits 255 for every failure after its arguments were parsed.
+    : errorOutputProblems(r, /No help topic/.test(r.stderr) ? [3] : args.includes('exec') ? [1, 255] : [1], { debug: args.includes('--debug') });
   return problems.length ? { index, kind: 'cli', what, problems, stderr: r.stderr } : undefined;
 }
 

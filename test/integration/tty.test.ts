@@ -265,15 +265,15 @@ test('create --console-socket with terminal:false: runc\'s error, exit 1, nothin
   });
 });
 
-test('exec -t -d without a socket, and --console-socket without -t: runc\'s errors, nothing joins the container', async () => {
+test('exec -t -d without a socket, and --console-socket without -t: runc\'s errors (exit 255, as every exec failure), nothing joins the container', async () => {
   await withScratch(sleeper, async (s) => {
     assert.is((await capsaToFiles(['run', '-d', '--bundle', s.bundle.dir, s.id], s.dir)).code, 0);
     const { pid } = await statusOf(s.id);
     const a = await capsa(['exec', '-t', '-d', s.id, '/bin/testinit', 'true']);
-    assert.is(a.code, 1);
+    assert.is(a.code, 255);
     assert.match(oneLine(a.stderr), NO_SOCKET);
     const b = await capsa(['exec', '--console-socket', s.sock.path, s.id, '/bin/testinit', 'true']);
-    assert.is(b.code, 1);
+    assert.is(b.code, 255);
     assert.match(oneLine(b.stderr), NO_TTY);
     assert.equal(cgroupProcs(pid), [pid]);
     assert.is(s.sock.connections, 0);
@@ -289,12 +289,12 @@ test('run --console-socket without -d (a foreground run with a socket) is refuse
   });
 });
 
-test('exec -t --console-socket without -d (a foreground exec with a socket) is refused, as runc does', async () => {
+test('exec -t --console-socket without -d (a foreground exec with a socket) is refused with 255, as runc does', async () => {
   await withScratch(sleeper, async (s) => {
     assert.is((await capsaToFiles(['run', '-d', '--bundle', s.bundle.dir, s.id], s.dir)).code, 0);
     const { pid } = await statusOf(s.id);
     const r = await capsaToFiles(['exec', '-t', '--console-socket', s.sock.path, s.id, '/bin/testinit', 'true'], s.dir);
-    assert.is(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+    assert.is(r.code, 255, `exit ${r.code}: ${r.stderr}`);
     assert.match(oneLine(r.stderr), NO_TTY);
     assert.equal(cgroupProcs(pid), [pid]);
   });
@@ -320,7 +320,7 @@ test('a console socket path that does not exist, or is not a socket: one-line er
     assert.is((await capsaToFiles(['run', '-d', '--bundle', s.bundle.dir, s.id], s.dir)).code, 0);
     const { pid } = await statusOf(s.id);
     const r = await capsa(['exec', '-t', '-d', '--console-socket', path.join(s.dir, 'no-such.sock'), s.id, '/bin/testinit', 'true']);
-    assert.is(r.code, 1);
+    assert.is(r.code, 255, 'runc: every exec failure exits 255');
     assert.match(oneLine(r.stderr), /no-such\.sock/);
     assert.equal(cgroupProcs(pid), [pid]);
   });

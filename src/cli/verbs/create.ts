@@ -8,6 +8,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'no-pivot', type: 'bool' },
   { name: 'no-new-keyring', type: 'bool' },
   { name: 'preserve-fds', type: 'int' },
+  { name: 'pidfd-socket', type: 'string' },
 ];
 
 /** systemd socket activation: LISTEN_FDS fds meant for us pass to the container (runc does). */
@@ -25,6 +26,7 @@ export function createOptions(flags: Record<string, unknown>) {
     noPivot: !!flags['no-pivot'],
     noNewKeyring: !!flags['no-new-keyring'],
     preserveFds: listenFds() + ((flags['preserve-fds'] as number | undefined) ?? 0),
+    pidfdSocket: flags['pidfd-socket'] as string | undefined,
   };
 }
 

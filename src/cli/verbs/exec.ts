@@ -84,9 +84,20 @@ export const exec: Verb = async (args, ctx) => {
     { name: 'preserve-fds', type: 'int' },
     { name: 'cgroup', type: 'list' },
     { name: 'ignore-paused', type: 'bool' },
+    { name: 'pidfd-socket', type: 'string' },
   ]);
   const [id, ...cmd] = positional;
   if (!id) throw new CapsaError('INVALID_ARGUMENT', '"exec" requires a minimum of 1 argument: capsa exec [command options] <container-id> <command> [command options]');
+  try {
+    return await execIn(id, cmd, flags, ctx);
+  } catch (e) {
+    // runc: any failure of the exec itself (after the arguments) exits 255.
+    if (e instanceof CapsaError) e.exitStatus = 255;
+    throw e;
+  }
+};
+
+async function execIn(id: string, cmd: string[], flags: Record<string, unknown>, ctx: Parameters<Verb>[1]): Promise<number> {
   const rt = ctx.runtime();
   const state = rt.store.open(id).read();
   if (!state) throw new CapsaError('NOT_FOUND', 'container does not exist');
@@ -106,6 +117,7 @@ export const exec: Verb = async (args, ctx) => {
       preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
       cgroup: flags.cgroup as string[] | undefined,
       ignorePaused: !!flags['ignore-paused'],
+      pidfdSocket: flags['pidfd-socket'] as string | undefined,
     });
   } catch (e) {
     forwarder?.close();
@@ -114,4 +126,4 @@ export const exec: Verb = async (args, ctx) => {
   if (detach) return 0;
   const started = p;
   return foreground(started.handle(), () => started.wait(), started.io.ptyMaster, undefined, forwarder);
-};
+}
