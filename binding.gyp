@@ -11,7 +11,7 @@
     {
       "target_name": "capsa-init",
       "type": "executable",
-      "sources": ["native/init/capsa-init.c", "native/init/mounts.c", "native/init/creds.c", "native/init/plan.c", "native/init/sync.c", "native/init/console.c", "native/init/copyup.c", "native/init/selfclone.c", "native/init/privproc.c"],
+      "sources": ["native/init/capsa-init.c", "native/init/mounts.c", "native/init/creds.c", "native/init/plan.c", "native/init/sync.c", "native/init/console.c", "native/init/copyup.c", "native/init/selfclone.c", "native/init/privproc.c", "native/init/procattr.c", "native/init/idmap.c"],
       "cflags": ["-std=gnu11", "-D_GNU_SOURCE", "-Os", "-Wall", "-Wextra", "-fno-asynchronous-unwind-tables", "-fno-stack-protector"],
       "ldflags": ["-static", "-s"]
     },

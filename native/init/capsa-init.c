@@ -160,6 +160,7 @@ static void op_clone(struct reader *r) {
    * container's pid namespace from its first instruction: a neighbour with
    * CAP_SYS_PTRACE that stops it must find no host directory among its fds. */
   if (host_proc_fd >= 0) { close(host_proc_fd); host_proc_fd = -1; }
+  idmap_close_userns();
   /* CLONE_PARENT: the container's first process becomes the runtime's child,
    * so `run` can reap it; P itself only exists to get here. */
   int gate[2];
@@ -398,6 +399,11 @@ static void run_op(struct op *op) {
   case OP_PERSONALITY:
     if (syscall(SYS_personality, (unsigned long)rd_u32(r)) < 0) die(errno, "personality");
     break;
+  case OP_SCHEDULER: op_scheduler(r); break;
+  case OP_IOPRIO: op_ioprio(r); break;
+  case OP_CPU_AFFINITY: op_cpu_affinity(r); break;
+  case OP_MEMPOLICY: op_mempolicy(r); break;
+  case OP_IDMAP_TREE: op_idmap_tree(r); break;
   default: die(EINVAL, "unknown op code %u", op->code);
   }
   if (r->bad) die(EINVAL, "malformed op %u", op->code);
@@ -426,6 +432,7 @@ int main(int argc, char **argv) {
     (void)!write(2, usage, sizeof usage - 1);
     return 2;
   }
+  if (strcmp(argv[1], "--probe-idmap") == 0) return capsa_probe_idmap();
   sync_fd = atoi(argv[1]);
   /* Run from a sealed in-memory copy, so /proc/<pid>/exe never leads to the
    * host binary (CVE-2019-5736). Returns only once running sealed. */

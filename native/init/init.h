@@ -62,6 +62,7 @@ void op_move_root(void);
 void op_chroot(void);
 void op_root_readonly(void);
 void op_sysctl(struct reader *r);
+int make_fs_mount(const char *fstype, const char *source, const char **data);
 /* copyup.c */
 void copy_tree(int src_dir, int dst_dir, int depth);
 
@@ -77,6 +78,16 @@ void op_console(struct reader *r);
 void op_open_state(struct reader *r);
 void op_hook(struct reader *r);
 void op_setns_pid(struct reader *r);
+/* ---- procattr.c ---- */
+void op_scheduler(struct reader *r);
+void op_ioprio(struct reader *r);
+void op_cpu_affinity(struct reader *r);
+void op_mempolicy(struct reader *r);
+/* ---- idmap.c ---- */
+void op_idmap_tree(struct reader *r);
+int idmap_take_tree(const char *source);
+void idmap_close_userns(void);
+int capsa_probe_idmap(void);
 /* selfclone.c, privproc.c */
 int capsa_run_sealed(char **argv);
 int capsa_private_procfs(void);

@@ -43,7 +43,7 @@ void close_mount_slots(void) {
 }
 
 enum { CREATE_NONE = 0, CREATE_DIR = 1, CREATE_FILE = 2 };
-enum { KIND_FS = 0, KIND_BIND = 1, KIND_SETATTR = 2 };
+enum { KIND_FS = 0, KIND_BIND = 1, KIND_SETATTR = 2, KIND_IDMAPPED = 3 };
 enum { REC_BIND = 1, REC_ATTR = 2 };
 
 static int openat2_in(int dirfd, const char *path, int flags, uint64_t resolve) {
@@ -394,8 +394,6 @@ void op_attach_rootfs(struct reader *r) {
   rootfs_tree = -1;
 }
 
-static int make_fs_mount(const char *fstype, const char *source, const char **data);
-
 /* In P, before any user namespace: the container's root as a new filesystem
  * (a snapshot's overlay, from the lower/upper/work dirs containerd gives) or
  * a bind of a directory, built detached and never attached on the host: it
@@ -447,7 +445,7 @@ static void fs_configure(int fsfd, const char **data, const char *source) {
   }
 }
 
-static int make_fs_mount(const char *fstype, const char *source, const char **data) {
+int make_fs_mount(const char *fstype, const char *source, const char **data) {
   int fsfd = fsopen(fstype, FSOPEN_CLOEXEC);
   if (fsfd < 0) die(errno, "fsopen %s", fstype);
   fs_configure(fsfd, data, source);
@@ -536,7 +534,10 @@ void op_mount(struct reader *r) {
     return;
   }
   int mfd;
-  if (kind == KIND_BIND) {
+  if (kind == KIND_IDMAPPED) {
+    /* Made and idmapped by P in the host's namespaces (idmap.c). */
+    mfd = idmap_take_tree(source);
+  } else if (kind == KIND_BIND) {
     mfd = try_bind_tree(source, (recursive & REC_BIND) != 0);
     if (mfd < 0) die(errno, "bind source %s", source);
   } else if (*fallback) {

@@ -68,6 +68,7 @@ enum msg_type {
   MSG_CREATED = 3,
   MSG_ERROR = 4,
   MSG_WARN = 5,
+  MSG_DEBUG = 6,          /* detail for the runtime's --debug log */
   MSG_ACK = 100,
   MSG_ABORT = 101,
 };
@@ -158,6 +159,21 @@ enum op_code {
                              relative lowerdirs; "" none), str attach dir: like
                              OP_ROOTFS_TREE, but the root is a filesystem made here (a
                              containerd snapshot's overlay), never mounted on the host */
+  /* 60-69: process attributes and idmapped mounts (runtime-spec 1.1-1.3). */
+  OP_SCHEDULER = 60,      /* u32 policy, u32 nice (s32), u32 priority, u64 flags,
+                             u64 runtime, u64 deadline, u64 period: sched_setattr */
+  OP_IOPRIO = 61,         /* u32 (class << 13 | level): ioprio_set(IOPRIO_WHO_PROCESS, 0) */
+  OP_CPU_AFFINITY = 62,   /* blob cpu_set_t bytes (empty: every CPU), u32 report:
+                             sched_setaffinity; report sends the result as MSG_DEBUG */
+  OP_MEMPOLICY = 63,      /* u32 mode|flags, u32s nodes: set_mempolicy */
+  OP_IDMAP_TREE = 64,     /* in P, before any user/mount namespace is joined or made
+                             (see idmap.c): u32 kind (0 bind, 1 new filesystem),
+                             str source, str fstype, strs data, u32 recursive bind,
+                             u32 recursive idmap, str uid_map, str gid_map,
+                             str user namespace path (instead of the maps),
+                             u64 attr_set, u64 attr_clr, u32 recursive attrs (the
+                             mount's flags, set before C exists).
+                             OP_MOUNT kind 3 (idmapped) attaches the trees in order. */
 };
 
 /*
@@ -221,6 +237,11 @@ static inline const char *op_fields(unsigned code) {
   case OP_ATTACH_ROOTFS: return "u32";
   case OP_CHROOT: return "";
   case OP_ROOTFS_MOUNT: return "str str strs u64 u32 u32 str str";
+  case OP_SCHEDULER: return "u32 u32 u32 u64 u64 u64 u64";
+  case OP_IOPRIO: return "u32";
+  case OP_CPU_AFFINITY: return "blob u32";
+  case OP_MEMPOLICY: return "u32 u32s";
+  case OP_IDMAP_TREE: return "u32 str str strs u32 u32 str str str u64 u64 u32";
   default: return 0;
   }
 }

@@ -6,6 +6,8 @@ import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, type LsmE
 import { CLONE, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
+import { execAffinity, finalAffinityOps, initialAffinityOp, ioPriorityOps, memoryPolicyOps, schedulerOps, type HostTopology } from './process-attrs';
+import type { MemoryPolicy } from '../spec/types';
 
 export interface ExecInput {
   process: Process;
@@ -19,6 +21,10 @@ export interface ExecInput {
   lsm?: LsmExec;
   /** Cgroup dirs the process joins by itself; absent: it syncs and the runtime places it. */
   cgroupMembership?: CgroupMembership;
+  /** The container's linux.memoryPolicy: exec'd processes get it too. */
+  memoryPolicy?: MemoryPolicy;
+  /** CPUs and NUMA nodes online here. */
+  topology?: HostTopology;
 }
 
 const NS_FLAG: Record<NamespaceType, number> = {
@@ -32,19 +38,26 @@ export function compileExec(input: ExecInput): Op[] {
   if (!proc.args?.length) throw new CapsaError('INVALID_ARGUMENT', 'exec: no command given (process.args is empty)');
   // The container's cgroup namespace (if any) is joined by setns below, so
   // CLONE_INTO_CGROUP needs no late unshare here.
-  const ops: Op[] = [...cgroupJoinOps(input.cgroupMembership, input.namespaces.includes('user')).ops];
+  const topology = input.topology ?? {};
+  const affinity = execAffinity(proc, topology);
+  // initial: where capsa-init runs until it is in the container's cgroup.
+  const ops: Op[] = [initialAffinityOp(affinity.initial), ...cgroupJoinOps(input.cgroupMembership, input.namespaces.includes('user')).ops];
   for (const type of JOIN_ORDER) {
     if (input.namespaces.includes(type)) ops.push({ op: 'setnsPid', pid: input.containerPid, nstype: NS_FLAG[type], what: `join the container's ${type} namespace` });
   }
   // A further clone puts the process inside the container's pid namespace.
   ops.push({ op: 'clone', flags: 0, what: 'create the exec process' });
   ops.push({ op: 'setsid', what: 'start a new session' });
+  // In the container's cgroup now (its cpuset may have reset the affinity): final.
+  ops.push(...finalAffinityOps(affinity.final));
+  ops.push(...memoryPolicyOps(input.memoryPolicy, topology));
   if (proc.terminal) {
     if (input.consoleFd === undefined) throw new CapsaError('INVALID_ARGUMENT', 'exec: a terminal was requested but no console socket was given');
     ops.push({ op: 'console', socketFd: input.consoleFd, rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0, bindConsole: 0, fromRootfs: 0, configPath: 'process.terminal', what: 'set up the terminal' });
   }
   if (proc.oomScoreAdj !== undefined) ops.push({ op: 'writeProc', path: 'self/oom_score_adj', content: String(proc.oomScoreAdj), configPath: 'process.oomScoreAdj', what: 'set oom_score_adj' });
   ops.push(...rlimitOps(proc));
+  ops.push(...schedulerOps(proc), ...ioPriorityOps(proc));
   const caps = capabilitySets(proc, input.lastCap);
   ops.push({ op: 'capBounding', keep: caps.bounding, lastCap: input.lastCap, configPath: 'process.capabilities.bounding', what: 'drop bounding capabilities' });
   const seccomp = seccompPlacement(proc, caps, input.seccomp);

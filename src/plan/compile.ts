@@ -10,6 +10,8 @@ import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, withHome,
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
+import { idmappedMountOps, isIdmapped } from './idmap-mounts';
+import { execAffinity, initialAffinityOp, ioPriorityOps, memoryPolicyOps, schedulerOps, type HostTopology } from './process-attrs';
 import { normalizeDestination, protectedPathOps, SPECIAL_FS } from './protected-paths';
 import { rootfsMountOp, type RootfsMount } from './rootfs-mount';
 
@@ -51,6 +53,8 @@ export interface CompileInput {
   rootfsMount?: RootfsMount;
   /** Whether a namespace path is the runtime's own (default: never). */
   isRuntimeNamespace?: IsRuntimeNamespace;
+  /** CPUs and NUMA nodes online here (checked against execCPUAffinity and memoryPolicy). */
+  topology?: HostTopology;
 }
 
 export interface Plan {
@@ -130,11 +134,18 @@ function preCloneOps(input: CompileInput, ns: Namespaces, membership: CgroupMemb
   return ops;
 }
 
-function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warnings: string[]): Op[] {
+function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warnings: string[], idmapTrees: Op[]): Op[] {
   const configPath = `mounts[${i}]`;
   const opts = parseMountOptions(m.options ?? [], m.type, configPath);
   warnings.push(...opts.warnings);
   const type = m.type ?? (opts.bind ? 'bind' : '');
+  if (isIdmapped(m, opts)) {
+    // The tree is made in P, in the host's namespaces (idmap-mounts.ts).
+    const { tree, mount } = idmappedMountOps(m, i, opts, opts.bind ? '' : type, input.spec, ns, input.bundle, input.isDirectory);
+    idmapTrees.push(tree);
+    if (!opts.bind && SPECIAL_FS.has(type) && mount.op === 'mount') Object.assign(mount, { noSymlinks: 1, destination: normalizeDestination(m.destination) });
+    return [mount];
+  }
   const noSymlinks = SPECIAL_FS.has(type) ? 1 : 0;
   const base = { attrSet: opts.attrSet, attrClear: opts.attrClear, propagation: opts.propagation, data: opts.data, fallbackBindSource: '', copyUp: 0, slot: 0, noSymlinks, configPath };
   if (type === 'cgroup' || type === 'cgroup2') return cgroupMountOps(m, base, input, ns);
@@ -194,10 +205,18 @@ export function compile(input: CompileInput): Plan {
   const ns = namespaces(spec, input.isRuntimeNamespace);
   const privateMounts = ns.isPrivate('mount');
   if (!privateMounts && spec.linux?.rootfsPropagation) invalid('linux.rootfsPropagation', 'setting the propagation of the rootfs needs a private mount namespace');
-  const ops: Op[] = preCloneOps(input, ns, input.cgroupMembership);
+  const topology = input.topology ?? {};
+  // execCPUAffinity is not for the init (runtime-spec): checked here, used by exec.
+  execAffinity(proc, topology);
+  const idmapTrees: Op[] = [];
+  const mounts = (spec.mounts ?? []).flatMap((m, i) => mountOps(m, i, input, ns, warnings, idmapTrees));
+  // capsa-init first leaves any CPU pinning of the runtime behind (runc does),
+  // then makes the idmapped trees before it joins the cgroup or any namespace.
+  const ops: Op[] = [initialAffinityOp(undefined), ...idmapTrees, ...preCloneOps(input, ns, input.cgroupMembership)];
   const inUserNs = ns.fresh.has('user') || ns.joined.has('user');
 
   ops.push({ op: 'setsid', what: 'start a new session' });
+  ops.push(...memoryPolicyOps(spec.linux?.memoryPolicy, topology));
   if (ns.fresh.has('network')) ops.push({ op: 'loopbackUp', configPath: 'linux.namespaces', what: 'bring up the loopback interface' });
   if (!input.noNewKeyring) ops.push({ op: 'sessionKeyring', name: `_ses.${input.id ?? 'capsa'}`, what: 'join a new session keyring' });
   const persona = spec.linux?.personality;
@@ -216,7 +235,7 @@ export function compile(input: CompileInput): Plan {
   ops.push(ns.joined.has('mount') || !privateMounts
     ? { op: 'rootfs', path: input.rootfs, bind: privateMounts ? 1 : 0, sharedParent: propagation.sharedParent, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` }
     : { op: 'attachRootfs', sharedParent: propagation.sharedParent, configPath: 'root.path', what: `prepare rootfs ${input.rootfs}` });
-  (spec.mounts ?? []).forEach((m, i) => ops.push(...mountOps(m, i, input, ns, warnings)));
+  ops.push(...mounts);
   if (needsDevSetup(spec)) {
     ops.push(...deviceOps(spec, inUserNs));
     ops.push(...devSymlinkOps(spec));
@@ -248,8 +267,10 @@ export function compile(input: CompileInput): Plan {
   if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'hostname', name: spec.hostname, configPath: 'hostname', what: 'set hostname' });
   if (spec.domainname !== undefined && spec.domainname !== '') ops.push({ op: 'domainname', name: spec.domainname, configPath: 'domainname', what: 'set domainname' });
 
-  // Process: limits, privileges, identity.
+  // Process: limits, scheduling, privileges, identity. The scheduler and I/O
+  // priority need CAP_SYS_NICE/CAP_SYS_ADMIN: before the credentials and any filter.
   ops.push(...rlimitOps(proc));
+  ops.push(...schedulerOps(proc, startHooks.length > 0), ...ioPriorityOps(proc));
   const caps = capabilitySets(proc, input.lastCap);
   warnings.push(...caps.warnings);
   ops.push({ op: 'capBounding', keep: caps.bounding, lastCap: input.lastCap, configPath: 'process.capabilities.bounding', what: 'drop bounding capabilities' });

@@ -34,6 +34,8 @@ export interface ParsedMountOptions {
   data: string[];
   /** tmpcopyup: fill the new tmpfs with what the rootfs has at the destination. */
   copyUp: boolean;
+  /** idmap / ridmap (runtime-spec 1.2): an idmapped mount, recursively for ridmap. */
+  idmap?: 'idmap' | 'ridmap';
   warnings: string[];
 }
 
@@ -92,9 +94,7 @@ export function parseMountOptions(options: readonly string[], type: string | und
       r.recursive |= RECURSIVE.ATTR;
       continue;
     }
-    if (opt === 'idmap' || opt === 'ridmap') {
-      throw new CapsaError('UNSUPPORTED', `config.${configPath}.options: "${opt}" mounts are not supported by capsa`, { configPath: `${configPath}.options` });
-    }
+    if (opt === 'idmap' || opt === 'ridmap') { r.idmap = opt; continue; }
     if (opt === 'tmpcopyup') {
       if (type !== 'tmpfs') throw new CapsaError('INVALID_CONFIG', `config.${configPath}.options: "tmpcopyup" is only valid for tmpfs mounts`, { configPath: `${configPath}.options` });
       r.copyUp = true;

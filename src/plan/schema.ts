@@ -71,6 +71,22 @@ export const OPS = {
     code: 50,
     fields: [['fstype', 'str'], ['source', 'str'], ['data', 'strs'], ['attrSet', 'u64'], ['propagation', 'u32'], ['recursive', 'u32'], ['cwd', 'str'], ['path', 'str']],
   },
+  // 60-69: process attributes and idmapped mounts (runtime-spec 1.1-1.3).
+  scheduler: {
+    code: 60,
+    fields: [['policy', 'u32'], ['nice', 'u32'], ['priority', 'u32'], ['flags', 'u64'], ['runtime', 'u64'], ['deadline', 'u64'], ['period', 'u64']],
+  },
+  ioprio: { code: 61, fields: [['value', 'u32']] },
+  cpuAffinity: { code: 62, fields: [['mask', 'blob'], ['report', 'u32']] },
+  mempolicy: { code: 63, fields: [['mode', 'u32'], ['nodes', 'u32s']] },
+  idmapTree: {
+    code: 64,
+    fields: [
+      ['kind', 'u32'], ['source', 'str'], ['fstype', 'str'], ['data', 'strs'], ['recursiveBind', 'u32'],
+      ['recursiveIdmap', 'u32'], ['uidMap', 'str'], ['gidMap', 'str'], ['usernsPath', 'str'],
+      ['attrSet', 'u64'], ['attrClear', 'u64'], ['recursiveAttr', 'u32'],
+    ],
+  },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;
@@ -109,10 +125,11 @@ export const CLONE = {
 
 // Sync points and message types (protocol.h).
 export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3 } as const;
-export const MSG = { SYNC: 1, CHILD: 2, CREATED: 3, ERROR: 4, WARN: 5, ACK: 100, ABORT: 101 } as const;
+export const MSG = { SYNC: 1, CHILD: 2, CREATED: 3, ERROR: 4, WARN: 5, DEBUG: 6, ACK: 100, ABORT: 101 } as const;
 export const MSG_SIZE = 256;
 export const MSG_DETAIL_LEN = 240;
 
-export const MOUNT_KIND = { FS: 0, BIND: 1, SETATTR: 2 } as const;
+export const MOUNT_KIND = { FS: 0, BIND: 1, SETATTR: 2, IDMAPPED: 3 } as const;
+export const IDMAP_TREE = { BIND: 0, FS: 1 } as const;
 export const CREATE = { NONE: 0, DIR: 1, FILE: 2 } as const;
 export const RECURSIVE = { BIND: 1, ATTR: 2 } as const;

@@ -21,6 +21,7 @@ import { readFileInRoot } from '../image/rootpath';
 import { rootfsFlagsToClear } from '../image/marker';
 import { rootfsLayers, type RootfsMount } from '../plan/rootfs-mount';
 import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
+import { hostTopology } from './topology';
 
 export interface CreateOptions {
   /** The bundle dir; without one, give `spec` and `rootfs` and the state dir serves as the bundle. */
@@ -180,6 +181,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     phase: 'creating', hasPrivatePidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path),
     hooks: spec.hooks, useSystemd: opts.systemdCgroup, process: spec.process,
     seccomp: seccomp && { program: seccomp.program.toString('base64'), flags: seccomp.flags },
+    ...(spec.linux?.memoryPolicy ? { memoryPolicy: spec.linux.memoryPolicy } : {}),
   };
   let cgroup: CgroupManager | undefined;
   let childPid = 0;
@@ -224,12 +226,13 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       home: homeOf(rootfs, spec.process!.user.uid, opts.rootfsMount), isDirectory, isRuntimeNamespace,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
       id, noNewKeyring: opts.noNewKeyring, lsm, rootfsAttrClear: rootfsFlagsToClear(bundle, rootfs), rootfsMount: opts.rootfsMount,
+      topology: hostTopology(spec.process, spec.linux?.memoryPolicy),
     });
     plan.warnings.forEach(warn);
     faultPoint('create:before-init');
     const result = await startInit(plan.ops, {
       preserveFds: opts.preserveFds ?? 0, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
-      extraFds: consoleFd === undefined ? [] : [consoleFd],
+      extraFds: consoleFd === undefined ? [] : [consoleFd], onDebug: opts.onDebug,
     }, {
       onReady: (pid) => cgroup!.addProcess(pid),
       onMaps: (pid) => {

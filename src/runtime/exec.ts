@@ -16,6 +16,7 @@ import { processStartTime } from './status';
 import { faultPoint } from './faults';
 import { signalProcess, waitForExit } from './process-exit';
 import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
+import { hostTopology } from './topology';
 
 export interface ExecOptions {
   consoleSocket?: string;
@@ -31,6 +32,8 @@ export interface ExecOptions {
   ignorePaused?: boolean;
   /** runc --pidfd-socket: a pidfd of the new process is sent on this unix socket. */
   pidfdSocket?: string;
+  /** Details only worth a --debug log. */
+  onDebug?: (msg: string) => void;
 }
 
 export interface ExecResult {
@@ -120,12 +123,13 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       process: proc, containerPid: o.record.pid, namespaces: namespacesToJoin(o.record.pid), lastCap: hostLastCap(),
       preserveFds, consoleFd: consoleFd === undefined ? undefined : 3 + preserveFds + 1, seccomp,
       cgroupMembership: execMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
+      memoryPolicy: o.record.memoryPolicy, topology: hostTopology(proc, o.record.memoryPolicy),
     });
     let pid = 0;
     let childStart: number | undefined;
     const result = await startInit(ops, {
       preserveFds, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
-      extraFds: consoleFd === undefined ? [] : [consoleFd],
+      extraFds: consoleFd === undefined ? [] : [consoleFd], onDebug: opts.onDebug,
     }, {
       onReady: (p) => o.cgroup?.addProcess(p),
       onMaps: () => {},

@@ -30,6 +30,8 @@ export interface InitOptions {
   stepTimeoutMs: number;
   /** Host fds handed to capsa-init right after the sync socket (fd 4+N, ...). */
   extraFds?: number[];
+  /** Details capsa-init reports for a --debug log (MSG_DEBUG). */
+  onDebug?: (msg: string) => void;
 }
 
 export interface InitResult {
@@ -241,6 +243,9 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
           return;
         case MSG.WARN:
           warnings.push(m.detail);
+          return;
+        case MSG.DEBUG:
+          opts.onDebug?.(m.detail);
           return;
         case MSG.CREATED:
           if (childPid === 0) {

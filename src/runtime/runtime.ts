@@ -132,7 +132,7 @@ export class Runtime {
   /** Starts a new process in a running container; wait() on the result for its exit. */
   async exec(id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> {
     const { execProcess } = require('./exec') as typeof import('./exec');
-    const r = await execProcess(this.store, id, proc, opts);
+    const r = await execProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts });
     return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster }, this.opts.reapChildren !== false);
   }
 

@@ -40,9 +40,32 @@ export interface Process {
   apparmorProfile?: string;
   oomScoreAdj?: number;
   selinuxLabel?: string;
-  ioPriority?: { class: string; priority: number };
-  scheduler?: Record<string, unknown>;
+  ioPriority?: IOPriority;
+  scheduler?: Scheduler;
   execCPUAffinity?: { initial?: string; final?: string };
+}
+
+/** runtime-spec 1.2 process.scheduler (sched_setattr(2)). */
+export interface Scheduler {
+  policy: string;
+  nice?: number;
+  priority?: number;
+  flags?: string[];
+  runtime?: number;
+  deadline?: number;
+  period?: number;
+}
+
+export interface IOPriority {
+  class: string;
+  priority: number;
+}
+
+/** runtime-spec 1.3 linux.memoryPolicy (set_mempolicy(2)). */
+export interface MemoryPolicy {
+  mode: string;
+  nodes?: string;
+  flags?: string[];
 }
 
 export interface User {
@@ -223,6 +246,7 @@ export interface Linux {
   mountLabel?: string;
   personality?: { domain: string; flags?: string[] };
   intelRdt?: Record<string, unknown>;
+  memoryPolicy?: MemoryPolicy;
 }
 
 /** runtime-spec state.md, plus runc's extra fields. */

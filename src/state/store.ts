@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError, fromSystemError } from '../errors';
 import type { CgroupRecord } from '../cgroups/manager';
-import type { Hooks, Process } from '../spec/types';
+import type { Hooks, MemoryPolicy, Process } from '../spec/types';
 import { addon, LOCK_EX, LOCK_NB, LOCK_UN } from '../sys/addon';
 import { checkContainerId } from './id';
 
@@ -31,6 +31,8 @@ export interface StateRecord {
   process?: Process;
   /** The compiled seccomp filter (base64), applied to exec'd processes too. */
   seccomp?: { program: string; flags: number };
+  /** linux.memoryPolicy, applied to exec'd processes too. */
+  memoryPolicy?: MemoryPolicy;
 }
 
 export const DEFAULT_ROOT = '/run/capsa';

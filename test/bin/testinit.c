@@ -614,6 +614,82 @@ static int cmd_signals(int argc, char **argv) {
   return 0;
 }
 
+
+/* ---- process attributes (scheduler, I/O priority, memory policy) ---- */
+
+/* "sched": sched_getattr of this process, then policy/nice/rt_priority as
+ * /proc/self/stat shows them (fields 41, 19, 40). */
+static int cmd_sched(int argc, char **argv) {
+  (void)argc; (void)argv;
+  struct {
+    unsigned size, policy;
+    unsigned long long flags;
+    int nice;
+    unsigned priority;
+    unsigned long long runtime, deadline, period;
+    unsigned util_min, util_max;
+  } a;
+  memset(&a, 0, sizeof a);
+  if (syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof a, 0) != 0) die_errno("sched_getattr");
+  printf("policy=%u nice=%d priority=%u flags=0x%llx runtime=%llu deadline=%llu period=%llu\n", a.policy, a.nice, a.priority,
+         a.flags, a.runtime, a.deadline, a.period);
+  FILE *f = fopen("/proc/self/stat", "re");
+  if (!f) die_errno("/proc/self/stat");
+  char buf[2048];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) die_msg("/proc/self/stat: no ')'");
+  /* p+2 is field 3 (state). */
+  char *field[64] = {0};
+  int i = 3;
+  for (char *t = strtok(p + 2, " "); t && i < 64; t = strtok(NULL, " ")) field[i++] = t;
+  if (i <= 41) die_msg("/proc/self/stat: too few fields");
+  printf("stat policy=%s nice=%s rt_priority=%s\n", field[41], field[19], field[40]);
+  return 0;
+}
+
+/* "ioprio": ioprio_get(IOPRIO_WHO_PROCESS, 0) as class and level. */
+static int cmd_ioprio(int argc, char **argv) {
+  (void)argc; (void)argv;
+  long v = syscall(SYS_ioprio_get, 1, 0);
+  if (v < 0) die_errno("ioprio_get");
+  printf("class=%ld level=%ld\n", v >> 13, v & 0x1fff);
+  return 0;
+}
+
+/* "mempolicy": get_mempolicy of this thread: mode, mode flags, node list. */
+static int cmd_mempolicy(int argc, char **argv) {
+  (void)argc; (void)argv;
+  int mode = 0;
+  unsigned long mask[1024 / (8 * sizeof(unsigned long))];
+  memset(mask, 0, sizeof mask);
+  if (syscall(SYS_get_mempolicy, &mode, mask, 1024UL + 1, NULL, 0UL) != 0) die_errno("get_mempolicy");
+  const int flag_bits = (1 << 15) | (1 << 14) | (1 << 13);
+  printf("mode=%d flags=0x%x nodes=", mode & ~flag_bits, mode & flag_bits);
+  const char *sep = "";
+  for (int node = 0; node < 1024; node++) {
+    if (mask[node / (8 * sizeof(unsigned long))] & (1UL << (node % (8 * sizeof(unsigned long))))) {
+      printf("%s%d", sep, node);
+      sep = ",";
+    }
+  }
+  printf("\n");
+  return 0;
+}
+
+
+/* "owners PATH...": uid:gid of each path (lstat), one line each. */
+static int cmd_owners(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    struct stat st;
+    if (lstat(argv[i], &st) != 0) die_errno(argv[i]);
+    printf("%u:%u\n", st.st_uid, st.st_gid);
+  }
+  return 0;
+}
+
 static int cmd_help(int argc, char **argv);
 int cmd_glibc(int argc, char **argv); /* glibc-probe.c */
 
@@ -667,6 +743,10 @@ static const struct command {
     {"oom", 0, cmd_oom, ""},
     {"cgroup", 0, cmd_cgroup, ""},
     {"glibc", 0, cmd_glibc, ""},
+    {"sched", 0, cmd_sched, ""},
+    {"ioprio", 0, cmd_ioprio, ""},
+    {"mempolicy", 0, cmd_mempolicy, ""},
+    {"owners", 1, cmd_owners, "PATH..."},
     {"help", 0, cmd_help, ""},
 };
 

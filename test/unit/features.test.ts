@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
+import { idmapSupport } from '../../src/spec/idmap-support';
 import { CAPSA_VERSION, features } from '../../src/spec/features';
 
 test('version range and annotations', () => {
@@ -19,8 +20,8 @@ test('mount options are sorted, unique and include the recursive variants', () =
   const opts = features().mountOptions;
   assert.equal(opts, [...opts].sort());
   assert.is(new Set(opts).size, opts.length);
-  for (const o of ['ro', 'rro', 'rbind', 'rprivate', 'rnosymfollow', 'tmpcopyup', 'defaults']) assert.ok(opts.includes(o), o);
-  assert.is(opts.length, 60);
+  for (const o of ['ro', 'rro', 'rbind', 'rprivate', 'rnosymfollow', 'tmpcopyup', 'defaults', 'idmap', 'ridmap']) assert.ok(opts.includes(o), o);
+  assert.is(opts.length, 62);
 });
 
 test('linux namespaces and capabilities', () => {
@@ -44,7 +45,11 @@ test('linux cgroup, seccomp and security modules', () => {
   assert.equal(linux.apparmor, { enabled: false });
   assert.equal(linux.selinux, { enabled: false });
   assert.equal(linux.intelRdt, { enabled: false });
-  assert.equal(linux.mountExtensions, { idmap: { enabled: false } });
+});
+
+test('mountExtensions.idmap.enabled is what capsa-init\'s probe found on this host', () => {
+  // The probe itself is checked against real idmapped mounts in idmap-mounts.test.
+  assert.equal(features().linux.mountExtensions, { idmap: { enabled: idmapSupport().enabled } });
 });
 
 test('top-level keys follow features.md order and serialize', () => {

@@ -66,9 +66,9 @@ test('cgroup2 dir with a user namespace: cgroup.procs is written before any name
   assert.not.ok(j.intoClone);
 });
 
-test('compile: join ops come first; a fresh cgroup namespace is made by the child after CLONE_INTO_CGROUP', () => {
+test('compile: join ops come first (after the CPU affinity reset); a fresh cgroup namespace is made by the child after CLONE_INTO_CGROUP', () => {
   const ops = plan(HYBRID, (s) => s.linux!.namespaces!.push({ type: 'cgroup' }));
-  assert.equal(ops.slice(0, 3).map((o) => o.op), ['joinCgroup', 'joinCgroup', 'cgroupFd']);
+  assert.equal(ops.slice(0, 4).map((o) => o.op), ['cpuAffinity', 'joinCgroup', 'joinCgroup', 'cgroupFd']);
   const clone = ofKind(ops, 'clone')[0]!;
   assert.is(clone.flags & CLONE.NEWCGROUP, 0, 'not made by the clone (it would be rooted at the parent\'s cgroup)');
   const after = ops[ops.indexOf(clone) + 1] as OpOf<'unshare'>;
@@ -87,10 +87,10 @@ test('compile: with a user namespace the cgroup namespace stays in the clone fla
 test('compileExec: joins before setns; into the clone unless the container has a user namespace', () => {
   const base = { process: { ...defaultSpec().process!, terminal: false, args: ['/bin/true'] }, containerPid: 42, lastCap: 40, preserveFds: 0 };
   const ops = compileExec({ ...base, namespaces: ['pid', 'mount', 'cgroup'], cgroupMembership: HYBRID });
-  assert.equal(ops.slice(0, 3).map((o) => o.op), ['joinCgroup', 'joinCgroup', 'cgroupFd']);
-  assert.ok(ops.findIndex((o) => o.op === 'setnsPid') > 2);
+  assert.equal(ops.slice(0, 4).map((o) => o.op), ['cpuAffinity', 'joinCgroup', 'joinCgroup', 'cgroupFd']);
+  assert.ok(ops.findIndex((o) => o.op === 'setnsPid') > 3);
   const userOps = compileExec({ ...base, namespaces: ['user', 'pid', 'mount'], cgroupMembership: V2 });
-  assert.equal(userOps[0]!.op, 'joinCgroup');
+  assert.equal(userOps[1]!.op, 'joinCgroup');
   assert.is(ofKind(userOps, 'cgroupFd').length, 0);
 });
 

@@ -153,17 +153,12 @@ test('tmpcopyup on anything but tmpfs is refused naming mounts[N].options', () =
   }
 });
 
-test('idmap and ridmap are refused with an error naming mounts[N].options', () => {
-  for (const opt of ['idmap', 'ridmap']) {
-    try {
-      parse(['bind', opt], 'none');
-      assert.unreachable(`${opt} accepted`);
-    } catch (e) {
-      assert.instance(e, CapsaError);
-      assert.is((e as CapsaError).configPath, 'mounts[3].options');
-      assert.match((e as Error).message, opt);
-    }
-  }
+test('idmap and ridmap mark an idmapped mount (ridmap: recursively); the last one given wins, as in runc', () => {
+  assert.is(parse(['bind', 'idmap'], 'none').idmap, 'idmap');
+  assert.is(parse(['rbind', 'ridmap'], 'none').idmap, 'ridmap');
+  assert.is(parse(['rbind', 'ridmap', 'idmap'], 'none').idmap, 'idmap');
+  assert.is(parse(['rbind'], 'none').idmap, undefined);
+  assert.equal(parse(['bind', 'idmap'], 'none').data, [], 'not passed to the filesystem');
 });
 
 test('rootPropagationFlags: every value, the rslave default and an unknown one', () => {
