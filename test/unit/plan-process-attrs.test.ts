@@ -175,6 +175,7 @@ test('idmapped bind: the tree is made first in P (before the cgroup join and the
     [tree!.kind, tree!.source, tree!.recursiveBind, tree!.recursiveIdmap, tree!.uidMap, tree!.gidMap, tree!.usernsPath],
     [IDMAP_TREE.BIND, '/bundles/b1/vol', 1, 0, '0 1000 10\n', '5 2000 1\n', ''],
   );
+  assert.equal([BigInt(tree!.attrSet) & 1n, tree!.recursiveAttr], [1n, 0], 'ro is set on the tree by P already');
   assert.is(p.ops.indexOf(tree!), 1);
   assert.ok(p.ops.indexOf(tree!) < at(p.ops, 'sync') && p.ops.indexOf(tree!) < at(p.ops, 'unshare'));
   const mount = of(p.ops, 'mount').find((m) => m.destination === '/data')!;
