@@ -175,6 +175,28 @@ test('user namespace joined by path: idmap without mappings uses that namespace'
   });
 });
 
+test('exec sees the idmapped mount as the init does: ownership inside, and its writes land as 0:0 on the host', async () => {
+  await withSource(async (src) => {
+    await withRootfsCopy(async (rootfs) => {
+      const idm = bind(src, '/mnt/idmapped', ['bind'], { uidMappings: map(0, HOST_ID, 65536), gidMappings: map(0, HOST_ID, 65536) });
+      const b = makeBundle({ config: all(userNs, writable, addMounts(idm), cmd('sleep', 'forever')), rootfs });
+      const dir = tempDir('idmap-exec');
+      try {
+        assert.is((await capsaToFiles(['run', '-d', '--bundle', b.dir, b.id], dir)).code, 0);
+        const seen = await capsaOk(['exec', b.id, '/bin/testinit', 'owners', '/mnt/idmapped/foo', '/mnt/idmapped/bar', '/mnt/idmapped/baz']);
+        assert.equal(owners(seen.stdout), ['0:0', '1000:1000', '5:7']);
+        await capsaOk(['exec', b.id, '/bin/testinit', 'touch', '/mnt/idmapped/from-exec']);
+        assert.is(hostOwner(path.join(src, 'from-exec')), '0:0');
+      } finally {
+        await capsa(['delete', '--force', b.id]);
+        b.cleanup();
+        fs.rmSync(dir, { recursive: true, force: true });
+        await waitReaped(b.id);
+      }
+    }, chownRootfs);
+  });
+});
+
 // ---- refusals and features ----
 
 test('refused with one line naming the field: idmap without mappings or user namespace, one of two mappings, bad entries, a filesystem the kernel cannot idmap, overlapping ranges', async () => {
