@@ -67,9 +67,6 @@ function lstatInside(root: string, rel: string): fs.Stats | undefined {
   return undefined;
 }
 
-function isWhiteoutDevice(st: fs.Stats): boolean {
-  return st.isCharacterDevice() && st.rdev === 0;
-}
 
 class LayerWriter {
   /** Paths this layer wrote; same-layer files are immune to its whiteouts. */

@@ -93,7 +93,7 @@ function waitStarted(fifo: string, record: StateRecord, timeoutMs: number): Prom
     const timer = setTimeout(() => settle(new CapsaError('TIMEOUT', `container ${record.id} did not start within ${timeoutMs} ms`)), timeoutMs);
     // A process that exits (and is reaped by an engine) right away may beat
     // the fifo's events: drain what it left in the fifo ourselves.
-    death.exited.then(() => {
+    void death.exited.then(() => {
       if (settled) return;
       drain();
       decide();

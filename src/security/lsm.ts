@@ -57,6 +57,7 @@ function invalid(configPath: string, msg: string): CapsaError {
 
 // Control characters would end the "exec <profile>" record written to
 // /proc/self/attr/exec early or smuggle a second one in.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function checkProfile(profile: string, configPath: string): void {

@@ -304,7 +304,7 @@ export class TaskService {
   private async wait(r: IdRequest, ctx: CallContext): Promise<Msg> {
     const p = this.proc(r);
     const exit = await new Promise<Exit>((resolve, reject) => {
-      p.wait().then(resolve);
+      p.wait().then(resolve, reject);
       ctx.signal.addEventListener('abort', () => reject(new RpcError(Code.Canceled, 'wait canceled')));
     });
     return { exitStatus: exit.status, exitedAt: exit.at };

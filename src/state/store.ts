@@ -175,7 +175,7 @@ export class ContainerDir {
   }
 }
 
-export function notExist(id: string): CapsaError {
+export function notExist(_id: string): CapsaError {
   return new CapsaError('NOT_FOUND', 'container does not exist');
 }
 

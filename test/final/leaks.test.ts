@@ -5,7 +5,7 @@
 // after its own after-hooks ran shows up here.
 import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
-import { describeLeaks, hostLeaks, settle } from './host';
+import { describeLeaks, hostLeaks, settle } from '../helpers/host';
 
 const test = suite('final-leaks');
 

@@ -132,18 +132,16 @@ export function capsaSuite(name: string): CapsaSuite {
   const wrap = (fn: (ctx: unknown) => unknown) => async (ctx: unknown) => {
     const before = snapshot([root]);
     for (const d of before.stateDirs) ids.add(path.basename(d));
-    let failed = false;
+    let leaks: string[] = [];
     try {
       await fn(ctx);
-    } catch (e) {
-      failed = true;
-      throw e;
     } finally {
       if (fs.existsSync(root)) for (const d of fs.readdirSync(root)) ids.add(d);
-      const leaks = await settledLeaks(before, root, mine);
+      leaks = await settledLeaks(before, root, mine);
       for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) await run(['delete', '--force', id]);
-      if (leaks.length && !failed) throw new Error(`test left resources behind:\n  ${leaks.join('\n  ')}`);
     }
+    // Reached only when the test passed: a failing test keeps its own message.
+    if (leaks.length) throw new Error(`test left resources behind:\n  ${leaks.join('\n  ')}`);
   };
   const test = ((title: string, fn: (ctx: unknown) => unknown) => inner(title, wrap(fn))) as unknown as Test;
   test.before = inner.before;

@@ -33,8 +33,6 @@ const { test, capsa, capsaOk, root } = suite;
 const { runIn, withRunning } = securityHarness(suite);
 
 const CORE_PATTERN = '/proc/sys/kernel/core_pattern';
-const MASKED = defaultSpec().linux!.maskedPaths!;
-const READONLY = defaultSpec().linux!.readonlyPaths!;
 
 // ---- helpers ----
 

@@ -12,8 +12,8 @@ import * as assert from 'uvu/assert';
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { capsaSuite } from '../helpers/capsa';
-import { containerTraces, waitContainerGone } from '../final/host';
-import { capsaFiles, errorMessage, hasStack, tempDir, STATUSES, type FileRunResult, type OciState, reapingTest } from '../final/kit';
+import { containerTraces, waitContainerGone } from '../helpers/host';
+import { capsaFiles, errorMessage, hasStack, tempDir, STATUSES, type FileRunResult, type OciState, reapingTest } from '../helpers/kit';
 
 const suite = capsaSuite('crash');
 const { root } = suite;

@@ -21,8 +21,8 @@ import { makeBundle } from '../helpers/bundle';
 import { capsaSuite } from '../helpers/capsa';
 import { sharedTestRootfs } from '../helpers/rootfs';
 import { baseArgs, ESCAPE_CANARY, mutateArgs, mutateConfig, Rng } from '../helpers/fuzz';
-import { allCgroupPaths, allProcesses, alive, CGROUP_ROOT, mountLines, settle, waitContainerGone } from '../final/host';
-import { capsaFiles, errorMessage, errorOutputProblems, hasStack, tempDir, type FileRunResult, type OciState, reapingTest } from '../final/kit';
+import { allCgroupPaths, allProcesses, alive, CGROUP_ROOT, mountLines, settle, waitContainerGone } from '../helpers/host';
+import { capsaFiles, errorMessage, errorOutputProblems, hasStack, tempDir, type FileRunResult, type OciState, reapingTest } from '../helpers/kit';
 
 const suite = capsaSuite('fuzz');
 const { root } = suite;

@@ -17,18 +17,13 @@ const { test, capsa, capsaOk } = capsaSuite('image-run');
 let seq = 0;
 const newId = (): string => `capsa-image-run-${process.pid}-${seq++}`;
 
-function cleanup(dir: string): void {
-  for (const m of mountsUnder(dir).reverse()) fs.existsSync(m) && runCommand('umount', ['-l', m]);
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
 async function withDir(tag: string, fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = tempDir(tag);
   try {
     await fn(dir);
   } finally {
     for (const m of mountsUnder(dir).reverse()) await runCommand('umount', ['-l', m]);
-    cleanup(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -9,8 +9,8 @@ import * as assert from 'uvu/assert';
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { capsaSuite } from '../helpers/capsa';
-import { containerTraces, settle, waitContainerGone } from '../final/host';
-import { capsaFiles, errorMessage, hasStack, tempDir, until, STATUSES, type FileRunResult, type OciState, reapingTest } from '../final/kit';
+import { containerTraces, settle, waitContainerGone } from '../helpers/host';
+import { capsaFiles, errorMessage, hasStack, tempDir, until, STATUSES, type FileRunResult, type OciState, reapingTest } from '../helpers/kit';
 import { Rng } from '../helpers/fuzz';
 
 const suite = capsaSuite('reliability-concurrency');

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { capabilityNames } from '../../src/spec/capabilities';
 import type { Spec } from '../../src/spec/types';
 import {
-  all, cmd, hexMask, makeHostileRootfs, probe, procStatus, securityHarness, securitySuite, statusLines, type Config,
+  all, cmd, hexMask, makeHostileRootfs, procStatus, securityHarness, securitySuite, statusLines, type Config,
 } from '../helpers/hostile-rootfs';
 
 const suite = securitySuite('security-mounts');

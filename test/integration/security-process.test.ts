@@ -10,8 +10,12 @@ import { capabilityMask, CAPABILITY_NAMES } from '../../src/spec/capabilities';
 import { detectLsm } from '../../src/security/lsm';
 import type { Process } from '../../src/spec/types';
 import { makeBundle } from '../helpers/bundle';
-import { assertOneLineError, CAPSA_BIN, runCommand, type RunResult } from '../helpers/capsa';
+import { assertOneLineError, CAPSA_BIN, runCommand } from '../helpers/capsa';
 import { securitySuite, all, cmd, hexMask, ID_PREFIX, procStatus, securityHarness, securityRootfs, statusLines, type Config } from '../helpers/hostile-rootfs';
+import { skipUnless } from '../helpers/skip';
+
+// 2^64-1 as configs write it; as a double it is 2^64, which JSON.stringify writes as 18446744073709552000.
+const UINT64_MAX = 2 ** 64 - 1;
 
 const suite = securitySuite('security-process');
 const { test, capsa } = suite;
@@ -229,8 +233,8 @@ for (const r of RLIMITS) {
 }
 
 test('rlimits: 2^64-1 means unlimited', async () => {
-  if (hostHard('CORE') !== Infinity) return; // cannot raise a hard limit without CAP_SYS_RESOURCE
-  const out = await runOk(all((s) => { s.process!.rlimits = [{ type: 'RLIMIT_CORE', soft: 0, hard: 18446744073709551615 }]; }, cmd('rlimit', 'CORE')));
+  if (skipUnless(hostHard('CORE') === Infinity, 'the host caps RLIMIT_CORE: a hard limit cannot be raised without CAP_SYS_RESOURCE')) return;
+  const out = await runOk(all((s) => { s.process!.rlimits = [{ type: 'RLIMIT_CORE', soft: 0, hard: UINT64_MAX }]; }, cmd('rlimit', 'CORE')));
   assert.is(out, '0 unlimited\n');
 });
 
@@ -271,20 +275,20 @@ test('supplementary groups of the caller are cleared when the config gives none'
 const lsm = detectLsm();
 
 test('LSM: this host\'s state is what the tests below assume (no /sys/kernel/security/lsm => neither module)', () => {
-  if (fs.existsSync('/sys/kernel/security/lsm')) return; // an LSM host: the assertions below adapt
+  if (skipUnless(!fs.existsSync('/sys/kernel/security/lsm'), 'an LSM host: the tests below adapt to it')) return;
   assert.equal(lsm, { apparmor: false, selinux: false });
 });
 
 test('AppArmor: process.apparmorProfile on a host without AppArmor is ignored, like an engine would (container runs)', async () => {
   const r = await runIn(all((s) => { s.process!.apparmorProfile = 'capsa-test-profile'; }, cmd('echo', 'ran')));
-  if (lsm.apparmor) return; // applying an unloaded profile fails on an AppArmor host; not this host's case
+  if (skipUnless(!lsm.apparmor, 'an AppArmor host: applying an unloaded profile fails there')) return;
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout, 'ran\n');
   for (const line of r.stderr.split('\n').filter(Boolean)) assert.match(line, /warn/, `only a warning may be printed: ${line}`);
 });
 
 test('AppArmor: exec --apparmor on a host without AppArmor runs the process too', async () => {
-  if (lsm.apparmor) return;
+  if (skipUnless(!lsm.apparmor, 'an AppArmor host')) return;
   await withRunning(cmd('sleep', 'forever'), async ({ id }) => {
     const r = await capsa(['exec', '--apparmor', 'capsa-test-profile', id, '/bin/testinit', 'echo', 'ran']);
     assert.is(r.code, 0, r.stderr);
@@ -293,14 +297,14 @@ test('AppArmor: exec --apparmor on a host without AppArmor runs the process too'
 });
 
 test('SELinux: process.selinuxLabel on a host without SELinux fails create like runc, one line naming the field', async () => {
-  if (lsm.selinux) return;
+  if (skipUnless(!lsm.selinux, 'an SELinux host')) return;
   const r = await runIn(all((s) => { s.process!.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2'; }, cmd('true')));
   assertOneLineError(r, 'process.selinuxLabel');
   assert.match(r.stderr, 'selinux label is specified in config, but selinux is disabled or not supported');
 });
 
 test('SELinux: exec --process-label on a host without SELinux fails with one line', async () => {
-  if (lsm.selinux) return;
+  if (skipUnless(!lsm.selinux, 'an SELinux host')) return;
   await withRunning(cmd('sleep', 'forever'), async ({ id }) => {
     const r = await capsa(['exec', '--process-label', 'system_u:system_r:container_t:s0', id, '/bin/testinit', 'true']);
     assertOneLineError(r, 'selinuxLabel');
@@ -308,7 +312,7 @@ test('SELinux: exec --process-label on a host without SELinux fails with one lin
 });
 
 test('SELinux: linux.mountLabel on a host without SELinux is ignored, like runc (container runs)', async () => {
-  if (lsm.selinux) return;
+  if (skipUnless(!lsm.selinux, 'an SELinux host')) return;
   const r = await runIn(all((s) => { s.linux!.mountLabel = 'system_u:object_r:container_file_t:s0:c1,c2'; }, cmd('echo', 'ran')));
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout, 'ran\n');

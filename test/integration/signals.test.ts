@@ -11,8 +11,8 @@ import * as assert from 'uvu/assert';
 import type { Spec } from '../../src/spec/types';
 import { makeBundle } from '../helpers/bundle';
 import { CAPSA_BIN, capsaSuite } from '../helpers/capsa';
-import { alive, waitContainerGone } from '../final/host';
-import { capsaFiles, errorMessage, reapingTest, tempDir, until, type OciState } from '../final/kit';
+import { alive, waitContainerGone } from '../helpers/host';
+import { capsaFiles, errorMessage, reapingTest, tempDir, until, type OciState } from '../helpers/kit';
 
 const suite = capsaSuite('signals');
 const { root } = suite;

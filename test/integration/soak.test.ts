@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 
 import { capsaSuite, runCommand } from '../helpers/capsa';
 import { REPO_ROOT } from '../helpers/rootfs';
-import { reapingTest } from '../final/kit';
+import { reapingTest } from '../helpers/kit';
 
 const suite = capsaSuite('soak');
 const test = reapingTest(suite.test);

@@ -12,7 +12,6 @@ import { bunBinary } from '../helpers/bun';
 import { REPO_ROOT } from '../helpers/rootfs';
 
 const ADDON = path.join(REPO_ROOT, 'build', 'Release', 'capsa_addon.node');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const native = require(ADDON) as Record<string, (...args: unknown[]) => unknown>;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-addon-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -11,6 +11,9 @@ import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op, type OpOf, type Op
 import { defaultSpec } from '../../src/spec/defaults';
 import type { Spec } from '../../src/spec/types';
 
+// 2^64-1 as configs write it; as a double it is 2^64, which JSON.stringify writes as 18446744073709552000.
+const UINT64_MAX = 2 ** 64 - 1;
+
 // ---- helpers ----
 
 function spec(edit?: (s: Spec) => void): Spec {
@@ -606,7 +609,7 @@ test('rlimits: one op per entry in order, RLIM_INFINITY for huge values', () => 
   const p = plan((s) => {
     s.process!.rlimits = [
       { type: 'RLIMIT_NOFILE', soft: 512, hard: 4096 },
-      { type: 'RLIMIT_CORE', soft: 18446744073709551615, hard: 18446744073709551615 },
+      { type: 'RLIMIT_CORE', soft: UINT64_MAX, hard: UINT64_MAX },
       { type: 'RLIMIT_CPU', soft: 0, hard: 10 },
     ];
   });

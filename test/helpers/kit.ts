@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Test } from 'uvu';
-import { CAPSA_BIN, type RunResult } from '../helpers/capsa';
+import { CAPSA_BIN, type RunResult } from './capsa';
 import { trackProcesses } from './host';
 
-export { tick, until } from '../helpers/wait';
+export { tick, until } from './wait';
 
-export { tempDir } from '../helpers/rootfs';
+export { tempDir } from './rootfs';
 
 export interface FileRunOptions {
   env?: NodeJS.ProcessEnv;
