@@ -7,4 +7,5 @@ export type * from './spec/types';
 export { defaultSpec } from './spec/defaults';
 export { spec, SpecBuilder, type BindOptions, type TmpfsOptions } from './builder';
 export { runOnce, type RunResult, type RunOnceOptions, type RunSource, type RunTimeoutError } from './runtime/oneshot';
-export { containerStats, type ContainerStats } from './runtime/stats';
+export type { ContainerStats } from './runtime/runtime';
+export type { ContainerEvent } from './runtime/cgroup-verbs';

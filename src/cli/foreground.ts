@@ -1,6 +1,6 @@
 // Waiting for a foreground process (run, exec): forward signals, relay the
 // terminal when there is one, and return the exit status runc would.
-import { parseSignal } from './signals';
+import { parseSignal } from '../runtime/signals';
 import { signalProcess } from '../runtime/process-exit';
 import type { WaitResult } from '../runtime/runtime';
 

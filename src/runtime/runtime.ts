@@ -7,6 +7,11 @@ import type { CreateOptions } from './create';
 import { deleteContainer, killContainer, readState, startContainer } from './lifecycle';
 import { ChildExit, exitCodeOf, signalProcess } from './process-exit';
 import type { ExitStatus } from '../sys/addon';
+import type { CgroupStats } from '../cgroups/manager';
+import type { ContainerEvent } from './cgroup-verbs';
+
+/** cgroup statistics of a container (cpu, memory, pids, blkio, hugetlb). */
+export type ContainerStats = CgroupStats;
 
 export interface RuntimeOptions {
   root?: string;
@@ -57,9 +62,11 @@ export class Container {
   kill(signal: number | string = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> { return this.runtime.kill(this.id, signal, opts); }
   state(): State { return this.runtime.state(this.id); }
   delete(opts: { force?: boolean } = {}): Promise<void> { return this.runtime.delete(this.id, opts); }
-  /** cgroup statistics (cpu, memory, pids, blkio, hugetlb) of the container. */
-  stats(): import('./stats').ContainerStats {
-    return (require('./stats') as typeof import('./stats')).containerStats(this.runtime, this.id);
+  /** cgroup statistics (cpu, memory, pids, blkio, hugetlb) of the running container. */
+  stats(): Promise<ContainerStats> { return this.runtime.stats(this.id); }
+  /** runc events: an OOM event as it happens, stats every intervalMs, until the container stops or signal aborts. */
+  events(intervalMs: number, emit: (e: ContainerEvent) => void, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.runtime.events(this.id, intervalMs, emit, opts);
   }
   /** Runs a process inside this running container. */
   exec(proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> { return this.runtime.exec(this.id, proc, opts); }
@@ -71,9 +78,11 @@ export class Container {
   /** Applies a partial resources update to the running container; returns warnings. */
   update(resources: Resources): Promise<string[]> { return this.runtime.update(this.id, resources); }
   /** OOM kills in the container's cgroup so far. */
-  oomKillCount(): number { return verbs().containerOomKills(this.runtime.store, this.id); }
+  oomKillCount(): number { return this.runtime.oomKillCount(this.id); }
   /** cgroup v2: the memory.events file to watch for OOM kills; undefined on v1. */
-  memoryEventsFile(): string | undefined { return verbs().memoryEventsFile(this.runtime.store, this.id); }
+  memoryEventsFile(): string | undefined { return this.runtime.memoryEventsFile(this.id); }
+  /** The process the container's config gives (what exec's flags start from). */
+  process(): Process { return this.runtime.process(this.id); }
 
   /** Resolves when the container's init exits (every call, with the same result). */
   async wait(): Promise<WaitResult> {
@@ -101,8 +110,9 @@ export class ExecProcess {
   }
 
   /** Signals the process (through a pidfd: a reused pid is never hit); false when it has exited. */
-  kill(signal: number): boolean {
-    return signalProcess({ pid: this.pid, startTime: this.startTime }, signal);
+  kill(signal: number | string = 'SIGTERM'): boolean {
+    const n = typeof signal === 'number' ? signal : (require('./signals') as typeof import('./signals')).parseSignal(signal);
+    return signalProcess({ pid: this.pid, startTime: this.startTime }, n);
   }
 }
 
@@ -144,13 +154,30 @@ export class Runtime {
   resume(id: string): Promise<void> { return verbs().resumeContainer(this.store, id); }
   pids(id: string): Promise<number[]> { return verbs().containerPids(this.store, id); }
   update(id: string, resources: Resources): Promise<string[]> { return verbs().updateContainer(this.store, id, resources); }
+  /** cgroup statistics of a running container (runc events --stats). */
+  stats(id: string): Promise<ContainerStats> { return verbs().containerStats(this.store, id); }
+  /** runc events: OOM events as they happen, stats every intervalMs, until the container stops or signal aborts. */
+  events(id: string, intervalMs: number, emit: (e: ContainerEvent) => void, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return verbs().watchEvents(this.store, id, intervalMs, emit, opts);
+  }
+  /** OOM kills in the container's cgroup so far (0 when it has none or is gone). */
+  oomKillCount(id: string): number { return verbs().containerOomKills(this.store, id); }
+  /** cgroup v2: the memory.events file to watch for OOM kills; undefined on v1. */
+  memoryEventsFile(id: string): string | undefined { return verbs().memoryEventsFile(this.store, id); }
+
+  /** The process the container's config gives (what exec's flags start from). */
+  process(id: string): Process {
+    const rec = this.store.open(id).read();
+    if (!rec?.process) throw new CapsaError('NOT_FOUND', 'container does not exist');
+    return rec.process;
+  }
 
   state(id: string): State {
     return readState(this.store, id);
   }
 
   async kill(id: string, signal: number | string, opts: { all?: boolean } = {}): Promise<void> {
-    const { parseSignal } = await import('../cli/signals');
+    const { parseSignal } = require('./signals') as typeof import('./signals');
     const n = typeof signal === 'number' ? signal : parseSignal(signal);
     return killContainer(this.store, id, n, !!opts.all);
   }

@@ -361,9 +361,9 @@ export class TaskService {
     return {};
   }
 
-  private stats(r: IdRequest): Msg {
+  private async stats(r: IdRequest): Promise<Msg> {
     const t = this.task(r.id);
     if (t.init.exit) throw precondition('container not running');
-    return { stats: metricsAny(t.container.stats(), this.o.unified, t.container.oomKillCount()) };
+    return { stats: metricsAny(await t.container.stats(), this.o.unified, t.container.oomKillCount()) };
   }
 }

@@ -14,7 +14,6 @@ import { spec, type SpecBuilder } from '../../src/builder';
 import { CapsaError } from '../../src/errors';
 import { Runtime } from '../../src/runtime/runtime';
 import { runOnce, type RunResult, type RunTimeoutError } from '../../src/runtime/oneshot';
-import { containerStats } from '../../src/runtime/stats';
 import { makeBundle } from '../helpers/bundle';
 import { capsaSuite } from '../helpers/capsa';
 import { REPO_ROOT, removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
@@ -63,7 +62,7 @@ test('dist/index.cjs and dist/index.mjs export the API and load nothing native o
       console.log(JSON.stringify({ cjs: Object.keys(cjs).sort(), esm: Object.keys(esm).sort(), native, handles: process._getActiveHandles().length }));
     });`;
   const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { cjs: string[]; esm: string[]; native: string[]; handles: number };
-  for (const name of ['Runtime', 'Container', 'CapsaError', 'spec', 'SpecBuilder', 'runOnce', 'containerStats', 'defaultSpec']) {
+  for (const name of ['Runtime', 'Container', 'CapsaError', 'spec', 'SpecBuilder', 'runOnce', 'defaultSpec']) {
     assert.ok(out.cjs.includes(name), `cjs exports ${name}`);
     assert.ok(out.esm.includes(name), `esm exports ${name}`);
   }
@@ -488,12 +487,12 @@ test('stdio: one word for all three fds (\'ignore\' is /dev/null, \'pipe\' is a 
   }
 });
 
-test('containerStats reads the container\'s cgroup: matches the files in cgroupfs', async () => {
+test('runtime.stats reads the container\'s cgroup: matches the files in cgroupfs; a deleted one is NOT_FOUND', async () => {
   const { id, c, dir } = await sleeper(base().withMemoryLimit('64m').withPidsLimit(33));
   try {
     await c.start();
-    const stats = containerStats(runtime, id);
-    assert.equal(c.stats().pids, stats.pids, 'container.stats() reads the same cgroup');
+    const stats = await runtime.stats(id);
+    assert.equal((await c.stats()).pids, stats.pids, 'container.stats() reads the same cgroup');
     const cg = (controller: string, file: string) => fs.readFileSync(path.join('/sys/fs/cgroup', controller, id, file), 'utf8').trim();
     assert.is(stats.pids.current, Number(cg('pids', 'pids.current')));
     assert.is(stats.pids.current, 1, 'just the init');
@@ -505,7 +504,7 @@ test('containerStats reads the container\'s cgroup: matches the files in cgroupf
   } finally {
     await cleanUp(dir, c);
   }
-  await expectCapsaError(() => containerStats(runtime, id), 'NOT_FOUND', 'container does not exist');
+  await expectCapsaError(() => runtime.stats(id), 'NOT_FOUND', 'container does not exist');
 });
 
 test('a library-made container is visible to the CLI, which can exec into it and delete it', async () => {

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { CapsaError } from '../../src/errors';
-import { parseSignal, signalName } from '../../src/cli/signals';
+import { parseSignal, signalName } from '../../src/runtime/signals';
 
 test('numbers are taken as-is', () => {
   assert.is(parseSignal('9'), 9);

@@ -3,7 +3,6 @@ import { out } from '../output';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CapsaError } from '../../errors';
-import { containerPids, containerStats, pauseContainer, resumeContainer, updateContainer, watchEvents } from '../../runtime/cgroup-verbs';
 import type { Resources } from '../../spec/types';
 import { expectArgs, parseFlags } from '../args';
 import type { Verb } from '../context';
@@ -11,14 +10,14 @@ import type { Verb } from '../context';
 export const pause: Verb = async (args, ctx) => {
   const { positional } = parseFlags(args, []);
   expectArgs('pause', positional, 1, 'capsa pause <container-id>');
-  await pauseContainer(ctx.runtime().store, positional[0]!);
+  await ctx.runtime().pause(positional[0]!);
   return 0;
 };
 
 export const resume: Verb = async (args, ctx) => {
   const { positional } = parseFlags(args, []);
   expectArgs('resume', positional, 1, 'capsa resume <container-id>');
-  await resumeContainer(ctx.runtime().store, positional[0]!);
+  await ctx.runtime().resume(positional[0]!);
   return 0;
 };
 
@@ -28,7 +27,7 @@ export const ps: Verb = async (args, ctx) => {
   if (!id) throw new CapsaError('INVALID_ARGUMENT', '"ps" requires a minimum of 1 argument: capsa ps [command options] <container-id> [ps options]');
   const format = (flags.format as string | undefined) ?? 'table';
   if (format !== 'table' && format !== 'json') throw new CapsaError('INVALID_ARGUMENT', `invalid format option: ${format}`);
-  const pids = await containerPids(ctx.runtime().store, id);
+  const pids = await ctx.runtime().pids(id);
   if (format === 'json') {
     out(JSON.stringify(pids) + '\n');
     return 0;
@@ -62,14 +61,14 @@ export const events: Verb = async (args, ctx) => {
   ]);
   expectArgs('events', positional, 1, 'capsa events [command options] <container-id>');
   const id = positional[0]!;
-  const store = ctx.runtime().store;
+  const runtime = ctx.runtime();
   if (flags.stats) {
-    const data = await containerStats(store, id);
+    const data = await runtime.stats(id);
     out(JSON.stringify({ type: 'stats', id, data }) + '\n');
     return 0;
   }
   const interval = parseDuration((flags.interval as string | undefined) ?? '5s');
-  await watchEvents(store, id, interval, (e) => out(JSON.stringify(e) + '\n'));
+  await runtime.events(id, interval, (e) => out(JSON.stringify(e) + '\n'));
   return 0;
 };
 
@@ -144,7 +143,7 @@ export const update: Verb = async (args, ctx) => {
   if (f('pids-limit') !== undefined) r.pids = { limit: parseNumber('pids-limit', f('pids-limit')!) };
   if (f('blkio-weight') !== undefined) r.blockIO = { ...(r.blockIO ?? {}), weight: parseNumber('blkio-weight', f('blkio-weight')!) };
   if (f('l3-cache-schema') || f('mem-bw-schema')) throw new CapsaError('UNSUPPORTED', 'Intel RDT is not supported by capsa');
-  const warnings = await updateContainer(ctx.runtime().store, positional[0]!, r);
+  const warnings = await ctx.runtime().update(positional[0]!, r);
   warnings.forEach(ctx.warn);
   return 0;
 };

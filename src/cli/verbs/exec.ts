@@ -99,9 +99,7 @@ export const exec: Verb = async (args, ctx) => {
 
 async function execIn(id: string, cmd: string[], flags: Record<string, unknown>, ctx: Parameters<Verb>[1]): Promise<number> {
   const rt = ctx.runtime();
-  const state = rt.store.open(id).read();
-  if (!state) throw new CapsaError('NOT_FOUND', 'container does not exist');
-  const proc = flags.process ? readProcessFile(flags.process as string) : processFromFlags(state.process!, flags, cmd);
+  const proc = flags.process ? readProcessFile(flags.process as string) : processFromFlags(rt.process(id), flags, cmd);
   if (flags.process && flags.tty) proc.terminal = true;
   const detach = !!flags.detach;
   if (flags['console-socket'] && !detach) throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');

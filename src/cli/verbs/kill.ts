@@ -1,7 +1,7 @@
 import { CapsaError } from '../../errors';
 import { parseFlags } from '../args';
 import type { Verb } from '../context';
-import { parseSignal } from '../signals';
+import { parseSignal } from '../../runtime/signals';
 
 export const kill: Verb = async (args, ctx) => {
   const { flags, positional } = parseFlags(args, [{ name: 'all', short: 'a', type: 'bool' }]);
