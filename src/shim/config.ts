@@ -25,6 +25,19 @@ export interface ShimConfig {
   configPath?: string;
 }
 
+/** How `start` hands the daemon it spawns its config (an environment variable, removed once read). */
+export const CONFIG_ENV = 'CAPSA_SHIM_CONFIG';
+
+/** The config `start` passed to this daemon, or the per-pod defaults. */
+export function configFromEnv(): ShimConfig {
+  const raw = process.env[CONFIG_ENV];
+  delete process.env[CONFIG_ENV];
+  if (raw) {
+    try { return JSON.parse(raw) as ShimConfig; } catch { /* fall through to defaults */ }
+  }
+  return { mode: 'pod', root: DEFAULT_ROOT };
+}
+
 /** Parses the TOML subset: `key = "string" | true | false | number`, comments, [sections] ignored. */
 export function parseShimToml(text: string, file: string): Record<string, string | boolean | number> {
   const out: Record<string, string | boolean | number> = {};

@@ -32,7 +32,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     switch (flags.action) {
       case 'start': {
-        const address = await (require('./start') as typeof import('./start')).start(flags);
+        const { address, newDaemon } = await (require('./start') as typeof import('./start')).start(flags);
+        // The next task's start can hand its pod to a shim that has already booted.
+        if (newDaemon) (require('./spare') as typeof import('./spare')).ensureSpare();
         process.stdout.write(address);
         process.exit(0);
         break;

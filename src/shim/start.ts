@@ -10,22 +10,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import { groupOf, SOCKET_ROOT, socketPath, toAddress } from './address';
-import { configFromOptions, DEFAULT_ROOT, type ShimConfig } from './config';
+import { CONFIG_ENV, configFromOptions, DEFAULT_ROOT, type ShimConfig } from './config';
 import type { ShimFlags } from './flags';
 import { decode } from './proto/codec';
 import { Any, type AnyMsg } from './proto/messages';
 
 /** The settings `start` chose, handed to the daemon it spawns. */
-const CONFIG_ENV = 'CAPSA_SHIM_CONFIG';
-
-export function configFromEnv(): ShimConfig {
-  const raw = process.env[CONFIG_ENV];
-  delete process.env[CONFIG_ENV];
-  if (raw) {
-    try { return JSON.parse(raw) as ShimConfig; } catch { /* fall through to defaults */ }
-  }
-  return { mode: 'pod', root: DEFAULT_ROOT };
-}
 
 /** Runtime options as containerd writes them on `start`'s stdin (a marshalled Any; empty when none). */
 export function parseOptions(data: Buffer): AnyMsg | undefined {
@@ -111,10 +101,11 @@ export async function claimGroup(flags: ShimFlags, bundle: string, options: AnyM
   return { kind: 'new', address, socket: sock, server, config };
 }
 
-export async function start(flags: ShimFlags): Promise<string> {
+/** The pod's shim address; newDaemon when this call started the daemon that serves it. */
+export async function start(flags: ShimFlags): Promise<{ address: string; newDaemon: boolean }> {
   const bundle = path.resolve(flags.bundle || process.cwd());
   const claim = await claimGroup(flags, bundle, parseOptions(readStdin()));
-  if (claim.kind === 'joined') return claim.address;
+  if (claim.kind === 'joined') return { address: claim.address, newDaemon: false };
   const fd = (claim.server as unknown as { _handle: { fd: number } })._handle.fd;
   const args = [process.argv[1]!, '-namespace', flags.namespace, '-id', flags.id, '-address', flags.address, ...(flags.debug ? ['-debug'] : [])];
   const child = spawn(process.execPath, [...process.execArgv, ...args], {
@@ -129,8 +120,6 @@ export async function start(flags: ShimFlags): Promise<string> {
   });
   adjustOomScore(child.pid!);
   child.unref();
-  // The next task's start can hand its pod to a shim that has already booted.
-  (require('./spare') as typeof import('./spare')).ensureSpare();
   // Not server.close(): that would unlink the socket the daemon now serves.
-  return claim.address;
+  return { address: claim.address, newDaemon: true };
 }
