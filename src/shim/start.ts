@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import { groupOf, SOCKET_ROOT, socketPath, toAddress } from './address';
-import { CONFIG_ENV, configFromOptions, DEFAULT_ROOT, type ShimConfig } from './config';
+import { CONFIG_ENV, configFromOptions, type ShimConfig } from './config';
 import type { ShimFlags } from './flags';
 import { decode } from './proto/codec';
 import { Any, type AnyMsg } from './proto/messages';
