@@ -9,7 +9,11 @@
 # services; a policy-rc.d that says "no" is in place for the install only.
 #
 # Prints one line per missing command it could not get and exits 1 then.
+# scripts/setup.sh calls it (the installs happen there, once); the engine tests
+# call it with --check, which installs nothing and only reports what is missing.
 set -euo pipefail
+check_only=0
+[ "${1:-}" = --check ] && check_only=1
 
 declare -A pkg_of=(
   [containerd]=containerd
@@ -38,6 +42,10 @@ done
 
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$check_only" = 1 ]; then
+    echo "engine-setup: missing ${pkgs[*]} (bash scripts/setup.sh installs them)" >&2
+    exit 1
+  fi
   if [ "$(id -u)" != 0 ]; then
     echo "engine-setup: missing ${pkgs[*]} and not root: cannot install" >&2
     exit 1

@@ -30,3 +30,7 @@ else
 fi
 npx --no-install tsc -p tsconfig.json
 node scripts/bundle.mjs
+
+# The engines the engine tests drive (containerd, podman, docker) and runc to
+# compare with: installed here, once, never from inside a test.
+bash scripts/engine-setup.sh || echo "setup: the engine tests will be skipped (see above)" >&2

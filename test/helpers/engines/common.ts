@@ -287,10 +287,10 @@ export function failedCapsaCalls(mark: number): string {
 
 let setupDone: string | undefined;
 
-/** Runs scripts/engine-setup.sh once per process; returns '' or why it failed. */
+/** Checks (scripts/engine-setup.sh --check, once per process) that the engines are installed; returns '' or what is missing. */
 export async function ensureEngines(): Promise<string> {
   if (setupDone !== undefined) return setupDone;
-  const r = await run('bash', [ENGINE_SETUP], { timeoutMs: 20 * 60_000 });
+  const r = await run('bash', [ENGINE_SETUP, '--check'], { timeoutMs: 60_000 });
   setupDone = r.code === 0 ? '' : `scripts/engine-setup.sh failed: ${describe(r)}`;
   return setupDone;
 }
