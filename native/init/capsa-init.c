@@ -195,7 +195,7 @@ static int cwd_fd = -1;
  * outside it starts with "(unreachable)", or fails). */
 static void check_cwd_inside(const char *path) {
   char buf[4096];
-  if (!getcwd(buf, sizeof buf) || buf[0] != '/') die(EPERM, "cwd %s is outside the container root", path);
+  if (!getcwd(buf, sizeof buf) || buf[0] != '/') refuse(EPERM, "cwd %s is outside the container root", path);
 }
 
 static void op_open_cwd(struct reader *r) {

@@ -48,7 +48,7 @@ static int open_ptmx(int from_rootfs) {
   if (pts < 0) die(errno, "open /dev/pts in the container (a terminal needs devpts there, not a symlink)");
   struct statfs sf;
   if (fstatfs(pts, &sf) < 0) die(errno, "statfs /dev/pts");
-  if (sf.f_type != DEVPTS_SUPER_MAGIC) die(EINVAL, "refusing: /dev/pts in the container is not a devpts mount");
+  if (sf.f_type != DEVPTS_SUPER_MAGIC) refuse(EINVAL, "refusing: /dev/pts in the container is not a devpts mount");
   how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
   int fd = (int)syscall(SYS_openat2, pts, "ptmx", &how, sizeof how);
@@ -95,7 +95,7 @@ void op_console(struct reader *r) {
     struct statfs sf;
     struct stat st;
     if (fstatfs(slave, &sf) < 0 || fstat(slave, &st) < 0) die(errno, "stat the pty slave");
-    if (sf.f_type != DEVPTS_SUPER_MAGIC || !S_ISCHR(st.st_mode)) die(EINVAL, "refusing: the pty slave is not a devpts character device");
+    if (sf.f_type != DEVPTS_SUPER_MAGIC || !S_ISCHR(st.st_mode)) refuse(EINVAL, "refusing: the pty slave is not a devpts character device");
     int mfd = open_tree(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
     if (mfd < 0) die(errno, "bind the pty slave");
     struct open_how how;

@@ -40,6 +40,8 @@ int send_msg(uint32_t type, int32_t val, int32_t err, const char *detail);
 int wait_ack(void);
 /* Reports an error for the current op and exits 1. Never returns. */
 void die(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+/* Like die, for a refusal: the detail is the whole message (ERR_REFUSED). */
+void refuse(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- mounts.c ---- */

@@ -204,7 +204,7 @@ static int open_dir_no_symlinks(int rootfd, const char *path, const char *fstype
   if (dfd < 0) die(errno, "open rootfs");
   for (char *save = NULL, *name = strtok_r(buf, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
     if (strcmp(name, ".") == 0) continue;
-    if (strcmp(name, "..") == 0) die(EINVAL, "refusing: mount destination %s has a \"..\" component", path);
+    if (strcmp(name, "..") == 0) refuse(EINVAL, "refusing: mount destination %s has a \"..\" component", path);
     int next = openat2_in(dfd, name, O_PATH | O_DIRECTORY, strict);
     if (next < 0 && errno == ENOENT) {
       if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST) die(errno, "create mount destination %s", path);
@@ -212,7 +212,7 @@ static int open_dir_no_symlinks(int rootfd, const char *path, const char *fstype
     }
     if (next < 0) {
       if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
-        die(errno, "refusing: filesystem \"%s\" must be mounted on an ordinary directory, and %s is or passes through a symlink or non-directory", fstype, path);
+        refuse(errno, "refusing: filesystem \"%s\" must be mounted on an ordinary directory, and %s is or passes through a symlink or non-directory", fstype, path);
       die(errno, "resolve mount destination %s in rootfs", path);
     }
     close(dfd);
@@ -681,7 +681,7 @@ static int open_protected(const char *path, uint32_t slot, const char *rel, cons
   if (slash && slash != parent) *slash = '\0';
   else strcpy(parent, "/");
   int pfd = openat2_in(AT_FDCWD, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-  if (pfd < 0) die(errno, "refusing: the parent of %s %s does not resolve, so it cannot be covered", what, path);
+  if (pfd < 0) refuse(errno, "refusing: the parent of %s %s does not resolve, so it cannot be covered", what, path);
   close(pfd);
   errno = ENOENT;
   return -1;
@@ -707,7 +707,7 @@ void op_mask(struct reader *r) {
     if (mfd < 0) die(errno, "open /dev/null to mask %s", path);
     struct stat ns;
     if (fstat(mfd, &ns) < 0 || !S_ISCHR(ns.st_mode) || major(ns.st_rdev) != 1 || minor(ns.st_rdev) != 3)
-      die(EINVAL, "/dev/null is not the null device; refusing to mask %s", path);
+      refuse(EINVAL, "/dev/null is not the null device; refusing to mask %s", path);
     attach(mfd, fd, 0, 0, 0, 0, path);
   }
   close(mfd);
@@ -782,7 +782,7 @@ void op_sysctl(struct reader *r) {
   int pfd = openat2_in(AT_FDCWD, "/proc/sys", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
   if (pfd < 0) die(errno, "open /proc/sys");
   struct statfs sf;
-  if (fstatfs(pfd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) die(EINVAL, "/proc/sys is not procfs");
+  if (fstatfs(pfd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) refuse(EINVAL, "/proc/sys is not procfs");
   int fd = openat2_in(pfd, key, O_WRONLY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
   if (fd < 0) die(errno, "open /proc/sys/%s", key);
   size_t len = strlen(value);

@@ -45,7 +45,10 @@
  * the cwd is resolved (OP_OPEN_CWD, openat2) and inherited fds are marked
  * close-on-exec (OP_CLOSE_FDS, close_range) before it.
  *
- * Any failure: C or P sends MSG_ERROR(op index, errno, detail) and exits 1.
+ * Any failure: C or P sends MSG_ERROR(op index, errno, detail) and exits 1;
+ * its val is an error_kind: ERR_REFUSED when capsa-init refused something it
+ * found unsafe (the detail is the whole message), ERR_SYSCALL otherwise (the
+ * detail names the operation; the runtime adds the errno's text).
  * TS never waits without a timeout and treats EOF as "init died".
  *
  * Plan encoding (little-endian):
@@ -77,6 +80,11 @@ enum sync_code {
   SYNC_READY = 1,
   SYNC_MAPS = 2,
   SYNC_HOOKS = 3,
+};
+
+enum error_kind {
+  ERR_SYSCALL = 0,
+  ERR_REFUSED = 1,
 };
 
 #define MSG_DETAIL_LEN 240

@@ -55,10 +55,22 @@ int wait_ack(void) {
 }
 
 /* vsnprintf from glibc does not allocate for plain %s/%d formats. */
+static void fail(int kind, int err, const char *fmt, va_list ap) __attribute__((noreturn));
+
 void die(int err, const char *fmt, ...) {
-  char detail[MSG_DETAIL_LEN];
   va_list ap;
   va_start(ap, fmt);
+  fail(ERR_SYSCALL, err, fmt, ap);
+}
+
+void refuse(int err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fail(ERR_REFUSED, err, fmt, ap);
+}
+
+static void fail(int kind, int err, const char *fmt, va_list ap) {
+  char detail[MSG_DETAIL_LEN];
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
   if (start_fd >= 0) {
@@ -72,7 +84,7 @@ void die(int err, const char *fmt, ...) {
     }
     _exit(1);
   }
-  if (send_msg(MSG_ERROR, 0, err, detail) < 0) {
+  if (send_msg(MSG_ERROR, kind, err, detail) < 0) {
     /* Nobody listens (e.g. after `create` returned): say it on stderr. */
     /* Same shape as the runtime's own errors: "what: lower-case reason". */
     (void)!write(2, detail, strlen(detail));

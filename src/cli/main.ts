@@ -95,7 +95,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const load = VERBS[verb];
-    if (!load) throw new CapsaError('INVALID_ARGUMENT', `No help topic for '${verb}'`);
+    // runc (urfave/cli) exits 3 for an unknown command.
+    if (!load) throw new CapsaError('INVALID_ARGUMENT', `No help topic for '${verb}'`, { exitStatus: 3 });
     let runtime: import('../runtime/runtime').Runtime | undefined;
     const ctx: CliContext = {
       root: (flags.root as string | undefined) ?? '/run/capsa',
@@ -116,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CapsaError) {
       logError(log, e.message);
       if (log.debug && e.cause) logDebug(log, String((e.cause as Error).stack ?? e.cause));
-      return e.message.startsWith('No help topic') ? 3 : e.exitStatus ?? 1;
+      return e.exitStatus ?? 1;
     }
     // A bug, not a user error: still one line for engines, the stack on --debug.
     const err = e as Error;

@@ -126,6 +126,8 @@ export const CLONE = {
 // Sync points and message types (protocol.h).
 export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3 } as const;
 export const MSG = { SYNC: 1, CHILD: 2, CREATED: 3, ERROR: 4, WARN: 5, DEBUG: 6, ACK: 100, ABORT: 101 } as const;
+/** MSG_ERROR's val: a refusal's detail is the whole message; a syscall's gets the errno's text added. */
+export const ERR = { SYSCALL: 0, REFUSED: 1 } as const;
 export const MSG_SIZE = 256;
 export const MSG_DETAIL_LEN = 240;
 

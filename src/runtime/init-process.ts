@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { CapsaError, describeErrno } from '../errors';
 import { encodePlan } from '../plan/encode';
-import { MSG, MSG_DETAIL_LEN, MSG_SIZE, SYNC, type Op } from '../plan/schema';
+import { ERR, MSG, MSG_DETAIL_LEN, MSG_SIZE, SYNC, type Op } from '../plan/schema';
 import { addon } from '../sys/addon';
 import { initBinaryPath } from '../sys/paths';
 import { ChildExit } from './process-exit';
@@ -69,7 +69,7 @@ export function initFailure(ops: readonly Op[], m: InitMessage): CapsaError {
     return new CapsaError('INIT', m.detail, { errno, configPath: op.configPath });
   }
   // Custom details (no errno behind them) are the message themselves.
-  const tail = m.err === 0 || errno === 'EPROTO' || /refusing|outside|not procfs|not the null/.test(m.detail) ? m.detail : reason;
+  const tail = m.err === 0 || errno === 'EPROTO' || m.val === ERR.REFUSED ? m.detail : reason;
   const where = op?.configPath ? `config.${op.configPath}: ` : '';
   const what = op?.what ?? m.detail;
   const err = new CapsaError('INIT', `${where}${what}: ${tail}`, { errno, configPath: op?.configPath });

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { encodePlan } from '../../src/plan/encode';
-import { OPS, type FieldType, type Op, type OpName } from '../../src/plan/schema';
+import { ERR, MSG, OPS, SYNC, type FieldType, type Op, type OpName } from '../../src/plan/schema';
 import { REPO_ROOT } from '../helpers/rootfs';
 
 const HEADER = fs.readFileSync(path.join(REPO_ROOT, 'native/init/protocol.h'), 'utf8');
@@ -47,6 +47,20 @@ test('op_fields() in protocol.h lists, for every op, exactly the field types sch
     assert.is(table.get(cName), def.fields.map((f) => f[1]).join(' '), `${name} / ${cName}`);
   }
   assert.is(table.size, codes.size, 'op_fields() has a line for every op code and no more');
+});
+
+/** NAME → value of a C enum in the header, prefix stripped. */
+function cEnum(name: string, prefix: string): Record<string, number> {
+  const start = HEADER.indexOf(`enum ${name} {`);
+  assert.ok(start >= 0, `protocol.h has enum ${name}`);
+  const body = HEADER.slice(start, HEADER.indexOf('};', start));
+  return Object.fromEntries([...body.matchAll(new RegExp(`\\b${prefix}([A-Z0-9_]+)\\s*=\\s*(\\d+)`, 'g'))].map((m) => [m[1]!, Number(m[2])]));
+}
+
+test('message types, sync codes and error kinds are the same numbers in protocol.h and schema.ts', () => {
+  assert.equal(cEnum('msg_type', 'MSG_'), { ...MSG });
+  assert.equal(cEnum('sync_code', 'SYNC_'), { ...SYNC });
+  assert.equal(cEnum('error_kind', 'ERR_'), { ...ERR });
 });
 
 const SAMPLE: Record<FieldType, unknown> = { u32: 7, u64: 9n, str: 'x/y', strs: ['a', 'bc'], blob: Buffer.from([1, 2, 3]), u32s: [1, 2] };
