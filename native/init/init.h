@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 #include "protocol.h"
 
 /* ---- plan.c: a cursor over one op's payload. No allocation. ---- */
@@ -38,6 +39,13 @@ extern int start_fd; /* exec fifo, write end, once `start` opened it */
 int send_msg(uint32_t type, int32_t val, int32_t err, const char *detail);
 /* Waits for MSG_ACK; returns 0, or -1 on ABORT/EOF. */
 int wait_ack(void);
+/* Scoped fds: `autoclose int fd = ...;` is closed when the scope ends (a
+ * negative fd is left alone; die() never returns, so only normal exits run it). */
+static inline void close_fdp(int *fd) {
+  if (*fd >= 0) close(*fd);
+}
+#define autoclose __attribute__((cleanup(close_fdp)))
+
 /* Reports an error for the current op and exits 1. Never returns. */
 void die(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 /* Like die, for a refusal: the detail is the whole message (ERR_REFUSED). */

@@ -581,55 +581,51 @@ void op_mount(struct reader *r) {
   close(targetfd);
 }
 
+/* The directory that will hold `path`'s last component, resolved in the
+ * rootfs (missing directories created), as an O_PATH fd closed when the
+ * caller's scope ends; *name points at that component inside buf. */
+static int open_parent_in_root(const char *path, const char *what, char (*buf)[PATH_MAX], const char **name) {
+  size_t len = strlen(path);
+  if (len >= sizeof *buf) die(ENAMETOOLONG, "%s %s", what, path);
+  memcpy(*buf, path, len + 1);
+  char *base = strrchr(*buf, '/');
+  *name = base ? base + 1 : *buf;
+  if (base) *base = '\0';
+  autoclose int pfd = open_in_root(root_fd, **buf ? *buf : "/", CREATE_DIR, 0755);
+  if (pfd < 0) die(errno, "resolve parent of %s %s", what, path);
+  int dfd = openat(pfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) die(errno, "open parent of %s %s", what, path);
+  return dfd;
+}
+
 void op_mknod(struct reader *r) {
   const char *dest = rd_str(r);
   uint32_t mode = rd_u32(r), maj = rd_u32(r), min = rd_u32(r), uid = rd_u32(r), gid = rd_u32(r);
-  char parent[PATH_MAX];
-  size_t len = strlen(dest);
-  if (len >= sizeof parent) die(ENAMETOOLONG, "device %s", dest);
-  memcpy(parent, dest, len + 1);
-  char *base = strrchr(parent, '/');
-  const char *name = base ? base + 1 : parent;
-  if (base) *base = '\0';
-  int pfd = open_in_root(root_fd, *parent ? parent : "/", CREATE_DIR, 0755);
-  if (pfd < 0) die(errno, "resolve parent of device %s", dest);
-  int dfd = openat(pfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  close(pfd);
-  if (dfd < 0) die(errno, "open parent of device %s", dest);
+  char buf[PATH_MAX];
+  const char *name;
+  autoclose int dfd = open_parent_in_root(dest, "device", &buf, &name);
   /* Replace whatever is there (the image may ship a regular file). */
   if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) die(errno, "remove existing %s", dest);
   if (mknodat(dfd, name, mode, makedev(maj, min)) < 0) die(errno, "mknod %s", dest);
   if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) die(errno, "chown %s", dest);
   /* mknod applies the umask; set the exact mode asked for. */
   if (fchmodat(dfd, name, mode & 07777, 0) < 0) die(errno, "chmod %s", dest);
-  close(dfd);
 }
 
 void op_symlink(struct reader *r) {
   const char *target = rd_str(r);
   const char *link = rd_str(r);
-  char parent[PATH_MAX];
-  size_t len = strlen(link);
-  if (len >= sizeof parent) die(ENAMETOOLONG, "symlink %s", link);
-  memcpy(parent, link, len + 1);
-  char *base = strrchr(parent, '/');
-  const char *name = base ? base + 1 : parent;
-  if (base) *base = '\0';
-  int pfd = open_in_root(root_fd, *parent ? parent : "/", CREATE_DIR, 0755);
-  if (pfd < 0) die(errno, "resolve parent of %s", link);
-  int dfd = openat(pfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  close(pfd);
-  if (dfd < 0) die(errno, "open parent of %s", link);
+  char buf[PATH_MAX];
+  const char *name;
+  autoclose int dfd = open_parent_in_root(link, "symlink", &buf, &name);
   if (symlinkat(target, dfd, name) < 0 && errno != EEXIST) die(errno, "symlink %s -> %s", link, target);
-  close(dfd);
 }
 
 void op_mkdir(struct reader *r) {
   const char *path = rd_str(r);
   uint32_t mode = rd_u32(r);
-  int fd = open_in_root(root_fd, path, CREATE_DIR, mode);
+  autoclose int fd = open_in_root(root_fd, path, CREATE_DIR, mode);
   if (fd < 0) die(errno, "mkdir %s", path);
-  close(fd);
 }
 
 /*
