@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { sweepStaleLeftovers } from './sweep-stale-leftovers.mjs';
 
 // Printed by a test that cannot run on this host (test/helpers/skip.ts).
 const SKIP_MARKER = '[capsa-test-skipped]';
@@ -79,6 +80,13 @@ function runFileLocked(file) {
       });
     });
   });
+}
+
+// A whole-suite run starts from a host without an interrupted run's debris
+// (its final leak check is about this run), removed under the host lock.
+if (!only && order.includes('final')) {
+  const release = await acquireHostLock();
+  try { sweepStaleLeftovers('dist/capsa', (line) => process.stdout.write(line + '\n')); } finally { release(); }
 }
 
 let passed = 0;
