@@ -61,10 +61,6 @@ const capMask = (status: string, set: string) => BigInt('0x' + new RegExp(`^Cap$
 const CAP = { KILL: 5n, NET_BIND_SERVICE: 10n, NET_RAW: 13n, SYS_ADMIN: 21n, AUDIT_WRITE: 29n };
 const bit = (n: bigint) => 1n << n;
 
-// Whether `capsa pause` exists yet (it is another issue's verb).
-const pauseProbe = spawnSync(CAPSA_BIN, ['--root', root, 'pause', 'capsa-test-probe-nonexistent'], { encoding: 'utf8' });
-const HAVE_PAUSE = /container does not exist/.test(pauseProbe.stderr);
-
 // ---- what an exec'd process sees ----
 
 test('exec sees the container: hostname, its pid namespace (pid != 1, PID 1 is the entrypoint), mounts, namespaces, cgroup', async () => {
@@ -377,26 +373,21 @@ test('exec into a stopped container: exit 255 (runc), "cannot exec in a stopped 
   }, { mayStop: true });
 });
 
-(HAVE_PAUSE ? test : test.skip)(
-  HAVE_PAUSE
-    ? 'exec into a paused container: exit 255 with runc\'s words; after resume exec works'
-    : 'exec into a paused container [SKIPPED: `capsa pause` is not a verb yet]',
-  async () => {
-    await withRunning(undefined, async (c) => {
-      await capsaOk(['pause', c.id]);
-      try {
-        assert.is(JSON.parse((await capsaOk(['state', c.id])).stdout).status, 'paused');
-        const r = await capsa(['exec', c.id, '/bin/testinit', 'true']);
-        assert.is(r.code, 255);
-        assert.match(oneLine(r.stderr), /cannot exec in a paused container \(use --ignore-paused to override\)/);
-        assert.equal(cgroupProcs(c.pid), [c.pid]);
-      } finally {
-        await capsa(['resume', c.id]);
-      }
-      assert.is((await capsaOk(['exec', c.id, '/bin/testinit', 'echo', 'resumed'])).stdout, 'resumed\n');
-    });
-  },
-);
+test('exec into a paused container: exit 255 with runc\'s words; after resume exec works', async () => {
+  await withRunning(undefined, async (c) => {
+    await capsaOk(['pause', c.id]);
+    try {
+      assert.is(JSON.parse((await capsaOk(['state', c.id])).stdout).status, 'paused');
+      const r = await capsa(['exec', c.id, '/bin/testinit', 'true']);
+      assert.is(r.code, 255);
+      assert.match(oneLine(r.stderr), /cannot exec in a paused container \(use --ignore-paused to override\)/);
+      assert.equal(cgroupProcs(c.pid), [c.pid]);
+    } finally {
+      await capsa(['resume', c.id]);
+    }
+    assert.is((await capsaOk(['exec', c.id, '/bin/testinit', 'echo', 'resumed'])).stdout, 'resumed\n');
+  });
+});
 
 // ---- bad input ----
 
