@@ -40,7 +40,6 @@ export interface Adopted {
 }
 
 export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> {
-  process.title = `containerd-shim-capsa-v2 -namespace ${flags.namespace} -id ${flags.id} -address ${flags.address}`;
   const log = openLog(flags.debug);
   process.on('uncaughtException', (e) => log('error', `uncaught: ${e.stack ?? e}`));
   process.on('unhandledRejection', (e) => log('error', `unhandled rejection: ${(e as Error)?.stack ?? e}`));
@@ -55,9 +54,10 @@ export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> 
   const runtimes = new Map<string, Runtime>();
   const socket = flags.socket || undefined;
   let listener: net.Server | undefined;
-  /** The socket file to remove on exit (the one `start` made, or -socket). */
-  let socketFile: string | undefined;
+  /** The socket file to remove on exit (the one `start` made, or -socket); known before any signal can be handled. */
+  const socketFile = adopted ? adopted.socketFile : socket ? fromAddress(socket) : addressFileSocket();
   let exiting = false;
+  const server = new TtrpcServer();
 
   const exit = async () => {
     if (exiting) return;
@@ -88,14 +88,23 @@ export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> 
     trackChild: (pid) => reaper.track(pid),
     trackProcess: (pid) => reaper.track(pid),
   });
-  const server = new TtrpcServer();
   server.onError = (e) => log('error', `ttrpc: ${(e as Error)?.stack ?? e}`);
   server.register(TASK_SERVICE, service.methods());
+
+  // Signal handlers before the title: a process that looks like this shim
+  // (as tests and operators find it) already shuts down cleanly, removing
+  // its socket, rather than dying of SIGTERM's default action mid-boot.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      log('info', `${sig}: shutting down with ${service.tasks.size} task(s)`);
+      void exit();
+    });
+  }
+  process.title = `containerd-shim-capsa-v2 -namespace ${flags.namespace} -id ${flags.id} -address ${flags.address}`;
 
   if (adopted) {
     listener = adopted.server;
     listener.on('connection', (sock: net.Socket) => server.serve(sock));
-    socketFile = adopted.socketFile;
   } else {
     listener = net.createServer((sock) => server.serve(sock));
     await new Promise<void>((resolve, reject) => {
@@ -103,16 +112,8 @@ export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> 
       if (socket) listener!.listen(fromAddress(socket), () => resolve());
       else listener!.listen({ fd: 3 }, () => resolve());
     });
-    socketFile = socket ? fromAddress(socket) : addressFileSocket();
   }
   listener.on('error', (e) => log('error', `listener: ${e.message}`));
-
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(sig, () => {
-      log('info', `${sig}: shutting down with ${service.tasks.size} task(s)`);
-      void exit();
-    });
-  }
   log('debug', `serving ${flags.namespace}/${flags.id} (pid ${process.pid})`);
 }
 

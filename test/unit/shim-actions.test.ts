@@ -63,11 +63,16 @@ function bundle(name: string, annotations: Record<string, string> = {}): string 
 const alive = (pid: number) => {
   try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z'; } catch { return false; }
 };
+const shell = fs.realpathSync('/bin/sh');
 /** Live shim daemons serving our fake containerd (their title names its socket). */
 const daemonOn = (_address: string) => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
   try {
-    // comm: a shim's title makes it containerd-shim (the launcher's sh and its watchdog also name the socket)
+    // comm: a shim's title makes it containerd-shim. So does the launcher
+    // script's name for the launcher's sh and its watchdog subshell, which
+    // also name the socket in their arguments and may outlive `start`'s
+    // answer for a moment: a Node shim's executable is not the shell.
     return pid !== process.pid && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'containerd-shim'
+      && fs.readlinkSync(`/proc/${pid}/exe`) !== shell
       && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(containerdSock) && alive(pid);
   } catch { return false; }
 });
