@@ -64,6 +64,7 @@ const alive = (pid: number) => {
   try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z'; } catch { return false; }
 };
 const shell = fs.realpathSync('/bin/sh');
+const cmdlineOf = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { return ''; } };
 /** Live shim daemons serving our fake containerd (their title names its socket). */
 const daemonOn = (_address: string) => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
   try {
@@ -194,7 +195,10 @@ test('a waiting spare shim becomes the next new pod\'s shim (no Node start for i
   const fallback = await shim(startArgs('sp2'), { cwd: bundle('sp2', { 'io.kubernetes.cri.sandbox-id': 'pod-spare-2' }) });
   assert.is(fallback.code, 0, fallback.stderr);
   assert.is(fallback.stderr, '');
-  for (const a of [address, fallback.stdout.toString()]) daemonOn(a).forEach((p) => { daemons.add(p); process.kill(p, 'SIGTERM'); });
+  // The fallback's daemon boots Node after `start` answered: only once it has
+  // its title can it be found (and stopped) by it.
+  await until('the fallback start\'s daemon to take its title', () => (daemonOn('').some((p) => cmdlineOf(p).includes(' -id sp2 ')) ? true : undefined));
+  daemonOn('').forEach((p) => { daemons.add(p); process.kill(p, 'SIGTERM'); });
 });
 
 test('delete: a DeleteResponse on stdout (exit status 137, exited_at now) for a task capsa never had', async () => {
