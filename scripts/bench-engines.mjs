@@ -23,6 +23,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { cleanupOnExit, interrupted, removeCgroupTrees } from './bench-cleanup.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -79,10 +80,23 @@ async function cleanupAll() {
   }
   for (const p of Object.values(podmen)) await resetPodman(p).catch(() => {});
   await stopSpare();
-  common.removeCgroups(common.cgroupsContaining(sb.mark));
+  // Whatever a stopped containerd left: a task's processes and cgroups.
+  const left = removeCgroupTrees(common.cgroupsContaining(sb.mark));
+  if (left.length) console.error(`bench-engines: cgroups that would not go: ${left.join(', ')}`);
   common.removeTree(sb.dir);
 }
-process.on('SIGINT', () => { void cleanupAll().finally(() => process.exit(130)); });
+/** cleanupAll() once: at the end, or on SIGINT/SIGTERM/SIGHUP (then exits 128+signal). */
+const cleanupOnce = cleanupOnExit(cleanupAll);
+
+/**
+ * After a signal the cleanup (async: containerd's clients) runs beside the
+ * bench's own flow: from then on that flow may not start anything, so every
+ * ctr call through cd fails at once and timeRuns stops.
+ */
+function guard(c) {
+  const ctr = c.ctr;
+  c.ctr = (...a) => (interrupted() ? Promise.reject(new Error('bench-engines: interrupted')) : ctr(...a));
+}
 
 /** Runs op(rt) RUNS times per runtime, alternating (the order rotates), after WARMUP rounds. */
 async function timeRuns(engine, runtimes, op) {
@@ -92,6 +106,7 @@ async function timeRuns(engine, runtimes, op) {
   for (let i = 0; i < RUNS; i++) {
     const order = runtimes.map((_, k) => runtimes[(k + i) % runtimes.length]);
     for (const rt of order) {
+      if (interrupted()) throw new Error('bench-engines: interrupted');
       const started = process.hrtime.bigint();
       const r = await op(rt);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -120,6 +135,7 @@ try {
   const needCtr = ENGINES.some((e) => ['ctr', 'exec', 'memory'].includes(e));
   if (needCtr) {
     cd = await startContainerd(sb, { name: 'containerd-bench' });
+    guard(cd);
     await importImage(cd, image.archive);
   }
   const runtimeFlags = { 'capsa-shim': ['--runtime', SHIM_DIST], runc: ['--runc-binary', sb.runc], 'capsa-cli': ['--runc-binary', sb.capsa] };
@@ -273,7 +289,7 @@ try {
   }
 } finally {
   allCalls = common.readCalls(sb);
-  await cleanupAll();
+  await cleanupOnce();
 }
 
 // Where the time goes for the CLI paths: each runtime call the engines made, by verb.

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchCgroups, cleanupOnExit, removeCgroupTrees } from './bench-cleanup.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -42,17 +43,19 @@ function stats(ms) {
   return { median: (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2, p10: q(0.1), p90: q(0.9), min: s[0] };
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'capsa-test-bench-exec-'));
+const dir = mkdtempSync(join(tmpdir(), 'capsa-bench-exec-'));
 errFile = join(dir, 'stderr');
-const ids = { capsa: `capsa-test-bench-${process.pid}-c`, runc: `capsa-test-bench-${process.pid}-r` };
+const ids = { capsa: `capsa-bench-exec-capsa-${process.pid}-0`, runc: `capsa-bench-exec-runc-${process.pid}-0` };
 const roots = { capsa: join(dir, 'capsa-root'), runc: join(dir, 'runc-root') };
-const started = { capsa: false, runc: false };
-const cleanup = () => {
-  if (started.capsa) spawnSync(CAPSA, ['--root', roots.capsa, 'delete', '--force', ids.capsa], { stdio: 'ignore' });
-  if (started.runc) spawnSync(RUNC, ['--root', roots.runc, 'delete', '--force', ids.runc], { stdio: 'ignore' });
+// Once, on exit or SIGINT/SIGTERM/SIGHUP. Deletes even a container whose
+// `run -d` was interrupted, then sweeps cgroups no state dir names.
+const cleanup = cleanupOnExit(() => {
+  spawnSync(CAPSA, ['--root', roots.capsa, 'delete', '--force', ids.capsa], { stdio: 'ignore' });
+  if (RUNC) spawnSync(RUNC, ['--root', roots.runc, 'delete', '--force', ids.runc], { stdio: 'ignore' });
+  const left = removeCgroupTrees(benchCgroups('capsa-bench-exec-'));
+  if (left.length) process.stderr.write(`bench-exec: cgroups that would not go: ${left.join(', ')}\n`);
   rmSync(dir, { recursive: true, force: true });
-};
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
+});
 try {
   makeTestRootfs(join(dir, 'rootfs'));
   const spec = defaultSpec();
@@ -61,11 +64,7 @@ try {
   writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
 
   run(CAPSA, ['--root', roots.capsa, 'run', '-d', '--bundle', dir, ids.capsa], 'capsa run -d');
-  started.capsa = true;
-  if (RUNC) {
-    run(RUNC, ['--root', roots.runc, 'run', '-d', '--bundle', dir, ids.runc], 'runc run -d');
-    started.runc = true;
-  }
+  if (RUNC) run(RUNC, ['--root', roots.runc, 'run', '-d', '--bundle', dir, ids.runc], 'runc run -d');
   const cmds = {
     capsa: [CAPSA, ['--root', roots.capsa, 'exec', ids.capsa, '/bin/testinit', 'true']],
     ...(RUNC ? { runc: [RUNC, ['--root', roots.runc, 'exec', ids.runc, '/bin/testinit', 'true']] } : {}),
@@ -81,6 +80,10 @@ try {
     const s = stats(ms);
     console.log(`  ${k.padEnd(16)} median ${s.median.toFixed(1)} ms   p10 ${s.p10.toFixed(1)}   p90 ${s.p90.toFixed(1)}   min ${s.min.toFixed(1)}`);
   }
+} catch (e) {
+  // ^C reaches the timed command too (exit 130): one line, after the cleanup below.
+  process.stderr.write(`bench-exec: ${e instanceof Error ? e.message.trim() : e}\n`);
+  process.exitCode = 1;
 } finally {
-  cleanup();
+  await cleanup();
 }

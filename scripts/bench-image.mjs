@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { build } from 'esbuild';
+import { cleanupOnExit } from './bench-cleanup.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -26,6 +27,9 @@ const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 
 // The TypeScript library and test image builder, bundled once for this run.
 const work = fs.mkdtempSync(path.join(parent, 'capsa-bench-image-'));
+let lib;
+// Once, at the end or on SIGINT/SIGTERM/SIGHUP: the work dir and any overlay mounted under it.
+const cleanupWork = cleanupOnExit(() => { if (!keep) cleanup(work); });
 await build({
   stdin: {
     contents: `export * from './src/image/index'; export { writeOciLayout } from './test/helpers/images'; export { mountsUnder } from './src/image/overlay';`,
@@ -39,10 +43,10 @@ await build({
   external: ['*.node'],
   logLevel: 'warning',
 });
-const lib = createRequire(import.meta.url)(path.join(work, 'lib.cjs'));
+lib = createRequire(import.meta.url)(path.join(work, 'lib.cjs'));
 
 function cleanup(dir) {
-  for (const m of lib.mountsUnder(dir).reverse()) spawnSync('umount', ['-l', m]);
+  for (const m of (lib?.mountsUnder(dir) ?? []).reverse()) spawnSync('umount', ['-l', m]);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
@@ -127,5 +131,5 @@ try {
   }
   process.stdout.write(`  warm           = ${median(results.warm).toFixed(1)} ms  (target < 50 ms)\n`);
 } finally {
-  if (!keep) cleanup(work);
+  await cleanupWork();
 }

@@ -25,6 +25,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { benchCgroups, cleanupOnExit, removeCgroupTrees } from './bench-cleanup.mjs';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -409,32 +410,38 @@ function cgroup2BesideV1() {
 
 // ---------- cleanup ----------
 
-/** Force-deletes every bench container of every runtime. */
-async function cleanupContainers() {
+/**
+ * Force-deletes every bench container of every runtime. Synchronous (the
+ * library's containers too, through the CLI on the same state root): run
+ * from a signal handler, nothing of the bench resumes until it is done.
+ */
+function cleanupContainers() {
   for (const rt of Object.keys(CLIS)) {
     if (!roots[rt] || !fs.existsSync(roots[rt]) || !which(CLIS[rt].bin)) continue;
     for (const id of fs.readdirSync(roots[rt]).filter((n) => n.startsWith('capsa-bench-'))) cli(rt, ['delete', '--force', id]);
   }
   if (roots.lib && fs.existsSync(roots.lib)) {
-    const runtime = new lib.Runtime({ root: roots.lib });
-    await Promise.all(runtime.list().map((s) => runtime.delete(s.id, { force: true }).catch(() => {})));
+    for (const id of fs.readdirSync(roots.lib).filter((n) => n.startsWith('capsa-bench-'))) {
+      spawnSync(CAPSA, ['--root', roots.lib, 'delete', '--force', id], { stdio: 'ignore' });
+    }
   }
 }
 
-async function cleanup() {
+function cleanup() {
   try {
-    await cleanupContainers();
+    cleanupContainers();
   } finally {
+    // What `delete --force` could not find: a runtime interrupted mid-create
+    // leaves a cgroup (and its init) without a state dir. Also an earlier,
+    // killed bench run's (its pid is dead).
+    const left = removeCgroupTrees(benchCgroups('capsa-bench-'));
+    if (left.length) process.stderr.write(`bench: cgroups that would not go: ${left.slice(0, 5).join(', ')}${left.length > 5 ? ` and ${left.length - 5} more` : ''}\n`);
     fs.rmSync(WORK, { recursive: true, force: true });
   }
 }
 
-let cleaning;
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    cleaning ??= cleanup().finally(() => process.exit(130));
-  });
-}
+/** Runs cleanup() once: at the end, or on SIGINT/SIGTERM/SIGHUP (then exits 128+signal). */
+const cleanupOnce = cleanupOnExit(cleanup);
 
 // ---------- table ----------
 
@@ -511,10 +518,20 @@ try {
     // runtime alike, in a private mount namespace without the cgroup2 mount:
     // there the host looks like plain cgroup v1 and crun runs.
     process.stderr.write(`bench: crun refuses this hybrid host; re-running every runtime in a private mount namespace without ${hidden} (v1 only; --hybrid skips this)\n`);
-    await cleanup();
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'umount "$0" && exec "$@"', hidden, process.execPath, new URL(import.meta.url).pathname, ...argv],
+    await cleanupOnce();
+    // The re-run cleans up after itself; a signal sent to this process is
+    // passed on to it, and this one waits for it to finish.
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'umount "$0" && exec "$@"', hidden, process.execPath, new URL(import.meta.url).pathname, ...argv],
       { stdio: 'inherit', env: { ...process.env, CAPSA_BENCH_V1_VIEW: hidden } });
-    process.exit(r.status ?? 1);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+      process.removeAllListeners(sig);
+      process.on(sig, () => { try { child.kill(sig); } catch { /* gone */ } });
+    }
+    const status = await new Promise((resolve) => {
+      child.on('error', () => resolve(1));
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + os.constants.signals[signal] : 1)));
+    });
+    process.exit(status);
   }
   if (unavailable.capsa) throw new Error(`capsa itself cannot run the bench container: ${unavailable.capsa}`);
   const clis = ['capsa', 'capsa-node', 'runc', 'crun'].filter((rt) => !unavailable[rt]);
@@ -529,6 +546,6 @@ try {
   process.stderr.write(`bench: ${e instanceof Error ? e.stack : e}\n`);
   exitCode = 1;
 } finally {
-  await (cleaning ?? cleanup());
+  await cleanupOnce();
 }
 process.exitCode = exitCode;
