@@ -47,8 +47,25 @@ const NS_FILES: [NamespaceType, string][] = [
   ['user', 'user'], ['ipc', 'ipc'], ['uts', 'uts'], ['network', 'net'], ['pid', 'pid'], ['cgroup', 'cgroup'], ['time', 'time'], ['mount', 'mnt'],
 ];
 
+/**
+ * The namespaces of each container init seen (by pid and start time), for a
+ * process that execs into the same container again and again (a shim, a
+ * probe): an init's namespaces and ours never change while it lives.
+ */
+const joinCache = new Map<string, NamespaceType[]>();
+
 /** The container's namespaces that are not ours (those an exec must join). */
-function namespacesToJoin(pid: number): NamespaceType[] {
+function namespacesToJoin(pid: number, startTime: number): NamespaceType[] {
+  const key = `${pid}:${startTime}`;
+  const cached = joinCache.get(key);
+  if (cached) return cached;
+  const out = readNamespacesToJoin(pid);
+  if (joinCache.size >= 256) joinCache.clear();
+  joinCache.set(key, out);
+  return out;
+}
+
+function readNamespacesToJoin(pid: number): NamespaceType[] {
   const out: NamespaceType[] = [];
   for (const [type, file] of NS_FILES) {
     try {
@@ -90,6 +107,9 @@ function execMembership(record: CgroupRecord | undefined, base: CgroupMembership
   return { v1, ...(v2 ? { v2 } : {}) };
 }
 
+/** Which LSMs this host enforces: fixed while we run. */
+let hostLsm: import('../security/lsm').LsmFacts | undefined;
+
 export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecResult> {
   const o = await openLocked(store, id);
   let consoleFd: number | undefined;
@@ -118,9 +138,10 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     const preserveFds = opts.preserveFds ?? 0;
     const seccomp = o.record.seccomp && { program: Buffer.from(o.record.seccomp.program, 'base64'), flags: o.record.seccomp.flags };
     const { detectLsm, planProcessLsm } = require('../security/lsm') as typeof import('../security/lsm');
-    const lsm = planProcessLsm(proc, detectLsm());
+    hostLsm ??= detectLsm();
+    const lsm = planProcessLsm(proc, hostLsm);
     const ops = compileExec({ lsm,
-      process: proc, containerPid: o.record.pid, namespaces: namespacesToJoin(o.record.pid), lastCap: hostLastCap(),
+      process: proc, containerPid: o.record.pid, namespaces: namespacesToJoin(o.record.pid, o.record.initStartTime), lastCap: hostLastCap(),
       preserveFds, consoleFd: consoleFd === undefined ? undefined : 3 + preserveFds + 1, seccomp,
       cgroupMembership: execMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
       memoryPolicy: o.record.memoryPolicy, topology: hostTopology(proc, o.record.memoryPolicy),
@@ -143,7 +164,8 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       if (pid && childStart !== undefined) await waitForExit({ pid, startTime: childStart }, 5_000, false).catch(() => {});
       throw e;
     });
-    const startTime = processStartTime(pid);
+    // Read when capsa-init reported the child: the process is still ours, unreaped.
+    const startTime = childStart ?? processStartTime(pid);
     if (opts.pidFile) writePidFile(opts.pidFile, pid);
     if (pidfdSock !== undefined) {
       try {

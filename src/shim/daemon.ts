@@ -50,7 +50,8 @@ export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> 
   const config = adopted?.config ?? configFromEnv();
   const publisher = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace);
   publisher.onDrop = (name, e) => log('error', `event ${name} dropped: ${(e as Error)?.message ?? e}`);
-  publisher.onPublish = (p) => log('debug', `publish ${p.topic} ${JSON.stringify(p.event, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+  // Only with -debug: the JSON of every event is not made for nothing.
+  if (flags.debug) publisher.onPublish = (p) => log('debug', `publish ${p.topic} ${JSON.stringify(p.event, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
   const runtimes = new Map<string, Runtime>();
   const socket = flags.socket || undefined;
   let listener: net.Server | undefined;
