@@ -13,8 +13,10 @@
 // exception (first match returns), then return the default. Matching follows
 // the v1 controller: an allow exception must cover all of the requested
 // access, a deny exception applies when it shares any part of it.
-import * as os from 'node:os';
 import { reduceDeviceRules, WILDCARD, type DeviceRule, type DeviceRuleState } from './devices-rules';
+
+// node:os only for this (loaded on first use: it costs the compiled CLI's every start).
+const littleEndian = () => (require('node:os') as typeof import('node:os')).endianness() === 'LE';
 
 export const BPF_DEVCG_DEV_BLOCK = 1;
 export const BPF_DEVCG_DEV_CHAR = 2;
@@ -107,7 +109,7 @@ export function deviceFilterInsns(state: DeviceRuleState): EbpfInsn[] {
 
 /** struct bpf_insn as the kernel reads it: code, dst:4/src:4 (order by endianness), s16 off, s32 imm. */
 export function encodeEbpf(insns: EbpfInsn[]): Buffer {
-  const le = os.endianness() === 'LE';
+  const le = littleEndian();
   const buf = Buffer.alloc(insns.length * EBPF_INSN_BYTES);
   insns.forEach((x, i) => {
     const o = i * EBPF_INSN_BYTES;
@@ -125,7 +127,7 @@ export function encodeEbpf(insns: EbpfInsn[]): Buffer {
 }
 
 export function decodeEbpf(buf: Buffer): EbpfInsn[] {
-  const le = os.endianness() === 'LE';
+  const le = littleEndian();
   const out: EbpfInsn[] = [];
   for (let o = 0; o + EBPF_INSN_BYTES <= buf.length; o += EBPF_INSN_BYTES) {
     const regs = buf.readUInt8(o + 1);

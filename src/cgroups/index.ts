@@ -3,9 +3,11 @@
 import type { CgroupManager, CgroupRecord } from './manager';
 import { cgroupHostAt, type CgroupHost } from './host';
 import { resolveCgroupPath } from './paths';
-import { createSystemdManager, type SystemdScopeClient } from './systemd-manager';
-import { V1Manager } from './v1';
-import { V2Manager } from './v2';
+import type { SystemdScopeClient } from './systemd-manager';
+
+// Each driver loads when a container needs it (a one-shot CLI call needs one).
+const v1Driver = () => (require('./v1') as typeof import('./v1')).V1Manager;
+const v2Driver = () => (require('./v2') as typeof import('./v2')).V2Manager;
 
 export type { CgroupHost } from './host';
 export type { CgroupManager, CgroupRecord, CgroupStats, CgroupLayout } from './manager';
@@ -37,9 +39,9 @@ export interface CreateCgroupOptions {
  * until create().
  */
 export function createCgroupManager(opts: CreateCgroupOptions): CgroupManager {
-  if (opts.systemd) return createSystemdManager(opts);
+  if (opts.systemd) return (require('./systemd-manager') as typeof import('./systemd-manager')).createSystemdManager(opts);
   const cgroupPath = resolveCgroupPath(opts.id, opts.cgroupsPath);
-  return opts.host.layout === 'v2' ? new V2Manager(opts.host, cgroupPath) : new V1Manager(opts.host, cgroupPath);
+  return opts.host.layout === 'v2' ? new (v2Driver())(opts.host, cgroupPath) : new (v1Driver())(opts.host, cgroupPath);
 }
 
 /**
@@ -50,5 +52,5 @@ export function loadCgroupManager(record: CgroupRecord, inject: Pick<CgroupHost,
   const host: CgroupHost = record.hierarchies || record.unified
     ? { ...inject, layout: record.layout, mountRoot: record.mountRoot, hierarchies: record.hierarchies ?? {}, ...(record.unified ? { unified: record.unified } : {}) }
     : { ...cgroupHostAt(record.mountRoot, inject), layout: record.layout };
-  return record.layout === 'v2' ? new V2Manager(host, record.path, record.created, !!record.creating) : new V1Manager(host, record.path, record.created, !!record.creating);
+  return record.layout === 'v2' ? new (v2Driver())(host, record.path, record.created, !!record.creating) : new (v1Driver())(host, record.path, record.created, !!record.creating);
 }

@@ -11,11 +11,14 @@ import { hostFs, hostSleep, type CgroupHost } from './host';
 import { CgroupWriter, type CgroupFs } from './fsio';
 import { createChain, enableControllers, inheritCpuset, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
 import { DEFAULT_CGROUP_PARENT, pathChain } from './paths';
-import { validateResources } from './validate';
-import { applyV1Resources, type V1Context } from './v1-resources';
-import { unifiedV2 } from './v2-resources';
+import type { V1Context } from './v1-resources';
 import { freezeV1, isFrozenV1, thawV1 } from './freezer';
-import { oomKills, statsV1 } from './stats';
+
+// Loaded on first use: state, kill and delete need none of them.
+const validation = () => require('./validate') as typeof import('./validate');
+const v1Resources = () => require('./v1-resources') as typeof import('./v1-resources');
+const v2Resources = () => require('./v2-resources') as typeof import('./v2-resources');
+const statsCode = () => require('./stats') as typeof import('./stats');
 
 // Where pids() looks: any hierarchy holds every process; prefer ones that are always mounted.
 const PIDS_SOURCE_ORDER = ['pids', 'freezer', 'memory', 'cpu', 'devices', 'cpuacct', 'blkio', 'name=systemd'];
@@ -101,14 +104,14 @@ export class V1Manager implements CgroupManager {
   }
 
   apply(resources: Resources | undefined): void {
-    validateResources(resources, this.layout);
-    applyV1Resources(this.context(false), resources);
+    validation().validateResources(resources, this.layout);
+    v1Resources().applyV1Resources(this.context(false), resources);
     this.applyUnified(resources);
   }
 
   update(resources: Resources): void {
-    validateResources(resources, this.layout);
-    applyV1Resources(this.context(true), resources);
+    validation().validateResources(resources, this.layout);
+    v1Resources().applyV1Resources(this.context(true), resources);
     this.applyUnified(resources);
   }
 
@@ -123,7 +126,7 @@ export class V1Manager implements CgroupManager {
     const controllers = [...new Set(keys.map((k) => k.split('.')[0]!).filter((c) => c !== 'cgroup'))];
     for (const c of controllers) this.unifiedWith(c);
     const available = new Set(readWords(this.cfs, path.join(dir, 'cgroup.controllers')));
-    unifiedV2(new CgroupWriter(this.cfs, this.warnings), dir, available, resources!.unified);
+    v2Resources().unifiedV2(new CgroupWriter(this.cfs, this.warnings), dir, available, resources!.unified);
   }
 
   membership(): CgroupMembership {
@@ -174,7 +177,7 @@ export class V1Manager implements CgroupManager {
   stats(): CgroupStats {
     const unified = this.unifiedDir();
     const hugetlbV2 = !this.host.hierarchies.hugetlb && unified && this.cfs.exists(unified) ? unified : undefined;
-    return statsV1(this.cfs, {
+    return statsCode().statsV1(this.cfs, {
       cpu: this.dir('cpu'),
       cpuacct: this.dir('cpuacct'),
       memory: this.dir('memory'),
@@ -186,7 +189,7 @@ export class V1Manager implements CgroupManager {
   }
 
   oomKillCount(): number {
-    return oomKills(this.cfs, this.dir('memory'), 'v1');
+    return statsCode().oomKills(this.cfs, this.dir('memory'), 'v1');
   }
 
   destroy(): void {

@@ -10,11 +10,13 @@ import type { CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from 
 import { hostFs, hostSleep, type CgroupHost } from './host';
 import { CgroupWriter, type CgroupFs } from './fsio';
 import { createChain, enableControllers, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
-import { validateResources } from './validate';
-import { applyV2Resources } from './v2-resources';
-import { addonDeviceFilter } from './bpf-native';
 import { freezeV2, isFrozenV2, thawV2 } from './freezer';
-import { oomKills, statsV2 } from './stats';
+
+// Loaded on first use: state, kill and delete need none of them.
+const validation = () => require('./validate') as typeof import('./validate');
+const v2Resources = () => require('./v2-resources') as typeof import('./v2-resources');
+const bpfNative = () => require('./bpf-native') as typeof import('./bpf-native');
+const statsCode = () => require('./stats') as typeof import('./stats');
 
 export class V2Manager implements CgroupManager {
   readonly layout = 'v2' as const;
@@ -47,14 +49,14 @@ export class V2Manager implements CgroupManager {
   }
 
   private apply2(resources: Resources | undefined, update: boolean): void {
-    validateResources(resources, 'v2');
-    applyV2Resources(
+    validation().validateResources(resources, 'v2');
+    v2Resources().applyV2Resources(
       {
         w: new CgroupWriter(this.cfs, this.warnings),
         dir: this.dir,
         available: new Set(readWords(this.cfs, path.join(this.dir, 'cgroup.controllers'))),
         update,
-        deviceFilter: () => this.host.deviceFilter ?? addonDeviceFilter(),
+        deviceFilter: () => this.host.deviceFilter ?? bpfNative().addonDeviceFilter(),
       },
       resources,
     );
@@ -93,11 +95,11 @@ export class V2Manager implements CgroupManager {
   }
 
   stats(): CgroupStats {
-    return statsV2(this.cfs, this.dir);
+    return statsCode().statsV2(this.cfs, this.dir);
   }
 
   oomKillCount(): number {
-    return oomKills(this.cfs, this.dir, 'v2');
+    return statsCode().oomKills(this.cfs, this.dir, 'v2');
   }
 
   destroy(): void {

@@ -49,7 +49,11 @@ const VERBS: Record<string, () => Verb> = {
 declare const CAPSA_COMPILED: boolean;
 type ImageVerb = (args: string[], globals: { root: string }) => Promise<number>;
 function imageVerbs(): { imageCommand: ImageVerb; bundleCommand: ImageVerb } {
-  if (typeof CAPSA_COMPILED !== 'undefined' && CAPSA_COMPILED) return require('./image-chunk');
+  if (typeof CAPSA_COMPILED !== 'undefined' && CAPSA_COMPILED) {
+    // Layers are hashed, decompressed and untarred here: hot loops, for the JIT.
+    (require('./jit') as typeof import('./jit')).fullJit();
+    return require('./image-chunk');
+  }
   const path = require('node:path') as typeof import('node:path');
   const fs = require('node:fs') as typeof import('node:fs');
   const chunk = path.join(__dirname, 'capsa-image.js');

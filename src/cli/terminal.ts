@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as tty from 'node:tty';
 import { addon } from '../sys/addon';
+import { fullJit } from './jit';
 
 export interface Relay {
   /** Resolves once the pty reports the other side closed (all output read). */
@@ -13,6 +14,8 @@ export interface Relay {
 }
 
 export function relayTerminal(master: number): Relay {
+  // A session may relay for hours: let the compiled CLI's JIT work again.
+  fullJit();
   const input = process.stdin;
   const wasRaw = input.isTTY ? input.isRaw : false;
   if (input.isTTY) input.setRawMode(true);
