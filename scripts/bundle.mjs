@@ -3,6 +3,7 @@
 // dist/capsa (scripts/compile-cli.mjs).
 import { build } from 'esbuild';
 import { makeCli } from './compile-cli.mjs';
+import { lazyFunctions } from './lazy-functions.mjs';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 
@@ -79,6 +80,7 @@ await build({ ...common, define: { ...common.define, CAPSA_COMPILED: 'true' }, e
 plainBuiltins('dist/capsa-compiled.js');
 lazyExports('dist/capsa-compiled.js');
 directRequires('dist/capsa-compiled.js');
+lazyFunctions('dist/capsa-compiled.js');
 // containerd-shim-capsa-v2: its bundle, the Node launcher (code cache) and the
 // sh front that names this Node by absolute path (containerd may only have an older one).
 await build({ ...common, entryPoints: ['src/shim/main.ts'], outfile: 'dist/containerd-shim-capsa-v2.js', format: 'cjs' });
