@@ -93,6 +93,25 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failedFiles = [];
+
+// A whole-suite run (what .ci/run runs) checks the code before running it:
+// the typecheck and the linter each count as one test.
+function runCheck(name, cmd, args) {
+  return new Promise((resolve) => {
+    process.stdout.write(`\n=== ${name}: ${cmd} ${args.join(' ')}\n`);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+}
+if (!only && order.includes('final')) {
+  for (const [name, args] of [['typecheck', ['tsc', '-p', 'tsconfig.json', '--noEmit']], ['lint', ['eslint', '.']]]) {
+    const ok = await runCheck(name, 'npx', ['--no-install', ...args]);
+    if (ok) passed++;
+    else { failed++; failedFiles.push(name); }
+  }
+}
+
 for (const file of files) {
   process.stdout.write(`\n=== ${file}\n`);
   const r = await runFile(file);
