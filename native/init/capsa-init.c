@@ -311,101 +311,137 @@ static void close_inherited(int first) {
   }
 }
 
+/* Ops whose whole work is one call, and adapters for handlers that take no
+ * payload or a fixed argument, so every op has one entry in op_table. */
+static void op_set_root_ids_r(struct reader *r) { (void)r; op_set_root_ids(); }
+static void op_setsid(struct reader *r) {
+  (void)r;
+  if (setsid() < 0) die(errno, "setsid");
+}
+static void op_root_propagation_before(struct reader *r) { op_root_propagation(r, 0); }
+static void op_root_propagation_after(struct reader *r) { op_root_propagation(r, 1); }
+static void op_pivot_root_r(struct reader *r) { (void)r; op_pivot_root(); }
+static void op_move_root_r(struct reader *r) { (void)r; op_move_root(); }
+static void op_chroot_r(struct reader *r) { (void)r; op_chroot(); }
+static void op_root_readonly_r(struct reader *r) { (void)r; op_root_readonly(); }
+static void op_wait_start_r(struct reader *r) { (void)r; op_wait_start(); }
+
+static void op_hostname(struct reader *r) {
+  const char *h = rd_str(r);
+  if (sethostname(h, strlen(h)) < 0) die(errno, "sethostname %s", h);
+}
+
+static void op_domainname(struct reader *r) {
+  const char *d = rd_str(r);
+  if (setdomainname(d, strlen(d)) < 0) die(errno, "setdomainname %s", d);
+}
+
+static void op_no_new_privs(struct reader *r) {
+  (void)r;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+}
+
+static void op_umask(struct reader *r) { umask((mode_t)rd_u32(r)); }
+
+static void op_report_created(struct reader *r) {
+  (void)r;
+  if (send_msg(MSG_CREATED, (int32_t)getpid(), 0, NULL) < 0) die(EPIPE, "runtime went away");
+}
+
+static void op_dumpable(struct reader *r) {
+  if (prctl(PR_SET_DUMPABLE, rd_u32(r), 0, 0, 0) < 0) die(errno, "prctl(PR_SET_DUMPABLE)");
+}
+
+static void op_session_keyring(struct reader *r) {
+  const char *name = rd_str(r);
+  /* KEYCTL_JOIN_SESSION_KEYRING: keys of the runtime stay out of reach.
+   * Kernels without keyrings (ENOSYS) or refusing in a user ns are fine. */
+  if (syscall(SYS_keyctl, 1, name) < 0 && errno != ENOSYS && errno != EPERM && errno != EACCES)
+    die(errno, "join session keyring %s", name);
+}
+
+static void op_loopback_up(struct reader *r) {
+  (void)r;
+  /* A new network namespace starts with lo down; runc brings it up. */
+  autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die(errno, "socket for loopback");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die(errno, "get lo flags");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die(errno, "bring lo up");
+}
+
+static void op_personality(struct reader *r) {
+  if (syscall(SYS_personality, (unsigned long)rd_u32(r)) < 0) die(errno, "personality");
+}
+
+/* One handler per op code (protocol.h); a code without one is refused. */
+typedef void (*op_handler)(struct reader *);
+static const op_handler op_table[] = {
+  [OP_SYNC] = op_sync,
+  [OP_SETNS] = op_setns,
+  [OP_UNSHARE] = op_unshare,
+  [OP_SET_ROOT_IDS] = op_set_root_ids_r,
+  [OP_WRITE_PROC] = op_write_proc,
+  [OP_CLONE] = op_clone,
+  [OP_SETSID] = op_setsid,
+  [OP_ROOT_PROPAGATION] = op_root_propagation_before,
+  [OP_ROOTFS] = op_rootfs,
+  [OP_MOUNT] = op_mount,
+  [OP_MKNOD] = op_mknod,
+  [OP_SYMLINK] = op_symlink,
+  [OP_MKDIR] = op_mkdir,
+  [OP_MASK] = op_mask,
+  [OP_READONLY] = op_readonly,
+  [OP_PIVOT_ROOT] = op_pivot_root_r,
+  [OP_MOVE_ROOT] = op_move_root_r,
+  [OP_ROOT_READONLY] = op_root_readonly_r,
+  [OP_HOSTNAME] = op_hostname,
+  [OP_DOMAINNAME] = op_domainname,
+  [OP_SYSCTL] = op_sysctl,
+  [OP_RLIMIT] = op_rlimit,
+  [OP_CAP_BOUNDING] = op_cap_bounding,
+  [OP_CREDS] = op_creds,
+  [OP_NO_NEW_PRIVS] = op_no_new_privs,
+  [OP_SECCOMP] = op_seccomp,
+  [OP_UMASK] = op_umask,
+  [OP_CHDIR] = op_chdir,
+  [OP_RESOLVE_EXEC] = op_resolve_exec,
+  [OP_REPORT_CREATED] = op_report_created,
+  [OP_OPEN_FIFO] = op_open_fifo,
+  [OP_WAIT_START] = op_wait_start_r,
+  [OP_CLOSE_FDS] = op_close_fds,
+  [OP_EXEC] = op_exec,
+  [OP_DUMPABLE] = op_dumpable,
+  [OP_ROOT_PROPAGATION_AFTER] = op_root_propagation_after,
+  [OP_CONSOLE] = op_console,
+  [OP_OPEN_STATE] = op_open_state,
+  [OP_HOOK] = op_hook,
+  [OP_SETNS_PID] = op_setns_pid,
+  [OP_SESSION_KEYRING] = op_session_keyring,
+  [OP_PERSONALITY] = op_personality,
+  [OP_LOOPBACK_UP] = op_loopback_up,
+  [OP_JOIN_CGROUP] = op_join_cgroup,
+  [OP_CGROUP_FD] = op_cgroup_fd,
+  [OP_OPEN_CWD] = op_open_cwd,
+  [OP_ROOTFS_TREE] = op_rootfs_tree,
+  [OP_ATTACH_ROOTFS] = op_attach_rootfs,
+  [OP_CHROOT] = op_chroot_r,
+  [OP_ROOTFS_MOUNT] = op_rootfs_mount,
+  [OP_SCHEDULER] = op_scheduler,
+  [OP_IOPRIO] = op_ioprio,
+  [OP_CPU_AFFINITY] = op_cpu_affinity,
+  [OP_MEMPOLICY] = op_mempolicy,
+  [OP_IDMAP_TREE] = op_idmap_tree,
+};
+
 static void run_op(struct op *op) {
   struct reader *r = &op->args;
-  switch (op->code) {
-  case OP_SYNC: op_sync(r); break;
-  case OP_SETNS: op_setns(r); break;
-  case OP_UNSHARE: op_unshare(r); break;
-  case OP_SET_ROOT_IDS: op_set_root_ids(); break;
-  case OP_WRITE_PROC: op_write_proc(r); break;
-  case OP_CLONE: op_clone(r); break;
-  case OP_JOIN_CGROUP: op_join_cgroup(r); break;
-  case OP_CGROUP_FD: op_cgroup_fd(r); break;
-  case OP_SETSID: if (setsid() < 0) die(errno, "setsid"); break;
-  case OP_ROOT_PROPAGATION: op_root_propagation(r, 0); break;
-  case OP_ROOT_PROPAGATION_AFTER: op_root_propagation(r, 1); break;
-  case OP_ROOTFS: op_rootfs(r); break;
-  case OP_ROOTFS_TREE: op_rootfs_tree(r); break;
-  case OP_ROOTFS_MOUNT: op_rootfs_mount(r); break;
-  case OP_ATTACH_ROOTFS: op_attach_rootfs(r); break;
-  case OP_MOUNT: op_mount(r); break;
-  case OP_MKNOD: op_mknod(r); break;
-  case OP_SYMLINK: op_symlink(r); break;
-  case OP_MKDIR: op_mkdir(r); break;
-  case OP_MASK: op_mask(r); break;
-  case OP_READONLY: op_readonly(r); break;
-  case OP_PIVOT_ROOT: op_pivot_root(); break;
-  case OP_MOVE_ROOT: op_move_root(); break;
-  case OP_CHROOT: op_chroot(); break;
-  case OP_ROOT_READONLY: op_root_readonly(); break;
-  case OP_HOSTNAME: {
-    const char *h = rd_str(r);
-    if (sethostname(h, strlen(h)) < 0) die(errno, "sethostname %s", h);
-    break;
-  }
-  case OP_DOMAINNAME: {
-    const char *d = rd_str(r);
-    if (setdomainname(d, strlen(d)) < 0) die(errno, "setdomainname %s", d);
-    break;
-  }
-  case OP_SYSCTL: op_sysctl(r); break;
-  case OP_RLIMIT: op_rlimit(r); break;
-  case OP_CAP_BOUNDING: op_cap_bounding(r); break;
-  case OP_CREDS: op_creds(r); break;
-  case OP_NO_NEW_PRIVS:
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
-    break;
-  case OP_SECCOMP: op_seccomp(r); break;
-  case OP_UMASK: umask((mode_t)rd_u32(r)); break;
-  case OP_CHDIR: op_chdir(r); break;
-  case OP_OPEN_CWD: op_open_cwd(r); break;
-  case OP_RESOLVE_EXEC: op_resolve_exec(r); break;
-  case OP_REPORT_CREATED:
-    if (send_msg(MSG_CREATED, (int32_t)getpid(), 0, NULL) < 0) die(EPIPE, "runtime went away");
-    break;
-  case OP_OPEN_FIFO: op_open_fifo(r); break;
-  case OP_WAIT_START: op_wait_start(); break;
-  case OP_CLOSE_FDS: op_close_fds(r); break;
-  case OP_EXEC: op_exec(r); break;
-  case OP_DUMPABLE:
-    if (prctl(PR_SET_DUMPABLE, rd_u32(r), 0, 0, 0) < 0) die(errno, "prctl(PR_SET_DUMPABLE)");
-    break;
-  case OP_CONSOLE: op_console(r); break;
-  case OP_OPEN_STATE: op_open_state(r); break;
-  case OP_HOOK: op_hook(r); break;
-  case OP_SETNS_PID: op_setns_pid(r); break;
-  case OP_SESSION_KEYRING: {
-    const char *name = rd_str(r);
-    /* KEYCTL_JOIN_SESSION_KEYRING: keys of the runtime stay out of reach.
-     * Kernels without keyrings (ENOSYS) or refusing in a user ns are fine. */
-    if (syscall(SYS_keyctl, 1, name) < 0 && errno != ENOSYS && errno != EPERM && errno != EACCES)
-      die(errno, "join session keyring %s", name);
-    break;
-  }
-  case OP_LOOPBACK_UP: {
-    /* A new network namespace starts with lo down; runc brings it up. */
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) die(errno, "socket for loopback");
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die(errno, "get lo flags");
-    ifr.ifr_flags |= IFF_UP;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die(errno, "bring lo up");
-    close(s);
-    break;
-  }
-  case OP_PERSONALITY:
-    if (syscall(SYS_personality, (unsigned long)rd_u32(r)) < 0) die(errno, "personality");
-    break;
-  case OP_SCHEDULER: op_scheduler(r); break;
-  case OP_IOPRIO: op_ioprio(r); break;
-  case OP_CPU_AFFINITY: op_cpu_affinity(r); break;
-  case OP_MEMPOLICY: op_mempolicy(r); break;
-  case OP_IDMAP_TREE: op_idmap_tree(r); break;
-  default: die(EINVAL, "unknown op code %u", op->code);
-  }
+  op_handler handler = op->code < sizeof op_table / sizeof op_table[0] ? op_table[op->code] : NULL;
+  if (!handler) die(EINVAL, "unknown op code %u", op->code);
+  handler(r);
   if (r->bad) die(EINVAL, "malformed op %u", op->code);
 }
 

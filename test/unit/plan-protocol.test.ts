@@ -49,6 +49,15 @@ test('op_fields() in protocol.h lists, for every op, exactly the field types sch
   assert.is(table.size, codes.size, 'op_fields() has a line for every op code and no more');
 });
 
+test('capsa-init has a handler in op_table for every op code of protocol.h, and none for codes that do not exist', () => {
+  const source = fs.readFileSync(path.join(REPO_ROOT, 'native/init/capsa-init.c'), 'utf8');
+  const start = source.indexOf('op_table[] = {');
+  assert.ok(start >= 0, 'capsa-init.c has op_table');
+  const body = source.slice(start, source.indexOf('};', start));
+  const handled = [...body.matchAll(/\[(OP_[A-Z0-9_]+)\]\s*=/g)].map((m) => m[1]!).sort();
+  assert.equal(handled, [...enumCodes().keys()].sort());
+});
+
 /** NAME → value of a C enum in the header, prefix stripped. */
 function cEnum(name: string, prefix: string): Record<string, number> {
   const start = HEADER.indexOf(`enum ${name} {`);
