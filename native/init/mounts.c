@@ -719,7 +719,10 @@ void op_readonly(struct reader *r) {
   if (fd < 0) return;
   int mfd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
   if (mfd < 0) die(errno, "bind read-only path %s", path);
-  attach(mfd, fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, 1, path);
+  /* Read-only is what the config asks (config-linux.md readonlyPaths): the
+   * other flags of what is there stay as they were (runc's remount does the
+   * same); noexec here would stop binaries under a read-only /usr, say. */
+  attach(mfd, fd, MOUNT_ATTR_RDONLY, 0, 0, 1, path);
   close(mfd);
   close(fd);
 }

@@ -187,7 +187,9 @@ function cgroupMountOps(m: Mount, base: MountBase, input: CompileInput, ns: Name
     ...base, op: 'mount', kind: MOUNT_KIND.FS, source: 'tmpfs', destination: m.destination, fstype: 'tmpfs',
     attrSet: BigInt(base.attrSet) & ~1n, create: CREATE.DIR, recursive: 0, data: ['mode=755'], what,
   }];
-  for (const c of input.cgroupMounts) {
+  // Only the v1 hierarchies, as runc does: a "cgroup" mount on a hybrid host
+  // does not show the unified (v2) one.
+  for (const c of input.cgroupMounts.filter((x) => x.name !== 'unified')) {
     ops.push({
       ...base, op: 'mount', kind: MOUNT_KIND.BIND, source: c.hostDir, destination: path.posix.join(m.destination, c.name), fstype: '',
       create: CREATE.DIR, recursive: RECURSIVE.BIND, data: [], what: `bind cgroup ${c.name} on "${path.posix.join(m.destination, c.name)}"`,
@@ -255,7 +257,6 @@ export function compile(input: CompileInput): Plan {
   ops.push({ op: 'mkdir', path: proc.cwd, mode: 0o755, configPath: 'process.cwd', what: `create cwd ${proc.cwd}` });
   if (!privateMounts) ops.push({ op: 'chroot', configPath: 'root.path', what: 'chroot into the rootfs (no mount namespace of its own)' });
   else ops.push(input.noPivot ? { op: 'moveRoot', configPath: 'root.path', what: 'move rootfs to / (--no-pivot)' } : { op: 'pivotRoot', configPath: 'root.path', what: 'pivot_root' });
-  if (privateMounts && propagation.after) ops.push({ op: 'rootPropagationAfter', flags: propagation.after, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
 
   ops.push(...sysctlOps(spec, ns));
   ops.push(...protectedPathOps(ops, [
@@ -264,6 +265,9 @@ export function compile(input: CompileInput): Plan {
   ]));
   if (spec.root?.readonly) ops.push({ op: 'rootReadonly', configPath: 'root.readonly', what: 'make rootfs read-only' });
   if (!privateMounts) refuseMountsWithoutMountNamespace(ops.slice(fsStart));
+  // Last of the mount work: masks and read-only binds made on a shared root
+  // would be shared themselves.
+  if (privateMounts && propagation.after) ops.push({ op: 'rootPropagationAfter', flags: propagation.after, configPath: 'linux.rootfsPropagation', what: 'set rootfs propagation' });
   if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'hostname', name: spec.hostname, configPath: 'hostname', what: 'set hostname' });
   if (spec.domainname !== undefined && spec.domainname !== '') ops.push({ op: 'domainname', name: spec.domainname, configPath: 'domainname', what: 'set domainname' });
 

@@ -1,6 +1,7 @@
 // The /dev a container gets: runc's default device set, symlinks, and how each
 // device is made (mknod, or a bind mount of the host's node inside a user
 // namespace, where mknod is not allowed).
+import * as path from 'node:path';
 import type { Device, Spec } from '../spec/types';
 import { CREATE, MOUNT_KIND, RECURSIVE, type Op } from './schema';
 
@@ -22,11 +23,14 @@ export function needsDevSetup(spec: Spec): boolean {
 
 export function deviceOps(spec: Spec, inUserNamespace: boolean): Op[] {
   const ops: Op[] = [];
-  const configured = spec.linux?.devices ?? [];
+  // /dev/ptmx is always the symlink to the container's own devpts (runtime-spec
+  // default devices; runc skips a configured one too): a node of 5:2 would
+  // allocate from the host's devpts (podman --privileged lists the host's).
+  const configured = (spec.linux?.devices ?? []).filter((d) => path.posix.normalize(d.path) !== '/dev/ptmx');
   const paths = new Set(configured.map((d) => d.path));
   const all: { dev: Device; configPath: string }[] = [
     ...DEFAULT_DEVICES.filter((d) => !paths.has(d.path)).map((dev) => ({ dev, configPath: 'linux.devices (default)' })),
-    ...configured.map((dev, i) => ({ dev, configPath: `linux.devices[${i}]` })),
+    ...configured.map((dev) => ({ dev, configPath: `linux.devices[${spec.linux!.devices!.indexOf(dev)}]` })),
   ];
   for (const { dev, configPath } of all) {
     const what = `device ${dev.path}`;
@@ -53,6 +57,7 @@ export function devSymlinkOps(spec: Spec): Op[] {
     ['/proc/self/fd/1', '/dev/stdout'],
     ['/proc/self/fd/2', '/dev/stderr'],
   ];
-  if ((spec.mounts ?? []).some((m) => m.destination === '/dev/pts')) links.push(['pts/ptmx', '/dev/ptmx']);
+  // As runc does, whether or not the config mounts a devpts there.
+  links.push(['pts/ptmx', '/dev/ptmx']);
   return links.map(([target, path]) => ({ op: 'symlink', target, path, what: `symlink ${path}` }) as Op);
 }

@@ -1,7 +1,7 @@
 // The process part of the Plan: rlimits, capabilities, credentials, seccomp
 // placement, cwd, environment and the final exec.
 import { CapsaError } from '../errors';
-import { capabilityMask, splitByHostSupport } from '../spec/capabilities';
+import { capabilityMask, capabilityNumber, splitByHostSupport } from '../spec/capabilities';
 import type { Process } from '../spec/types';
 import type { Op } from './schema';
 
@@ -43,9 +43,16 @@ export function capabilitySets(proc: Process, lastCap: number): CapabilitySets {
   const warnings: string[] = [];
   const set = (name: keyof NonNullable<Process['capabilities']>): bigint => {
     const field = `process.capabilities.${name}`;
-    const names = caps[name] ?? [];
-    capabilityMask(names, `config.${field}`); // throws on unknown names
-    const { supported, unsupported } = splitByHostSupport(names, lastCap);
+    // runtime-spec config.md: a capability that cannot be mapped to a kernel
+    // interface MUST be logged as a warning, and the runtime SHOULD NOT fail
+    // (runc: "ignoring unknown or unavailable capabilities").
+    const known = (caps[name] ?? []).filter((n) => {
+      if (capabilityNumber(n) !== undefined) return true;
+      const shown = typeof n === 'string' && n.length > 64 ? `${n.slice(0, 64)}...` : n;
+      warnings.push(`${field}: unknown capability ${JSON.stringify(shown)}, skipping`);
+      return false;
+    });
+    const { supported, unsupported } = splitByHostSupport(known, lastCap);
     for (const n of unsupported) warnings.push(`${field}: capability ${n} is not supported by this kernel, skipping`);
     return capabilityMask(supported, field).mask;
   };

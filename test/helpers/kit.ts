@@ -83,8 +83,9 @@ export function errorOutputProblems(r: RunResult, allowedCodes: readonly number[
   const problems: string[] = [];
   if (r.signal) problems.push(`killed by ${r.signal}`);
   else if (!allowedCodes.includes(r.code ?? -1)) problems.push(`exit ${r.code}, expected ${allowedCodes.join(' or ')}`);
-  // With --debug, capsa adds level=debug lines (and the stack of a bug) by design.
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !(opts.debug && /level=debug/.test(l)));
+  // With --debug, capsa adds level=debug lines (and the stack of a bug) by design;
+  // warnings (an unknown capability skipped, as runc does) may precede the error.
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/level=warning/.test(l) && !(opts.debug && /level=debug/.test(l)));
   if (lines.length !== 1) problems.push(`${lines.length} lines on stderr, expected 1`);
   if (!opts.debug && STACK_LINE.test(r.stderr)) problems.push('a stack trace on stderr');
   if (/internal error/.test(r.stderr)) problems.push('an "internal error" (a bug escaping as an exception)');
