@@ -295,3 +295,157 @@ export function mutateArgs(args: readonly string[], rng: Rng): { args: string[];
   if (safe.includes('run') && !safe.some((a) => a === '-d' || a === '--detach')) safe.splice(safe.indexOf('run') + 1, 0, '--detach');
   return { args: safe, applied };
 }
+
+// ---- meaningful variants of a real config ----
+//
+// mutateConfig above makes hostile junk; the differential test against runc
+// also needs configs that are valid (or almost) but different from what an
+// engine wrote: namespaces dropped or joined, another propagation, user,
+// capabilities, sysctls, mounts, devices, limits. Each variant says what it
+// changed, and is a pure function of the seed.
+
+type SpecLike = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_KILL', 'CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SETUID', 'CAP_SETGID', 'CAP_SYS_ADMIN', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_BOGUS'];
+const SYSCTLS: [string, string][] = [
+  ['net.ipv4.ip_forward', '1'], ['net.core.somaxconn', '512'], ['net.ipv4.ip_unprivileged_port_start', '0'], ['net.ipv4.ping_group_range', '0 2147483647'],
+  ['kernel.shmmax', '68719476736'], ['kernel.msgmax', '16384'], ['fs.mqueue.queues_max', '128'], ['kernel.domainname', 'fuzz.example'],
+  ['kernel.hostname', 'fuzz'], ['vm.swappiness', '10'], ['net/ipv4/conf/lo/forwarding', '1'], ['kernel.shm_rmid_forced', '1'],
+];
+const NS_TYPES = ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'];
+const PROPAGATIONS = ['shared', 'slave', 'private', 'unbindable', 'rshared', 'rslave', 'rprivate', 'runbindable'];
+const TMPFS_OPTIONS = ['ro', 'rw', 'nosuid', 'nodev', 'noexec', 'size=1m', 'mode=1777', 'mode=700', 'strictatime', 'noatime', 'uid=1000', 'gid=1000'];
+const BIND_OPTIONS = ['rbind', 'bind', 'ro', 'rprivate', 'rslave', 'rshared', 'nosuid', 'noexec', 'nodev'];
+
+/** Semantic mutation kinds, named in each variant's description. */
+export const SEMANTIC_MUTATIONS = [
+  'hostname', 'domainname', 'drop-namespace', 'add-namespace', 'rootfs-propagation', 'readonly-root', 'user', 'capabilities',
+  'no-new-privileges', 'sysctl', 'tmpfs-mount', 'bind-mount', 'remove-mount', 'device', 'masked-path', 'readonly-path',
+  'rlimit', 'oom-score-adj', 'cwd', 'env', 'resources',
+] as const;
+
+function linuxOf(s: SpecLike): SpecLike {
+  s.linux ??= {};
+  return s.linux as SpecLike;
+}
+
+/**
+ * Applies 1–3 meaningful changes to a deep copy of `base` (a config with the
+ * corpus' placeholders, e.g. {{HOST:dir:NAME}} for a bind source the suite makes).
+ */
+export function mutateSemantic(base: unknown, rng: Rng): { config: SpecLike; applied: string[] } {
+  const s = JSON.parse(JSON.stringify(base)) as SpecLike;
+  const applied: string[] = [];
+  const n = rng.pick([1, 1, 2, 2, 3]);
+  for (let i = 0; i < n; i++) {
+    const m = rng.pick(SEMANTIC_MUTATIONS);
+    const linux = linuxOf(s);
+    const proc = (s.process ??= {}) as SpecLike;
+    let what = '';
+    switch (m) {
+      case 'hostname': s.hostname = rng.pick(['fuzz-host', '', 'h'.repeat(64), 'with.dots-and-dashes']); what = JSON.stringify(s.hostname); break;
+      case 'domainname': s.domainname = rng.pick(['fuzz.example', '', 'd'.repeat(64)]); what = JSON.stringify(s.domainname); break;
+      case 'drop-namespace': {
+        const t = rng.pick(NS_TYPES);
+        linux.namespaces = (linux.namespaces ?? []).filter((x: SpecLike) => x.type !== t);
+        what = t;
+        break;
+      }
+      case 'add-namespace': {
+        const t = rng.pick(['cgroup', 'time', 'ipc', 'uts', 'pid']);
+        linux.namespaces = [...(linux.namespaces ?? []).filter((x: SpecLike) => x.type !== t), { type: t }];
+        what = t;
+        break;
+      }
+      case 'rootfs-propagation': linux.rootfsPropagation = rng.pick(PROPAGATIONS); what = linux.rootfsPropagation; break;
+      case 'readonly-root': s.root = { ...(s.root ?? {}), readonly: !s.root?.readonly }; what = String(s.root.readonly); break;
+      case 'user': {
+        const uid = rng.pick([0, 1000, 65534]);
+        proc.user = { uid, gid: rng.pick([0, 1000, 65534]), ...(rng.chance(0.5) ? { additionalGids: [rng.pick([5, 10, 1000])] } : {}), ...(rng.chance(0.3) ? { umask: rng.pick([0o022, 0o077, 0]) } : {}) };
+        what = JSON.stringify(proc.user);
+        break;
+      }
+      case 'capabilities': {
+        const set = rng.pick(['bounding', 'effective', 'permitted', 'inheritable', 'ambient', 'all']);
+        const cap = rng.pick(CAPS);
+        const caps = (proc.capabilities ??= {}) as SpecLike;
+        const sets = set === 'all' ? ['bounding', 'effective', 'permitted'] : [set];
+        const add = rng.chance(0.5);
+        for (const k of sets) caps[k] = add ? [...new Set([...(caps[k] ?? []), cap])] : (caps[k] ?? []).filter((c: string) => c !== cap);
+        what = `${add ? '+' : '-'}${cap} ${set}`;
+        break;
+      }
+      case 'no-new-privileges': proc.noNewPrivileges = !proc.noNewPrivileges; what = String(proc.noNewPrivileges); break;
+      case 'sysctl': {
+        const [k, v] = rng.pick(SYSCTLS);
+        linux.sysctl = { ...(linux.sysctl ?? {}), [k]: v };
+        what = `${k}=${v}`;
+        break;
+      }
+      case 'tmpfs-mount': {
+        const options = rng.shuffle(TMPFS_OPTIONS).slice(0, rng.range(0, 3));
+        const dest = rng.pick(['/scratch', '/tmp', '/run/fuzz', '/etc/fuzz']);
+        s.mounts = [...(s.mounts ?? []), { destination: dest, type: 'tmpfs', source: 'tmpfs', options }];
+        what = `${dest} ${options.join(',')}`;
+        break;
+      }
+      case 'bind-mount': {
+        const options = rng.shuffle(BIND_OPTIONS).slice(0, rng.range(1, 3));
+        const dest = rng.pick(['/data', '/mnt/vol', '/var/lib/fuzz']);
+        s.mounts = [...(s.mounts ?? []), { destination: dest, type: 'bind', source: '{{HOST:dir:fuzzvol}}', options }];
+        what = `${dest} ${options.join(',')}`;
+        break;
+      }
+      case 'remove-mount': {
+        const mounts = (s.mounts ?? []) as SpecLike[];
+        if (mounts.length) {
+          const j = rng.int(mounts.length);
+          what = mounts[j]!.destination;
+          mounts.splice(j, 1);
+        }
+        break;
+      }
+      case 'device': {
+        const [type, major, minor] = rng.pick([['c', 1, 3], ['c', 1, 7], ['b', 7, 0], ['p', 0, 0], ['u', 1, 5]] as const);
+        const fileMode = rng.pick([0o666, 0o600, 8630, 0o60660, 0o10644, 0o4755, undefined]);
+        linux.devices = [...(linux.devices ?? []), { type, path: `/dev/fuzz${rng.int(3)}`, ...(type !== 'p' ? { major, minor } : {}), ...(fileMode !== undefined ? { fileMode } : {}), uid: rng.pick([0, 1000]), gid: 0 }];
+        what = `${type} ${fileMode?.toString(8)}`;
+        break;
+      }
+      case 'masked-path': {
+        const p = rng.pick(['/proc/kcore', '/proc/keys', '/sys/firmware', '/etc/hostname', '/nonexistent', '/proc/acpi']);
+        linux.maskedPaths = rng.chance(0.3) ? [] : [...(linux.maskedPaths ?? []), p];
+        what = linux.maskedPaths.length ? p : '(none)';
+        break;
+      }
+      case 'readonly-path': {
+        const p = rng.pick(['/proc/sys', '/proc/bus', '/etc', '/nonexistent']);
+        linux.readonlyPaths = rng.chance(0.3) ? [] : [...(linux.readonlyPaths ?? []), p];
+        what = linux.readonlyPaths.length ? p : '(none)';
+        break;
+      }
+      case 'rlimit': {
+        const type = rng.pick(['RLIMIT_NOFILE', 'RLIMIT_NPROC', 'RLIMIT_CORE', 'RLIMIT_MEMLOCK']);
+        const hard = rng.pick([0, 64, 1024, 4096]);
+        const soft = rng.chance(0.8) ? Math.min(hard, rng.pick([0, 64, 1024])) : hard + 1;
+        proc.rlimits = [...((proc.rlimits ?? []) as SpecLike[]).filter((r) => r.type !== type), { type, soft, hard }];
+        what = `${type} ${soft}/${hard}`;
+        break;
+      }
+      case 'oom-score-adj': proc.oomScoreAdj = rng.pick([-1000, 0, 500, 1000]); what = String(proc.oomScoreAdj); break;
+      case 'cwd': proc.cwd = rng.pick(['/', '/tmp', '/home/tester', '/nonexistent/dir', '/etc/passwd']); what = proc.cwd; break;
+      case 'env': proc.env = [...(proc.env ?? []), rng.pick(['FUZZ=1', 'PATH=/nowhere', 'EMPTY=', 'HOME=/tmp'])]; what = proc.env[proc.env.length - 1]; break;
+      case 'resources': {
+        const r = (linux.resources ??= {}) as SpecLike;
+        const k = rng.pick(['memory', 'pids', 'cpu']);
+        if (k === 'memory') r.memory = { limit: rng.pick([64 << 20, 128 << 20, -1]) };
+        if (k === 'pids') r.pids = { limit: rng.pick([64, 1024, -1]) };
+        if (k === 'cpu') r.cpu = { shares: rng.pick([2, 512, 1024]), ...(rng.chance(0.5) ? { quota: 50_000, period: 100_000 } : {}) };
+        what = `${k} ${JSON.stringify(r[k])}`;
+        break;
+      }
+    }
+    applied.push(`${m}${what ? `(${what})` : ''}`);
+  }
+  return { config: s, applied };
+}
