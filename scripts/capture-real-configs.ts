@@ -15,8 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { findRunc, removeTree, run, sandbox, until, type Result, type Sandbox } from '../test/helpers/engines/common';
-import { importImage, startContainerd, type Containerd } from '../test/helpers/engines/containerd';
-import { containerConfig, CriClient, getStr, int, msg, podSandboxConfig, str, strs, sub, bool, type PodSpec } from '../test/helpers/engines/cri';
+import { importImage, startContainerd } from '../test/helpers/engines/containerd';
+import { CriClient, getStr, int, msg, str, strs, sub, bool, type PodSpec } from '../test/helpers/engines/cri';
 import { startDockerd } from '../test/helpers/engines/dockerd';
 import { buildTestImage, CTR_IMAGE, DOCKER_IMAGE, PODMAN_IMAGE } from '../test/helpers/engines/image';
 import { loadImage, makePodman, resetPodman } from '../test/helpers/engines/podman';

@@ -240,7 +240,7 @@ export function compile(input: CompileInput): Plan {
   ops.push(...mounts);
   if (needsDevSetup(spec)) {
     ops.push(...deviceOps(spec, inUserNs));
-    ops.push(...devSymlinkOps(spec));
+    ops.push(...devSymlinkOps());
   }
   if (proc.terminal) {
     if (input.consoleFd === undefined) invalid('process.terminal', 'a terminal was requested but no console socket was given');

@@ -50,7 +50,7 @@ export function deviceOps(spec: Spec, inUserNamespace: boolean): Op[] {
   return ops;
 }
 
-export function devSymlinkOps(spec: Spec): Op[] {
+export function devSymlinkOps(): Op[] {
   const links: [string, string][] = [
     ['/proc/self/fd', '/dev/fd'],
     ['/proc/self/fd/0', '/dev/stdin'],

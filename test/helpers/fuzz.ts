@@ -304,7 +304,7 @@ export function mutateArgs(args: readonly string[], rng: Rng): { args: string[];
 // capabilities, sysctls, mounts, devices, limits. Each variant says what it
 // changed, and is a pure function of the seed.
 
-type SpecLike = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type SpecLike = Record<string, any>;
 
 const CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_KILL', 'CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SETUID', 'CAP_SETGID', 'CAP_SYS_ADMIN', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_BOGUS'];
 const SYSCTLS: [string, string][] = [
