@@ -15,6 +15,7 @@ import { startContainerd, type Containerd } from '../helpers/engines/containerd'
 import { dockerCli, startDockerd, type Dockerd } from '../helpers/engines/dockerd';
 import { buildTestImage, DOCKER_IMAGE } from '../helpers/engines/image';
 import { engineGroup } from '../helpers/engines/suite';
+import { PROFILE_DIR } from '../helpers/seccomp-profiles';
 
 interface Ctx {
   cd: Containerd;
@@ -284,6 +285,33 @@ void engineGroup<Ctx>('engines/docker', {
     assert.not.match(msg, /\n\s+at /, `no stack trace: ${msg}`);
     const ref = await dk.docker(runArgs(['--rm'], ['/no/such/binary'], 'host', 'runc'));
     process.stdout.write(`\n    capsa: ${msg}\n    runc:  ${ref.stderr.trim()}\n`);
+  });
+
+  test('docker run --security-opt seccomp=<Docker 19.03\'s default profile> (an old allow-list: no openat2, clone3, faccessat2, close_range; noNewPrivileges false, docker\'s default): the container runs, exec works, and glibc falls back (issue 19 items 1, 2)', async () => {
+    const name = newName('oldprofile');
+    try {
+      const mark = readCalls().length;
+      await detached(name, ['/bin/testinit', 'sleep', 'forever'], ['--security-opt', `seccomp=${path.join(PROFILE_DIR, 'docker-19.03.json')}`]);
+      const create = callsSince(mark).find((c) => c.runtime === 'capsa' && verbOf(c.args) === 'create');
+      assert.ok(create, formatCalls(callsSince(mark)));
+      const config = JSON.parse(fs.readFileSync(path.join(create!.args[create!.args.indexOf('--bundle') + 1]!, 'config.json'), 'utf8')) as {
+        process: { noNewPrivileges?: boolean }; linux: { seccomp: { defaultAction: string; syscalls: { names: string[] }[] } };
+      };
+      assert.not.ok(config.process.noNewPrivileges, 'docker leaves noNewPrivileges off');
+      assert.is(config.linux.seccomp.defaultAction, 'SCMP_ACT_ERRNO');
+      const named = new Set(config.linux.seccomp.syscalls.flatMap((r) => r.names));
+      for (const n of ['openat2', 'clone3', 'faccessat2', 'close_range']) assert.not.ok(named.has(n), `${n} is not in the profile docker sent`);
+      const glibc = 'clone3=ENOSYS\nopenat2=ENOSYS\nfaccessat2=ENOSYS\nclose_range=ENOSYS\nthread=ok\nspawn=ok\nfaccessat=ok\nclosefrom=ok\n';
+      for (const user of [[], ['-u', '1000:1000', '-w', '/tmp']]) {
+        const r = await dk.docker(['exec', ...user, name, '/bin/testinit', 'glibc']);
+        expectOk(r, mark, `docker exec ${user.join(' ')} under the old profile`);
+        assert.is(r.stdout, glibc, `${user.join(' ') || 'root'}: ${describe(r)}`);
+      }
+      const out = await output(['--security-opt', `seccomp=${path.join(PROFILE_DIR, 'docker-19.03.json')}`, '-u', '1000:1000', '-w', '/tmp'], ['/bin/testinit', 'glibc']);
+      assert.is(out, glibc, 'docker run as a user, the process itself under the filter');
+    } finally {
+      await rmf(name);
+    }
   });
 
   test('docker run --rm: short-lived containers start reliably (5 runs)', async () => {
