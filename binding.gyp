@@ -18,7 +18,7 @@
     {
       "target_name": "capsa-testinit",
       "type": "executable",
-      "sources": ["test/bin/testinit.c", "test/bin/glibc-probe.c"],
+      "sources": ["test/bin/testinit.c", "test/bin/seccomp-probes.c"],
       "cflags": ["-std=gnu11", "-O1", "-Wall"],
       "ldflags": ["-static", "-s"]
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -59,13 +60,48 @@ void op_creds(struct reader *r) {
   }
 }
 
+/* Hands the notify listener fd to the runtime over `sock` (SCM_RIGHTS). */
+static int send_listener(int sock, int fd) {
+  char byte = 0;
+  struct iovec iov = {&byte, 1};
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  return n == 1 ? 0 : -1;
+}
+
 void op_seccomp(struct reader *r) {
   uint32_t flags = rd_u32(r);
   uint32_t len;
   const uint8_t *prog = rd_blob(r, &len);
+  uint32_t notify_sock = rd_u32(r);
   if (r->bad || len % sizeof(struct sock_filter) != 0) die(EINVAL, "malformed seccomp program");
   struct sock_fprog fprog = {(unsigned short)(len / sizeof(struct sock_filter)), (struct sock_filter *)prog};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog) < 0) die(errno, "load seccomp filter");
+  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog);
+  if (fd < 0) die(errno, "load seccomp filter");
+  if (!(flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) return;
+  /* SCMP_ACT_NOTIFY: the runtime passes the listener to the seccomp agent
+   * (with the container's state) before we go on; until the agent has it,
+   * only sendmsg/sendto run here, which a profile may not notify on. */
+  if (notify_sock == UINT32_MAX) die(EBADF, "no socket to pass the seccomp notify fd on");
+  if (send_listener((int)notify_sock, (int)fd) < 0) die(errno, "pass the seccomp notify fd to the runtime");
+  close((int)notify_sock);
+  if (send_msg(MSG_SYNC, SYNC_SECCOMP, 0, NULL) < 0) die(EPIPE, "runtime went away");
+  /* An abort means the runtime already reported why (the agent could not be reached). */
+  if (wait_ack() < 0) _exit(1);
+  close((int)fd);
 }
 
 void op_rlimit(struct reader *r) {

@@ -32,6 +32,9 @@
  *         C   -> TS  MSG_SYNC(val=SYNC_HOOKS) before pivot_root when the
  *                    config has createRuntime/createContainer/prestart hooks
  *         TS  -> C   MSG_ACK
+ *         C   -> TS  MSG_SYNC(val=SYNC_SECCOMP) after loading a filter with a
+ *                    notify listener, passed just before on its own socket
+ *         TS  -> C   MSG_ACK once the seccomp agent has it
  *   8     C   -> TS  MSG_CREATED; TS writes state.json and exits (create)
  *   9     C          open(exec.fifo, O_WRONLY) blocks until `start` reads it
  *  10     C          execve. An execve failure is sent as MSG_ERROR if anyone
@@ -80,6 +83,7 @@ enum sync_code {
   SYNC_READY = 1,
   SYNC_MAPS = 2,
   SYNC_HOOKS = 3,
+  SYNC_SECCOMP = 4, /* the notify listener was sent on OP_SECCOMP's socket */
 };
 
 enum error_kind {
@@ -130,7 +134,9 @@ enum op_code {
   OP_CREDS = 24,          /* u32 uid, u32 gid, u32 set_groups, strs-less: u32 n + n×u32 gids,
                              u64 effective, u64 permitted, u64 inheritable, u64 ambient, u32 last cap */
   OP_NO_NEW_PRIVS = 25,   /* - */
-  OP_SECCOMP = 26,        /* u32 flags, blob program */
+  OP_SECCOMP = 26,        /* u32 flags, blob program, u32 notify socket fd (~0: none):
+                             with NEW_LISTENER the listener fd goes there (SCM_RIGHTS),
+                             then MSG_SYNC(SYNC_SECCOMP) waits for the runtime */
   OP_UMASK = 27,          /* u32 */
   OP_CHDIR = 28,          /* str: enter the cwd OP_OPEN_CWD resolved (fchdir), or chdir to it */
   OP_RESOLVE_EXEC = 29,   /* str file, str PATH */
@@ -220,7 +226,7 @@ static inline const char *op_fields(unsigned code) {
   case OP_CAP_BOUNDING: return "u64 u32";
   case OP_CREDS: return "u32 u32 u32 u32s u64 u64 u64 u64 u32";
   case OP_NO_NEW_PRIVS: return "";
-  case OP_SECCOMP: return "u32 blob";
+  case OP_SECCOMP: return "u32 blob u32";
   case OP_UMASK: return "u32";
   case OP_CHDIR: return "str";
   case OP_RESOLVE_EXEC: return "str str";

@@ -2,7 +2,7 @@
 // then become the new process with its own credentials and limits.
 import { CapsaError } from '../errors';
 import type { NamespaceType, Process } from '../spec/types';
-import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, type LsmExec } from './process';
+import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, type LsmExec, type PlanSeccomp } from './process';
 import { CLONE, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
@@ -17,7 +17,7 @@ export interface ExecInput {
   lastCap: number;
   preserveFds: number;
   consoleFd?: number;
-  seccomp?: { program: Buffer; flags: number };
+  seccomp?: PlanSeccomp;
   lsm?: LsmExec;
   /** Cgroup dirs the process joins by itself; absent: it syncs and the runtime places it. */
   cgroupMembership?: CgroupMembership;
@@ -71,6 +71,7 @@ export function compileExec(input: ExecInput): Op[] {
   ops.push({ op: 'chdir', path: proc.cwd, configPath: 'process.cwd', what: `chdir to ${proc.cwd}` });
   const env = proc.env ?? [];
   ops.push({ op: 'resolveExec', file: proc.args[0]!, path: envPath(env), configPath: 'process.args', what: 'find the command' });
+  ops.push(...seccomp.beforeReport());
   ops.push({ op: 'reportCreated', what: 'report started' });
   ops.push(...lsmOps(input.lsm));
   ops.push(...seccomp.beforeExec());

@@ -6,7 +6,7 @@ import type { Mount, NamespaceType, Spec } from '../spec/types';
 import { deviceOps, devSymlinkOps, needsDevSetup } from './devices';
 import { parseMountOptions, MS } from './mount-options';
 import { namespaces, refuseMountsWithoutMountNamespace, rootPropagation, sysctlOps, type IsRuntimeNamespace, type Namespaces } from './namespaces';
-import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, withHome, type LsmExec } from './process';
+import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, withHome, type LsmExec, type PlanSeccomp } from './process';
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps } from './cgroup-join';
@@ -32,7 +32,7 @@ export interface CompileInput {
   cgroupMounts: CgroupMountSource[];
   /** Cgroup dirs capsa-init joins by itself; absent: it syncs and the runtime places it. */
   cgroupMembership?: CgroupMembership;
-  seccomp?: { program: Buffer; flags: number };
+  seccomp?: PlanSeccomp;
   /** Home of the process user from the rootfs passwd file, if found. */
   home?: string;
   /** Fd number (in capsa-init) of the socket that receives the pty master. */
@@ -290,6 +290,7 @@ export function compile(input: CompileInput): Plan {
   ops.push({ op: 'chdir', path: proc.cwd, configPath: 'process.cwd', what: `chdir to ${proc.cwd}` });
   const env = withHome(proc.env ?? [], input.home);
   ops.push({ op: 'resolveExec', file: proc.args![0]!, path: envPath(env), configPath: 'process.args', what: 'find the entrypoint' });
+  ops.push(...seccomp.beforeReport());
   ops.push({ op: 'reportCreated', what: 'report created' });
   ops.push({ op: 'waitStart', what: 'wait for start' });
   startHooks.forEach((h, i) => ops.push({

@@ -3,7 +3,7 @@
 import { CapsaError } from '../errors';
 import { capabilityMask, capabilityNumber, splitByHostSupport } from '../spec/capabilities';
 import type { Process } from '../spec/types';
-import type { Op } from './schema';
+import { NO_FD, type Op } from './schema';
 
 export const RLIMITS: Record<string, number> = {
   RLIMIT_CPU: 0, RLIMIT_FSIZE: 1, RLIMIT_DATA: 2, RLIMIT_STACK: 3, RLIMIT_CORE: 4, RLIMIT_RSS: 5,
@@ -71,6 +71,13 @@ export function keepsSysAdmin(sets: CapabilitySets): boolean {
   return (sets.effective & (1n << BigInt(CAP_SYS_ADMIN))) !== 0n;
 }
 
+/** A compiled filter for the plan; notifySocket: capsa-init's fd to pass a notify listener on. */
+export interface PlanSeccomp {
+  program: Buffer;
+  flags: number;
+  notifySocket?: number;
+}
+
 /**
  * Where the seccomp filter goes, and what must happen before it.
  *
@@ -81,10 +88,19 @@ export function keepsSysAdmin(sets: CapabilitySets): boolean {
  * exec fifo's openat/write, execve), because old allow-list profiles know
  * nothing newer: the cwd is resolved (openat2) and inherited fds are marked
  * close-on-exec (close_range) before the filter, in every placement.
+ *
+ * A filter with a notify listener is loaded before the container is reported
+ * created (as runc does): the runtime must still be there to hand the
+ * listener to the seccomp agent.
  */
-export function seccompPlacement(proc: Process, caps: CapabilitySets, seccomp: { program: Buffer; flags: number } | undefined) {
+export function seccompPlacement(proc: Process, caps: CapabilitySets, seccomp: PlanSeccomp | undefined) {
   const late = !!proc.noNewPrivileges || keepsSysAdmin(caps);
-  const load: Op | undefined = seccomp && { op: 'seccomp', flags: seccomp.flags, program: seccomp.program, configPath: 'linux.seccomp', what: 'load seccomp filter' };
+  const load: Op | undefined = seccomp && {
+    op: 'seccomp', flags: seccomp.flags, program: seccomp.program, notifySocket: seccomp.notifySocket ?? NO_FD,
+    configPath: 'linux.seccomp', what: 'load seccomp filter',
+  };
+  const nnp: Op[] = proc.noNewPrivileges ? [{ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' }] : [];
+  const beforeReporting = seccomp?.notifySocket !== undefined;
   return {
     beforeCreds(cwd: string, firstInheritedFd: number): Op[] {
       const ops: Op[] = [
@@ -94,11 +110,12 @@ export function seccompPlacement(proc: Process, caps: CapabilitySets, seccomp: {
       if (load && !late) ops.push(load);
       return ops;
     },
+    beforeReport(): Op[] {
+      return load && late && beforeReporting ? [...nnp, load] : [];
+    },
     beforeExec(): Op[] {
-      const ops: Op[] = [];
-      if (proc.noNewPrivileges) ops.push({ op: 'noNewPrivs', configPath: 'process.noNewPrivileges', what: 'set no_new_privs' });
-      if (load && late) ops.push(load);
-      return ops;
+      if (load && late && beforeReporting) return [];
+      return load && late ? [...nnp, load] : nnp;
     },
   };
 }

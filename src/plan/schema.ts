@@ -43,7 +43,7 @@ export const OPS = {
     ],
   },
   noNewPrivs: { code: 25, fields: [] },
-  seccomp: { code: 26, fields: [['flags', 'u32'], ['program', 'blob']] },
+  seccomp: { code: 26, fields: [['flags', 'u32'], ['program', 'blob'], ['notifySocket', 'u32']] },
   umask: { code: 27, fields: [['mask', 'u32']] },
   chdir: { code: 28, fields: [['path', 'str']] },
   resolveExec: { code: 29, fields: [['file', 'str'], ['path', 'str']] },
@@ -124,12 +124,15 @@ export const CLONE = {
 } as const;
 
 // Sync points and message types (protocol.h).
-export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3 } as const;
+export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3, SECCOMP: 4 } as const;
 export const MSG = { SYNC: 1, CHILD: 2, CREATED: 3, ERROR: 4, WARN: 5, DEBUG: 6, ACK: 100, ABORT: 101 } as const;
 /** MSG_ERROR's val: a refusal's detail is the whole message; a syscall's gets the errno's text added. */
 export const ERR = { SYSCALL: 0, REFUSED: 1 } as const;
 export const MSG_SIZE = 256;
 export const MSG_DETAIL_LEN = 240;
+
+/** OP_SECCOMP's notifySocket when no notify listener is expected. */
+export const NO_FD = 0xffffffff;
 
 export const MOUNT_KIND = { FS: 0, BIND: 1, SETATTR: 2, IDMAPPED: 3 } as const;
 export const IDMAP_TREE = { BIND: 0, FS: 1 } as const;

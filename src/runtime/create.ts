@@ -22,6 +22,7 @@ import { rootfsFlagsToClear } from '../image/marker';
 import { rootfsLayers, type RootfsMount } from '../plan/rootfs-mount';
 import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
 import { hostTopology } from './topology';
+import { prepareSeccomp } from './seccomp-agent';
 
 export interface CreateOptions {
   /** The bundle dir; without one, give `spec` and `rootfs` and the state dir serves as the bundle. */
@@ -166,7 +167,6 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       if (knownElsewhere) opts.onDebug?.(m); else warn(m);
     }
   }
-  if (seccomp?.needsNotifyListener) throw new CapsaError('UNSUPPORTED', 'config.linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, which capsa does not support yet', { configPath: 'linux.seccomp' });
 
   const { detectLsm, planContainerLsm } = require('../security/lsm') as typeof import('../security/lsm');
   const lsm = planContainerLsm(spec, detectLsm());
@@ -180,7 +180,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     annotations: spec.annotations, pid: 0, initStartTime: 0, creator: { pid: process.pid, startTime: myStartTime },
     phase: 'creating', hasPrivatePidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path),
     hooks: spec.hooks, useSystemd: opts.systemdCgroup, process: spec.process,
-    seccomp: seccomp && { program: seccomp.program.toString('base64'), flags: seccomp.flags },
+    seccomp: seccomp && { program: seccomp.program.toString('base64'), flags: seccomp.flags, listener: seccomp.listener },
     ...(spec.linux?.memoryPolicy ? { memoryPolicy: spec.linux.memoryPolicy } : {}),
   };
   let cgroup: CgroupManager | undefined;
@@ -190,6 +190,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   let consoleFd: number | undefined;
   let ptyPeer: number | undefined;
   let pidfdSock: number | undefined;
+  let agent: ReturnType<typeof prepareSeccomp> | undefined;
   try {
     if (opts.pidfdSocket !== undefined) pidfdSock = connectPidfdSocket(opts.pidfdSocket);
     if (terminal) {
@@ -220,9 +221,12 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     const syncIndex = 3 + (opts.preserveFds ?? 0);
     const startHooks = spec.hooks?.startContainer?.length ? path.join(dir.dir, 'hook-state.json') : undefined;
     if (startHooks) fs.writeFileSync(startHooks, '{}', { mode: 0o600 });
+    const extraFds = consoleFd === undefined ? [] : [consoleFd];
+    agent = prepareSeccomp(seccomp, syncIndex + 1 + extraFds.length, { id, bundle, annotations: spec.annotations, status: 'creating', initPid: 0 });
+    extraFds.push(...agent.extraFds);
     const plan = compile({
       spec, bundle, rootfs, fifoPath: dir.fifoPath, preserveFds: opts.preserveFds ?? 0, noPivot: !!opts.noPivot,
-      lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), cgroupMembership: cgroup.membership?.(), seccomp: seccomp && { program: seccomp.program, flags: seccomp.flags },
+      lastCap: hostLastCap(), cgroupMounts: cgroupMountSources(cgroup), cgroupMembership: cgroup.membership?.(), seccomp: agent.seccomp,
       home: homeOf(rootfs, spec.process!.user.uid, opts.rootfsMount), isDirectory, isRuntimeNamespace,
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
       id, noNewKeyring: opts.noNewKeyring, lsm, rootfsAttrClear: rootfsFlagsToClear(bundle, rootfs), rootfsMount: opts.rootfsMount,
@@ -232,8 +236,9 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     faultPoint('create:before-init');
     const result = await startInit(plan.ops, {
       preserveFds: opts.preserveFds ?? 0, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
-      extraFds: consoleFd === undefined ? [] : [consoleFd], onDebug: opts.onDebug,
+      extraFds, onDebug: opts.onDebug,
     }, {
+      onSeccomp: agent.onSeccomp,
       onReady: (pid) => cgroup!.addProcess(pid),
       onMaps: (pid) => {
         faultPoint('create:maps');
@@ -284,6 +289,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     if (consoleFd !== undefined) addon().closeFd(consoleFd);
     if (ptyPeer !== undefined) addon().closeFd(ptyPeer);
     if (pidfdSock !== undefined) addon().closeFd(pidfdSock);
+    agent?.close();
     dir.unlock();
   }
 }

@@ -17,6 +17,7 @@ import { faultPoint } from './faults';
 import { signalProcess, waitForExit } from './process-exit';
 import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
 import { hostTopology } from './topology';
+import { prepareSeccomp } from './seccomp-agent';
 
 export interface ExecOptions {
   consoleSocket?: string;
@@ -115,6 +116,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
   let consoleFd: number | undefined;
   let ptyPeer: number | undefined;
   let pidfdSock: number | undefined;
+  let agent: ReturnType<typeof prepareSeccomp> | undefined;
   try {
     switch (o.status) {
       // As runc: a created container's namespaces and cgroup exist already.
@@ -136,7 +138,11 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       }
     }
     const preserveFds = opts.preserveFds ?? 0;
-    const seccomp = o.record.seccomp && { program: Buffer.from(o.record.seccomp.program, 'base64'), flags: o.record.seccomp.flags };
+    const filter = o.record.seccomp && { program: Buffer.from(o.record.seccomp.program, 'base64'), flags: o.record.seccomp.flags, listener: o.record.seccomp.listener };
+    const extraFds = consoleFd === undefined ? [] : [consoleFd];
+    agent = prepareSeccomp(filter, 3 + preserveFds + 1 + extraFds.length, { id: o.record.id, bundle: o.record.bundle, annotations: o.record.annotations, status: 'running', initPid: o.record.pid });
+    extraFds.push(...agent.extraFds);
+    const seccomp = agent.seccomp;
     const { detectLsm, planProcessLsm } = require('../security/lsm') as typeof import('../security/lsm');
     hostLsm ??= detectLsm();
     const lsm = planProcessLsm(proc, hostLsm);
@@ -150,8 +156,9 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     let childStart: number | undefined;
     const result = await startInit(ops, {
       preserveFds, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
-      extraFds: consoleFd === undefined ? [] : [consoleFd], onDebug: opts.onDebug,
+      extraFds, onDebug: opts.onDebug,
     }, {
+      onSeccomp: agent.onSeccomp,
       onReady: (p) => o.cgroup?.addProcess(p),
       onMaps: () => {},
       onHooks: () => {},
@@ -182,6 +189,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     if (consoleFd !== undefined) addon().closeFd(consoleFd);
     if (ptyPeer !== undefined) addon().closeFd(ptyPeer);
     if (pidfdSock !== undefined) addon().closeFd(pidfdSock);
+    agent?.close();
     o.dir.unlock();
   }
 }

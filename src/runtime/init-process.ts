@@ -21,6 +21,8 @@ export interface InitHandlers {
   onHooks(pid: number): void | Promise<void>;
   /** The container's first process exists (its host pid). */
   onChild(pid: number): void;
+  /** It loaded a filter with a notify listener: hand it to the seccomp agent. */
+  onSeccomp?(pid: number): void | Promise<void>;
 }
 
 export interface InitOptions {
@@ -231,6 +233,10 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
           if (m.val === SYNC.READY) await handlers.onReady(pid);
           else if (m.val === SYNC.MAPS) await handlers.onMaps(pid);
           else if (m.val === SYNC.HOOKS) await handlers.onHooks(childPid);
+          else if (m.val === SYNC.SECCOMP) {
+            if (!handlers.onSeccomp) throw new CapsaError('INTERNAL', 'container init passed a seccomp notify fd nobody asked for');
+            await handlers.onSeccomp(childPid);
+          }
           ack();
           armTimer('continue after a sync point');
           return;

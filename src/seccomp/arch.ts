@@ -12,12 +12,16 @@ const lazyTables: Record<string, () => Table> = {
   x86: () => (require('./tables/x86') as typeof import('./tables/x86')).X86_SYSCALLS,
   aarch64: () => (require('./tables/aarch64') as typeof import('./tables/aarch64')).AARCH64_SYSCALLS,
   arm: () => (require('./tables/arm') as typeof import('./tables/arm')).ARM_SYSCALLS,
+  ppc64le: () => (require('./tables/ppc64le') as typeof import('./tables/ppc64le')).PPC64LE_SYSCALLS,
+  s390x: () => (require('./tables/s390x') as typeof import('./tables/s390x')).S390X_SYSCALLS,
+  riscv64: () => (require('./tables/riscv64') as typeof import('./tables/riscv64')).RISCV64_SYSCALLS,
+  loong64: () => (require('./tables/loong64') as typeof import('./tables/loong64')).LOONG64_SYSCALLS,
 };
 
-function arch(name: string, auditArch: number, table: string, nrOffset: number, args32: boolean): ArchInfo {
+function arch(name: string, auditArch: number, table: string, nrOffset: number, args32: boolean, bigEndian = false): ArchInfo {
   let loaded: Table | undefined;
   return {
-    name, auditArch, nrOffset, args32,
+    name, auditArch, nrOffset, args32, bigEndian,
     get table() { return (loaded ??= lazyTables[table]!()); },
   };
 }
@@ -31,6 +35,10 @@ export const AUDIT_ARCH = {
   I386: 0x40000003,
   AARCH64: 0xc00000b7,
   ARM: 0x40000028,
+  PPC64LE: 0xc0000015, // EM_PPC64 21
+  S390X: 0x80000016, // EM_S390 22, big-endian
+  RISCV64: 0xc00000f3, // EM_RISCV 243
+  LOONGARCH64: 0xc0000102, // EM_LOONGARCH 258
 } as const;
 
 export interface ArchInfo {
@@ -46,6 +54,11 @@ export interface ArchInfo {
    * libseccomp we compare only their low word on these ABIs.
    */
   readonly args32: boolean;
+  /**
+   * Big-endian ABI (s390x): a u64 argument's high word comes first in
+   * seccomp_data, and a filter for such a host is encoded big-endian.
+   */
+  readonly bigEndian: boolean;
 }
 
 export const ARCHES: Readonly<Record<string, ArchInfo>> = Object.freeze({
@@ -54,22 +67,30 @@ export const ARCHES: Readonly<Record<string, ArchInfo>> = Object.freeze({
   SCMP_ARCH_X86: arch('SCMP_ARCH_X86', AUDIT_ARCH.I386, 'x86', 0, true),
   SCMP_ARCH_AARCH64: arch('SCMP_ARCH_AARCH64', AUDIT_ARCH.AARCH64, 'aarch64', 0, false),
   SCMP_ARCH_ARM: arch('SCMP_ARCH_ARM', AUDIT_ARCH.ARM, 'arm', 0, true),
+  SCMP_ARCH_PPC64LE: arch('SCMP_ARCH_PPC64LE', AUDIT_ARCH.PPC64LE, 'ppc64le', 0, false),
+  SCMP_ARCH_S390X: arch('SCMP_ARCH_S390X', AUDIT_ARCH.S390X, 's390x', 0, false, true),
+  SCMP_ARCH_RISCV64: arch('SCMP_ARCH_RISCV64', AUDIT_ARCH.RISCV64, 'riscv64', 0, false),
+  SCMP_ARCH_LOONGARCH64: arch('SCMP_ARCH_LOONGARCH64', AUDIT_ARCH.LOONGARCH64, 'loong64', 0, false),
 });
 
 /** Valid OCI architecture names that capsa has no syscall table for. */
 const ARCHES_WITHOUT_TABLE = new Set([
   'SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32',
   'SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64', 'SCMP_ARCH_MIPSEL64N32',
-  'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_PPC64LE',
-  'SCMP_ARCH_S390', 'SCMP_ARCH_S390X', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64',
-  'SCMP_ARCH_RISCV64', 'SCMP_ARCH_LOONGARCH64', 'SCMP_ARCH_M68K', 'SCMP_ARCH_SH', 'SCMP_ARCH_SHEB',
+  'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_S390', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64',
+  'SCMP_ARCH_RISCV32', 'SCMP_ARCH_M68K', 'SCMP_ARCH_SH', 'SCMP_ARCH_SHEB',
 ]);
 
+// Node's 'ppc64' is little-endian on Linux (ppc64le), the only one it supports there.
 const NATIVE: Partial<Record<NodeJS.Architecture, string>> = {
   x64: 'SCMP_ARCH_X86_64',
   ia32: 'SCMP_ARCH_X86',
   arm64: 'SCMP_ARCH_AARCH64',
   arm: 'SCMP_ARCH_ARM',
+  ppc64: 'SCMP_ARCH_PPC64LE',
+  s390x: 'SCMP_ARCH_S390X',
+  riscv64: 'SCMP_ARCH_RISCV64',
+  loong64: 'SCMP_ARCH_LOONGARCH64',
 };
 
 export function nativeArch(arch: NodeJS.Architecture): ArchInfo {
@@ -116,8 +137,8 @@ export function invalid(configPath: string, message: string): CapsaError {
 }
 
 /**
- * Syscalls of architectures capsa has no table for (mips, ppc, s390, sparc,
- * riscv) that engines' default profiles list. Skipping them is routine, not
+ * Syscalls of architectures capsa has no table for (mips, 32-bit ppc and
+ * s390, sparc, ...) or that only some ABIs have, that engines' default profiles list. Skipping them is routine, not
  * worth a warning.
  */
 export const NAMES_ON_OTHER_ARCHES: ReadonlySet<string> = new Set([

@@ -81,8 +81,8 @@ export class ProgramBuilder {
     this.items.push({ kind: 'branch', code: BRANCH_CODE[op], k: k >>> 0, whenTrue, whenFalse });
   }
 
-  /** Resolve labels (adding trampolines where needed) and encode. */
-  assemble(): Buffer {
+  /** Resolve labels (adding trampolines where needed) and encode, in the host's byte order. */
+  assemble(bigEndian = false): Buffer {
     while (this.addTrampolines()) {
       // each pass fixes every branch that was too far; fixed branches stay fixed
     }
@@ -101,14 +101,14 @@ export class ProgramBuilder {
       if (item.kind === 'label') continue;
       const at = pc * INSTRUCTION_BYTES;
       if (item.kind === 'simple') {
-        encode(out, at, item.code, 0, 0, item.k);
+        encode(out, at, item.code, 0, 0, item.k, bigEndian);
       } else if (item.kind === 'jump') {
-        encode(out, at, OP.JA, 0, 0, offsetTo(positions, item.target, pc));
+        encode(out, at, OP.JA, 0, 0, offsetTo(positions, item.target, pc), bigEndian);
       } else {
         const jt = item.whenTrue === NEXT ? 0 : offsetTo(positions, item.whenTrue, pc);
         const jf = item.whenFalse === NEXT ? 0 : offsetTo(positions, item.whenFalse, pc);
         if (jt > MAX_SHORT_JUMP || jf > MAX_SHORT_JUMP) throw internal('branch still too far after trampolines');
-        encode(out, at, item.code, jt, jf, item.k);
+        encode(out, at, item.code, jt, jf, item.k, bigEndian);
       }
       pc++;
     }
@@ -184,11 +184,13 @@ function offsetTo(positions: Map<number, number>, label: Label, fromPc: number):
   return offset;
 }
 
-function encode(out: Buffer, at: number, code: number, jt: number, jf: number, k: number): void {
-  out.writeUInt16LE(code, at);
+function encode(out: Buffer, at: number, code: number, jt: number, jf: number, k: number, bigEndian: boolean): void {
+  if (bigEndian) out.writeUInt16BE(code, at);
+  else out.writeUInt16LE(code, at);
   out.writeUInt8(jt, at + 2);
   out.writeUInt8(jf, at + 3);
-  out.writeUInt32LE(k >>> 0, at + 4);
+  if (bigEndian) out.writeUInt32BE(k >>> 0, at + 4);
+  else out.writeUInt32LE(k >>> 0, at + 4);
 }
 
 function internal(message: string): CapsaError {

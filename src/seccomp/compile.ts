@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import type { Seccomp } from '../spec/types';
 import { invalid, nativeArch, selectArches } from './arch';
 import { emitFilter, planFilter } from './filter';
-import { isObject, parseDefaultAction, parseFlags, parseRules, validateListener } from './profile';
+import { isObject, notifyListener, parseDefaultAction, parseFlags, parseRules, validateListener } from './profile';
 
 export interface CompiledSeccomp {
   /** struct sock_filter[]: 8 bytes each, little-endian u16 code, u8 jt, u8 jf, u32 k. */
@@ -18,6 +18,8 @@ export interface CompiledSeccomp {
    * fd seccomp() returns must reach the agent at listenerPath.
    */
   needsNotifyListener: boolean;
+  /** With needsNotifyListener: the agent's socket and the metadata it gets. */
+  listener?: { path: string; metadata?: string };
 }
 
 /** What the host allows, where it changes the compiled result. */
@@ -42,11 +44,13 @@ export function compileSeccomp(profile: Seccomp, arch: NodeJS.Architecture = pro
   const defaultAction = parseDefaultAction(raw);
   validateListener(raw);
   const rules = parseRules(raw.syscalls);
-  const arches = selectArches(raw.architectures, nativeArch(arch), warnings);
+  const native = nativeArch(arch);
+  const arches = selectArches(raw.architectures, native, warnings);
   const plan = planFilter(rules, arches, defaultAction, warnings);
   const specAllow = host.specAllowSupported ?? kernelAtLeast(os.release(), 4, 17);
   const flags = parseFlags(raw.flags, plan.needsNotifyListener, warnings, specAllow);
-  return { program: emitFilter(plan), flags, warnings, needsNotifyListener: plan.needsNotifyListener };
+  const listener = plan.needsNotifyListener ? notifyListener(raw, rules) : undefined;
+  return { program: emitFilter(plan, native.bigEndian), flags, warnings, needsNotifyListener: plan.needsNotifyListener, ...(listener ? { listener } : {}) };
 }
 
 /** Whether a `uname -r` string is at least major.minor. */

@@ -1,12 +1,13 @@
 // Code for one argument comparison. seccomp_data.args[i] is a u64 the filter
-// reads as two u32 words (low word first on the little-endian ABIs we
-// support), so a 64-bit compare becomes: decide on the high words, and only
-// when they are equal, on the low words. All compares are unsigned, as in
-// libseccomp.
+// reads as two u32 words (low word first on little-endian ABIs, high word
+// first on big-endian s390x), so a 64-bit compare becomes: decide on the high
+// words, and only when they are equal, on the low words. All compares are
+// unsigned, as in libseccomp.
 //
 // Each emitter falls through when the condition holds and jumps to `fail`
 // when it does not. It clobbers the accumulator.
 
+import type { ArchInfo } from './arch';
 import { Label, NEXT, ProgramBuilder } from './bpf';
 import type { ArgCondition } from './profile';
 
@@ -22,19 +23,19 @@ export function splitU64(value: bigint): Words {
   return { hi: Number((value >> 32n) & U32), lo: Number(value & U32) };
 }
 
-export function argOffsets(index: number): { lo: number; hi: number } {
-  const lo = ARGS_OFFSET + 8 * index;
-  return { lo, hi: lo + 4 };
+export function argOffsets(index: number, bigEndian = false): { lo: number; hi: number } {
+  const first = ARGS_OFFSET + 8 * index;
+  return bigEndian ? { hi: first, lo: first + 4 } : { lo: first, hi: first + 4 };
 }
 
-export function emitCondition(b: ProgramBuilder, cond: ArgCondition, args32: boolean, fail: Label): void {
-  if (args32) emitLowWordCondition(b, cond, fail);
-  else emitWideCondition(b, cond, fail);
+export function emitCondition(b: ProgramBuilder, cond: ArgCondition, arch: Pick<ArchInfo, 'args32' | 'bigEndian'>, fail: Label): void {
+  const at = argOffsets(cond.index, arch.bigEndian);
+  if (arch.args32) emitLowWordCondition(b, cond, at, fail);
+  else emitWideCondition(b, cond, at, fail);
 }
 
 /** 32-bit ABIs: the high word is always zero, compare the low word only. */
-function emitLowWordCondition(b: ProgramBuilder, cond: ArgCondition, fail: Label): void {
-  const at = argOffsets(cond.index);
+function emitLowWordCondition(b: ProgramBuilder, cond: ArgCondition, at: { lo: number }, fail: Label): void {
   const v = splitU64(cond.value).lo;
   b.loadWord(at.lo);
   switch (cond.op) {
@@ -51,8 +52,7 @@ function emitLowWordCondition(b: ProgramBuilder, cond: ArgCondition, fail: Label
   }
 }
 
-function emitWideCondition(b: ProgramBuilder, cond: ArgCondition, fail: Label): void {
-  const at = argOffsets(cond.index);
+function emitWideCondition(b: ProgramBuilder, cond: ArgCondition, at: { lo: number; hi: number }, fail: Label): void {
   const v = splitU64(cond.value);
   const pass = b.newLabel('arg-pass');
   switch (cond.op) {

@@ -146,7 +146,8 @@ function warnWideValues(rule: SyscallRule, arch: ArchInfo, warnings: string[]): 
   }
 }
 
-export function emitFilter(plan: FilterPlan): Buffer {
+/** `bigEndian`: the host's byte order (struct sock_filter is read in it). */
+export function emitFilter(plan: FilterPlan, bigEndian = false): Buffer {
   const b = new ProgramBuilder();
   const tokens = [...new Set(plan.arches.map((p) => p.arch.auditArch))];
   const sections = tokens.map((token) => ({ token, label: b.newLabel(`arch-${token.toString(16)}`) }));
@@ -160,7 +161,7 @@ export function emitFilter(plan: FilterPlan): Buffer {
     if (s.token === AUDIT_ARCH.X86_64) emitX86_64Section(b, members, plan.defaultAction);
     else emitRanges(b, members[0]!, plan.defaultAction);
   }
-  return b.assemble();
+  return b.assemble(bigEndian);
 }
 
 /** x86_64 and x32 share a token; numbers with X32_SYSCALL_BIT are x32. */
@@ -204,7 +205,7 @@ function emitDecision(b: ProgramBuilder, decision: Decision, arch: ArchInfo, def
   for (const rule of decision.rules) {
     if (rule.conditions.length === 0) return b.ret(rule.action);
     const nextRule = b.newLabel('next-rule');
-    for (const cond of rule.conditions) emitCondition(b, cond, arch.args32, nextRule);
+    for (const cond of rule.conditions) emitCondition(b, cond, arch, nextRule);
     b.ret(rule.action);
     b.place(nextRule);
   }

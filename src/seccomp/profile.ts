@@ -164,3 +164,26 @@ export function validateListener(profile: Record<string, unknown>): void {
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/**
+ * Syscalls capsa-init makes after loading a notifying filter and before the
+ * agent has its fd (passing the fd to the runtime, telling it so): a rule
+ * notifying on them would wait for an agent that cannot answer yet. runc
+ * refuses "write" for the same reason.
+ */
+const USED_BEFORE_AGENT = ['sendmsg', 'sendto', 'socketcall'];
+
+/** The agent's address for a profile that notifies. */
+export function notifyListener(profile: Record<string, unknown>, rules: readonly SyscallRule[]): { path: string; metadata?: string } {
+  const path = profile.listenerPath;
+  if (typeof path !== 'string' || path === '') {
+    throw invalid('linux.seccomp.listenerPath', 'SCMP_ACT_NOTIFY is used but no listenerPath (the seccomp agent\'s socket) is given');
+  }
+  for (const rule of rules) {
+    if (!isNotifyAction(rule.action)) continue;
+    const bad = rule.names.find((n) => USED_BEFORE_AGENT.includes(n));
+    if (bad) throw invalid(`${rule.path}.action`, `SCMP_ACT_NOTIFY cannot be used for ${bad}: capsa-init needs it to hand the notify fd to the agent`);
+  }
+  const metadata = profile.listenerMetadata;
+  return typeof metadata === 'string' && metadata !== '' ? { path, metadata } : { path };
+}

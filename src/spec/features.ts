@@ -2,6 +2,8 @@
 // features-linux.md). It states what capsa recognizes, decided at build time,
 // not what this host happens to support.
 
+import * as os from 'node:os';
+import { SECCOMP_ARCHS, SECCOMP_KNOWN_FLAGS, seccompSupportedFlags } from '../seccomp/support';
 import { SPEC_OCI_VERSION } from './defaults';
 
 // Kept in step with package.json "version".
@@ -69,17 +71,9 @@ export const SECCOMP_OPERATORS = [
   'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE',
 ];
 
-// The architectures with syscall tables in src/seccomp/tables.
-export const SECCOMP_ARCHS = ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
-
-export const SECCOMP_KNOWN_FLAGS = [
-  'SECCOMP_FILTER_FLAG_TSYNC',
-  'SECCOMP_FILTER_FLAG_LOG',
-  'SECCOMP_FILTER_FLAG_SPEC_ALLOW',
-  'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
-];
-// WAIT_KILLABLE_RECV only means something with a notify listener; not offered yet.
-export const SECCOMP_SUPPORTED_FLAGS = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'];
+// Architectures with a syscall table (src/seccomp/tables); flags known, and
+// those this kernel accepts.
+export { SECCOMP_ARCHS, SECCOMP_KNOWN_FLAGS } from '../seccomp/support';
 
 /** A fresh Features object; callers may serialize or mutate it freely. */
 export function features(version: string = CAPSA_VERSION): Features {
@@ -98,7 +92,7 @@ export function features(version: string = CAPSA_VERSION): Features {
         operators: [...SECCOMP_OPERATORS],
         archs: [...SECCOMP_ARCHS],
         knownFlags: [...SECCOMP_KNOWN_FLAGS],
-        supportedFlags: [...SECCOMP_SUPPORTED_FLAGS],
+        supportedFlags: seccompSupportedFlags(os.release()),
       },
       apparmor: { enabled: false },
       selinux: { enabled: false },

@@ -30,7 +30,7 @@ export interface StateRecord {
   /** The container's process: the defaults `exec` starts from. */
   process?: Process;
   /** The compiled seccomp filter (base64), applied to exec'd processes too. */
-  seccomp?: { program: string; flags: number };
+  seccomp?: { program: string; flags: number; listener?: { path: string; metadata?: string } };
   /** linux.memoryPolicy, applied to exec'd processes too. */
   memoryPolicy?: MemoryPolicy;
 }

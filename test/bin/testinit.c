@@ -691,7 +691,8 @@ static int cmd_owners(int argc, char **argv) {
 }
 
 static int cmd_help(int argc, char **argv);
-int cmd_glibc(int argc, char **argv); /* glibc-probe.c */
+int cmd_glibc(int argc, char **argv); /* seccomp-probes.c */
+int cmd_notified(int argc, char **argv); /* seccomp-probes.c */
 
 static const struct command {
   const char *name;
@@ -747,6 +748,7 @@ static const struct command {
     {"ioprio", 0, cmd_ioprio, ""},
     {"mempolicy", 0, cmd_mempolicy, ""},
     {"owners", 1, cmd_owners, "PATH..."},
+    {"notified", 1, cmd_notified, "PATH"},
     {"help", 0, cmd_help, ""},
 };
 

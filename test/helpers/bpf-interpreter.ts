@@ -1,6 +1,7 @@
 // A classic-BPF interpreter for seccomp filters, for tests: it runs a
 // compiled program against a seccomp_data and returns the u32 the kernel
-// would act on. It checks the program first, as the kernel's loader does
+// would act on. Byte order is the host's the filter is meant for: little-endian
+// by default, big-endian (s390x) on request, for both the program and the data. It checks the program first, as the kernel's loader does
 // (known opcodes only, jumps in range, forward only, ends in RET), and
 // throws on anything it does not understand rather than guessing.
 
@@ -29,7 +30,7 @@ interface Insn {
 
 const CONDITIONAL = new Set([0x15, 0x25, 0x35, 0x45]); // JEQ/JGT/JGE/JSET with K
 
-export function decodeProgram(program: Buffer): Insn[] {
+export function decodeProgram(program: Buffer, bigEndian = false): Insn[] {
   if (program.length === 0 || program.length % INSN_BYTES !== 0) {
     throw new Error(`bpf: program length ${program.length} is not a positive multiple of ${INSN_BYTES}`);
   }
@@ -39,10 +40,10 @@ export function decodeProgram(program: Buffer): Insn[] {
   for (let i = 0; i < count; i++) {
     const at = i * INSN_BYTES;
     insns.push({
-      code: program.readUInt16LE(at),
+      code: bigEndian ? program.readUInt16BE(at) : program.readUInt16LE(at),
       jt: program.readUInt8(at + 2),
       jf: program.readUInt8(at + 3),
-      k: program.readUInt32LE(at + 4),
+      k: bigEndian ? program.readUInt32BE(at + 4) : program.readUInt32LE(at + 4),
     });
   }
   insns.forEach((insn, pc) => checkInstruction(insn, pc, count));
@@ -86,21 +87,30 @@ function checkInstruction(insn: Insn, pc: number, count: number): void {
   }
 }
 
-export function seccompDataBuffer(data: SeccompData): Buffer {
+export function seccompDataBuffer(data: SeccompData, bigEndian = false): Buffer {
   const buf = Buffer.alloc(DATA_BYTES);
-  buf.writeInt32LE(data.nr | 0, 0);
-  buf.writeUInt32LE(data.arch >>> 0, 4);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, data.instructionPointer ?? 0n), 8);
+  if (bigEndian) {
+    buf.writeInt32BE(data.nr | 0, 0);
+    buf.writeUInt32BE(data.arch >>> 0, 4);
+    buf.writeBigUInt64BE(BigInt.asUintN(64, data.instructionPointer ?? 0n), 8);
+  } else {
+    buf.writeInt32LE(data.nr | 0, 0);
+    buf.writeUInt32LE(data.arch >>> 0, 4);
+    buf.writeBigUInt64LE(BigInt.asUintN(64, data.instructionPointer ?? 0n), 8);
+  }
   const args = data.args ?? [];
   if (args.length > 6) throw new Error('bpf: seccomp_data has six arguments');
-  args.forEach((arg, i) => buf.writeBigUInt64LE(BigInt.asUintN(64, arg), 16 + 8 * i));
+  args.forEach((arg, i) => {
+    if (bigEndian) buf.writeBigUInt64BE(BigInt.asUintN(64, arg), 16 + 8 * i);
+    else buf.writeBigUInt64LE(BigInt.asUintN(64, arg), 16 + 8 * i);
+  });
   return buf;
 }
 
 /** Run `program` on `data`; returns the filter's u32 result. */
-export function runFilter(program: Buffer, data: SeccompData): number {
-  const insns = decodeProgram(program);
-  const mem = seccompDataBuffer(data);
+export function runFilter(program: Buffer, data: SeccompData, opts: { bigEndian?: boolean } = {}): number {
+  const insns = decodeProgram(program, opts.bigEndian);
+  const mem = seccompDataBuffer(data, opts.bigEndian);
   const scratch = new Uint32Array(SCRATCH_WORDS);
   let a = 0;
   let x = 0;
@@ -111,7 +121,7 @@ export function runFilter(program: Buffer, data: SeccompData): number {
     const { code, k } = insn;
     pc++;
     switch (code) {
-      case 0x20: a = mem.readUInt32LE(k); break;
+      case 0x20: a = opts.bigEndian ? mem.readUInt32BE(k) : mem.readUInt32LE(k); break;
       case 0x00: a = k; break;
       case 0x01: x = k; break;
       case 0x60: a = scratch[k]!; break;
@@ -135,7 +145,7 @@ export function runFilter(program: Buffer, data: SeccompData): number {
 }
 
 /** Readable disassembly, one instruction a line, for failing-test output. */
-export function disassemble(program: Buffer): string {
+export function disassemble(program: Buffer, bigEndian = false): string {
   const names: Record<number, string> = {
     0x20: 'ld  [k]', 0x00: 'ld  #k', 0x01: 'ldx #k', 0x60: 'ld  M[k]', 0x61: 'ldx M[k]', 0x02: 'st  M[k]',
     0x03: 'stx M[k]', 0x54: 'and #k', 0x07: 'tax', 0x87: 'txa', 0x05: 'ja', 0x15: 'jeq', 0x25: 'jgt',
@@ -143,10 +153,10 @@ export function disassemble(program: Buffer): string {
   };
   const lines: string[] = [];
   for (let at = 0, pc = 0; at + INSN_BYTES <= program.length; at += INSN_BYTES, pc++) {
-    const code = program.readUInt16LE(at);
+    const code = bigEndian ? program.readUInt16BE(at) : program.readUInt16LE(at);
     const jt = program.readUInt8(at + 2);
     const jf = program.readUInt8(at + 3);
-    const k = program.readUInt32LE(at + 4);
+    const k = bigEndian ? program.readUInt32BE(at + 4) : program.readUInt32LE(at + 4);
     const name = names[code] ?? `op 0x${code.toString(16)}`;
     const jumps = CONDITIONAL.has(code) ? ` -> ${pc + 1 + jt} / ${pc + 1 + jf}` : code === 0x05 ? ` -> ${pc + 1 + k}` : '';
     lines.push(`${String(pc).padStart(4)}: ${name.padEnd(8)} 0x${k.toString(16).padStart(8, '0')}${jumps}`);

@@ -26,7 +26,7 @@ function findRepoRoot(): string {
 export const REPO_ROOT = findRepoRoot();
 export const TESTINIT_PATH = path.join(REPO_ROOT, 'build', 'Release', 'capsa-testinit');
 const TESTINIT_SOURCE = path.join(REPO_ROOT, 'test', 'bin', 'testinit.c');
-const TESTINIT_SOURCES = [TESTINIT_SOURCE, path.join(REPO_ROOT, 'test', 'bin', 'glibc-probe.c')];
+const TESTINIT_SOURCES = [TESTINIT_SOURCE, path.join(REPO_ROOT, 'test', 'bin', 'seccomp-probes.c')];
 const BUSYBOX_PATH = '/usr/bin/busybox';
 const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'true', 'false', 'id', 'hostname', 'mount'];
 

@@ -53,13 +53,17 @@ export const PODMAN_DEFAULT_CAPS = [
   'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_CHROOT',
 ];
 
-const GOARCH_TO_SCMP: Record<string, string> = { amd64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64' };
+const GOARCH_TO_SCMP: Record<string, string> = {
+  amd64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64', ppc64le: 'SCMP_ARCH_PPC64LE', s390x: 'SCMP_ARCH_S390X',
+  riscv64: 'SCMP_ARCH_RISCV64', loong64: 'SCMP_ARCH_LOONGARCH64',
+};
 
 function kernelAtLeast(kernel: [number, number], min: string): boolean {
   const [maj, minor] = min.split('.').map(Number) as [number, number];
   return kernel[0] > maj || (kernel[0] === maj && kernel[1] >= minor);
 }
 
+/** Also used for other GOARCHes in unit tests, e.g. to see the s390x clone rule. */
 export function toOci(template: Template, opts: { goarch?: string; caps: readonly string[]; kernel: [number, number] }): Seccomp {
   const goarch = opts.goarch ?? 'amd64';
   const native = GOARCH_TO_SCMP[goarch]!;
@@ -102,7 +106,7 @@ function hostKernel(): [number, number] {
   return [Number(m[1]), Number(m[2])];
 }
 
-function load(file: string): Record<string, unknown> {
+export function load(file: string): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(path.join(PROFILE_DIR, file), 'utf8')) as Record<string, unknown>;
 }
 

@@ -10,6 +10,7 @@ import type { Seccomp } from '../../src/spec/types';
 import { assertOneLineError, type RunResult } from '../helpers/capsa';
 import { securitySuite, all, cmd, probe, securityHarness, type Config } from '../helpers/hostile-rootfs';
 import { realProfiles } from '../helpers/seccomp-profiles';
+import { startAgent, type Agent } from '../helpers/seccomp-agent';
 
 const suite = securitySuite('security-seccomp');
 const { test, capsa } = suite;
@@ -21,6 +22,7 @@ const allowBut = (...syscalls: Rule[]): Config => seccomp({ defaultAction: 'SCMP
 const nnp = (on: boolean): Config => (s) => { s.process!.noNewPrivileges = on; };
 
 const SIGSYS = 31;
+const ID_RE = /^capsa-test-/;
 
 // ---- actions ----
 
@@ -173,15 +175,86 @@ for (const [what, profile, field] of BAD) {
   });
 }
 
-test('seccomp: SCMP_ACT_NOTIFY without a listenerPath fails create with a clear one-line error', async () => {
+test('seccomp notify: SCMP_ACT_NOTIFY without a listenerPath fails create with one line naming listenerPath', async () => {
   const r = await runIn(all(allowBut({ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }), cmd('true')));
-  assertOneLineError(r, 'linux.seccomp');
-  assert.match(r.stderr, /listenerPath|NOTIFY/);
+  assertOneLineError(r, 'linux.seccomp.listenerPath');
 });
 
-test('seccomp: SCMP_ACT_NOTIFY with a listenerPath fails clearly too (notify is not supported yet), never silently', async () => {
+test('seccomp notify: SCMP_ACT_NOTIFY on sendmsg (which hands the fd to the agent) is refused with one line', async () => {
+  const r = await runIn(all(seccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/tmp/capsa-test-no-agent.sock', syscalls: [{ names: ['sendmsg'], action: 'SCMP_ACT_NOTIFY' }] }), cmd('true')));
+  assertOneLineError(r, 'linux.seccomp.syscalls[0].action');
+});
+
+test('seccomp notify: nobody listening at listenerPath fails create with one line naming it, and nothing is left', async () => {
   const r = await runIn(all(seccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/tmp/capsa-test-no-agent.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }), cmd('true')));
-  assertOneLineError(r, 'linux.seccomp');
+  assertOneLineError(r, 'linux.seccomp.listenerPath');
+  assert.match(r.stderr, /no such file or directory/);
+});
+
+const MKDIR = X86_64_SYSCALLS.mkdir!;
+const EHOSTDOWN = 112; // an errno mkdir never returns: only the agent can have said it
+const notifyMkdir = (agent: Agent, extra: Record<string, unknown> = {}): Config => seccomp({
+  defaultAction: 'SCMP_ACT_ALLOW', listenerPath: agent.socket, listenerMetadata: 'capsa-test-metadata',
+  syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }], ...extra,
+});
+
+test('seccomp notify: the agent at listenerPath gets the notify fd with the container\'s state, and the container sees the agent\'s answer (noNewPrivileges true and false)', async () => {
+  const agent = await startAgent(MKDIR, EHOSTDOWN);
+  try {
+    for (const on of [true, false]) {
+      assert.is(await runOk(all(nnp(on), notifyMkdir(agent), cmd('notified', '/tmp/capsa-notified'))), 'mkdir=EHOSTDOWN\n', `noNewPrivileges ${on}`);
+    }
+    const states = agent.states();
+    assert.is(states.length, 2, agent.lines().join('\n'));
+    for (const st of states) {
+      assert.equal(st.fds, ['seccompFd']);
+      assert.is(st.metadata, 'capsa-test-metadata');
+      assert.is(st.state.status, 'creating');
+      assert.match(st.state.id, ID_RE);
+      assert.ok(st.pid > 1 && st.pid === st.state.pid, JSON.stringify(st));
+    }
+  } finally {
+    await agent.stop();
+  }
+});
+
+test('seccomp notify, capsa exec: the exec\'d process\'s filter goes to the agent too (state running, the init\'s pid), and it answers', async () => {
+  const agent = await startAgent(MKDIR, EHOSTDOWN);
+  try {
+    await withRunning(all(notifyMkdir(agent), cmd('sleep', 'forever')), async ({ id, pid }) => {
+      const r = await capsa(['exec', id, '/bin/testinit', 'notified', '/tmp/capsa-notified']);
+      assert.is(r.code, 0, r.stderr);
+      assert.is(r.stdout, 'mkdir=EHOSTDOWN\n');
+      const [init, exec] = agent.states();
+      assert.is(init!.state.id, id);
+      assert.is(init!.pid, pid);
+      assert.is(exec!.state.id, id);
+      assert.is(exec!.state.status, 'running');
+      assert.is(exec!.state.pid, pid);
+      assert.ok(exec!.pid > 1 && exec!.pid !== pid, JSON.stringify(exec));
+    });
+  } finally {
+    await agent.stop();
+  }
+});
+
+test('seccomp notify: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: a signal after the agent has the notification does not interrupt the call (the task waits on, killable only: state D)', async () => {
+  const agent = await startAgent(MKDIR, EHOSTDOWN, true);
+  try {
+    const out = await runOk(all(nnp(true), notifyMkdir(agent, { flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] }), cmd('notified', '/tmp/capsa-notified')));
+    assert.is(out, 'mkdir=EHOSTDOWN\n');
+    assert.ok(agent.lines().includes('state=D'), agent.lines().join('\n'));
+  } finally {
+    await agent.stop();
+  }
+  // control: without the flag the wait stays interruptible; SIGUSR1 ends it (EINTR) before the answer
+  const plain = await startAgent(MKDIR, EHOSTDOWN, true);
+  try {
+    assert.is(await runOk(all(nnp(true), notifyMkdir(plain), cmd('notified', '/tmp/capsa-notified'))), 'mkdir=EINTR\n');
+    assert.not.ok(plain.lines().includes('state=D'), plain.lines().join('\n'));
+  } finally {
+    await plain.stop();
+  }
 });
 
 test('seccomp: NOTIFY as the default action is rejected', async () => {
@@ -223,7 +296,7 @@ test('seccomp placement: with CAP_SYS_ADMIN kept and no no_new_privs the filter 
 // nothing newer than 2019 is allowed (no openat2, close_range, clone3, faccessat2).
 const DOCKER_1903 = realProfiles().find((p) => p.name === 'docker 19.03')!.oci;
 const asTester = (cwd: string): Config => (s) => { s.process!.user = { uid: 1000, gid: 1000 }; s.process!.cwd = cwd; };
-// testinit glibc: raw new syscalls, then glibc's fallbacks (test/bin/glibc-probe.c)
+// testinit glibc: raw new syscalls, then glibc's fallbacks (test/bin/seccomp-probes.c)
 const FELL_BACK = 'clone3=ENOSYS\nopenat2=ENOSYS\nfaccessat2=ENOSYS\nclose_range=ENOSYS\nthread=ok\nspawn=ok\nfaccessat=ok\nclosefrom=ok\n';
 
 test('seccomp profiles without openat2: with noNewPrivileges false the filter loads early and the container still starts (cwd, user, exec)', async () => {

@@ -1,8 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { idmapSupport } from '../../src/spec/idmap-support';
+import * as os from 'node:os';
+import { compileSeccomp } from '../../src/seccomp';
+import { seccompSupportedFlags } from '../../src/seccomp/support';
 import { CAPSA_VERSION, features } from '../../src/spec/features';
+import { idmapSupport } from '../../src/spec/idmap-support';
 
 test('version range and annotations', () => {
   const f = features();
@@ -40,8 +43,17 @@ test('linux cgroup, seccomp and security modules', () => {
   assert.is(linux.seccomp.actions.length, 9);
   assert.ok(linux.seccomp.actions.includes('SCMP_ACT_KILL_PROCESS'));
   assert.is(linux.seccomp.operators.length, 7);
-  assert.equal(linux.seccomp.archs, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
+  // every architecture with a syscall table, each one a filter compiles for
+  assert.equal(linux.seccomp.archs, [
+    'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32', 'SCMP_ARCH_X86', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM',
+    'SCMP_ARCH_PPC64LE', 'SCMP_ARCH_S390X', 'SCMP_ARCH_RISCV64', 'SCMP_ARCH_LOONGARCH64',
+  ]);
+  for (const arch of linux.seccomp.archs) compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: [arch as never], syscalls: [{ names: ['read'], action: 'SCMP_ACT_LOG' }] }, 'x64');
   for (const flag of linux.seccomp.supportedFlags) assert.ok(linux.seccomp.knownFlags.includes(flag), flag);
+  // supported: what this kernel accepts (runc reports the same way)
+  assert.equal(seccompSupportedFlags('4.16.0'), ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG']);
+  assert.equal(seccompSupportedFlags('5.19.2-foo'), linux.seccomp.knownFlags);
+  assert.equal(linux.seccomp.supportedFlags, seccompSupportedFlags(os.release()));
   assert.equal(linux.apparmor, { enabled: false });
   assert.equal(linux.selinux, { enabled: false });
   assert.equal(linux.intelRdt, { enabled: false });

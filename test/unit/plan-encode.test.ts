@@ -105,8 +105,8 @@ test('string lists, u32 lists and blobs: a u32 count, then the items', () => {
   const [c] = records(encodePlan([creds]));
   assert.is(c!.payload.subarray(12, 24).toString('hex'), '02000000' + '05000000' + '70110100');
   const prog = Buffer.from([6, 0, 0, 0, 0, 0, 0xff, 0x7f]);
-  const [s] = records(encodePlan([{ op: 'seccomp', flags: 3, program: prog }]));
-  assert.is(s!.payload.toString('hex'), '03000000' + '08000000' + prog.toString('hex'));
+  const [s] = records(encodePlan([{ op: 'seccomp', flags: 3, program: prog, notifySocket: 7 }]));
+  assert.is(s!.payload.toString('hex'), '03000000' + '08000000' + prog.toString('hex') + '07000000');
 });
 
 test('fields are written in schema order, whatever the object key order', () => {

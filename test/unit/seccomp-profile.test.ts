@@ -114,12 +114,27 @@ test('needsNotifyListener only when a reachable rule notifies', () => {
   assert.is(unknownOnly.needsNotifyListener, false);
   assert.is(unknownOnly.flags & FILTER_FLAG.NEW_LISTENER, 0);
   const args = compileSeccomp(
-    { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['ioctl'], action: 'SCMP_ACT_NOTIFY', args: [{ index: 1, value: 0x5401, op: 'SCMP_CMP_EQ' }] }] },
+    { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', listenerMetadata: 'm', syscalls: [{ names: ['ioctl'], action: 'SCMP_ACT_NOTIFY', args: [{ index: 1, value: 0x5401, op: 'SCMP_CMP_EQ' }] }] },
     'x64',
   );
   assert.is(args.needsNotifyListener, true);
+  assert.equal(args.listener, { path: '/run/agent.sock', metadata: 'm' });
   assert.is(runFilter(args.program, { nr: 16, arch: X86_64, args: [0n, 0x5401n] }), SECCOMP_RET.USER_NOTIF);
   assert.is(runFilter(args.program, { nr: 16, arch: X86_64, args: [0n, 0x5402n] }), SECCOMP_RET.ALLOW);
+});
+
+test('SCMP_ACT_NOTIFY needs a listenerPath, and may not be used on the calls that hand the fd to the agent', () => {
+  const rules = [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }];
+  expectConfigError({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: rules }, 'linux.seccomp.listenerPath', 'listenerPath');
+  expectConfigError({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '', syscalls: rules }, 'linux.seccomp.listenerPath', 'listenerPath');
+  for (const name of ['sendmsg', 'sendto']) {
+    expectConfigError(
+      { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/a.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }, { names: ['getpid', name], action: 'SCMP_ACT_NOTIFY' }] },
+      'linux.seccomp.syscalls[1].action', name,
+    );
+  }
+  // no NOTIFY rule: the listener fields are ignored, as the spec says
+  assert.is(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/a.sock' }, 'x64').listener, undefined);
 });
 
 test('unknown syscall names are skipped with one warning each', () => {
@@ -149,10 +164,10 @@ test('a name known to one listed ABI but not another is not warned about', () =>
 });
 
 test('known architectures without a table are skipped with a warning', () => {
-  const { warnings } = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_S390X', 'SCMP_ARCH_PPC64LE'] }, 'x64');
+  const { warnings } = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_S390', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_S390X'] }, 'x64');
   assert.equal(warnings, [
-    'seccomp: architecture SCMP_ARCH_S390X is not supported by capsa, ignoring it',
-    'seccomp: architecture SCMP_ARCH_PPC64LE is not supported by capsa, ignoring it',
+    'seccomp: architecture SCMP_ARCH_S390 is not supported by capsa, ignoring it',
+    'seccomp: architecture SCMP_ARCH_PPC64 is not supported by capsa, ignoring it',
   ]);
 });
 

@@ -73,11 +73,11 @@ test('each native architecture uses its own numbers', () => {
 
 test('unsupported host architecture is an UNSUPPORTED error', () => {
   try {
-    compileSeccomp(allowReadWrite, 's390x');
+    compileSeccomp(allowReadWrite, 'mips');
     assert.unreachable('should throw');
   } catch (e: any) {
     assert.is(e.code, 'UNSUPPORTED');
-    assert.match(e.message, 's390x');
+    assert.match(e.message, 'mips');
   }
 });
 

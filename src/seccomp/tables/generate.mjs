@@ -23,19 +23,14 @@ function fromHeader(path) {
   return map;
 }
 
-// asm-generic/unistd.h as arm64 configures it (64-bit, renameat, rlimit, memfd_secret).
-function aarch64() {
+// asm-generic/unistd.h (64-bit) with an architecture's settings, the way
+// its uapi asm/unistd.h includes it.
+function generic(defines) {
   // unistd.h includes <asm/bitsperlong.h>; an empty one lets us set __BITS_PER_LONG
   const stub = mkdtempSync(join(tmpdir(), 'capsa-unistd-'));
   mkdirSync(join(stub, 'asm'));
   writeFileSync(join(stub, 'asm', 'bitsperlong.h'), '');
-  const src = [
-    '#define __BITS_PER_LONG 64',
-    '#define __ARCH_WANT_RENAMEAT', '#define __ARCH_WANT_NEW_STAT',
-    '#define __ARCH_WANT_SET_GET_RLIMIT', '#define __ARCH_WANT_TIME32_SYSCALLS',
-    '#define __ARCH_WANT_SYS_CLONE3', '#define __ARCH_WANT_MEMFD_SECRET',
-    '#include <asm-generic/unistd.h>',
-  ].join('\n');
+  const src = ['#define __BITS_PER_LONG 64', ...defines.map((d) => `#define ${d}`), '#include <asm-generic/unistd.h>'].join('\n');
   const defs = execFileSync('cpp', ['-dM', '-nostdinc', `-I${stub}`, '-I/usr/include', '-'], { input: src, encoding: 'utf8' });
   rmSync(stub, { recursive: true });
   const raw = new Map();
@@ -50,6 +45,36 @@ function aarch64() {
     const n = resolve(v);
     if (/^\d+$/.test(n)) map.set(k, Number(n));
   }
+  return map;
+}
+
+// arm64: renameat, rlimit, memfd_secret, clone3 (arch/arm64/include/uapi/asm/unistd.h)
+const aarch64 = () => generic(['__ARCH_WANT_RENAMEAT', '__ARCH_WANT_NEW_STAT', '__ARCH_WANT_SET_GET_RLIMIT',
+  '__ARCH_WANT_TIME32_SYSCALLS', '__ARCH_WANT_SYS_CLONE3', '__ARCH_WANT_MEMFD_SECRET']);
+// riscv64: newstat, rlimit, memfd_secret (arch/riscv/kernel/Makefile.syscalls), plus its two
+// private calls at __NR_arch_specific_syscall (244) + 14 and + 15.
+function riscv64() {
+  const map = generic(['__ARCH_WANT_NEW_STAT', '__ARCH_WANT_SET_GET_RLIMIT', '__ARCH_WANT_SYS_CLONE3', '__ARCH_WANT_MEMFD_SECRET']);
+  map.set('riscv_hwprobe', 258);
+  map.set('riscv_flush_icache', 259);
+  return map;
+}
+// loongarch64: no extra ABIs (arch/loongarch/kernel/Makefile.syscalls): no renameat, rlimit, stat.
+const loong64 = () => generic(['__ARCH_WANT_SYS_CLONE', '__ARCH_WANT_SYS_CLONE3']);
+
+// Since Linux 5.1 every architecture numbers new syscalls alike, from 424 on.
+function shared() {
+  return new Map([...aarch64()].filter(([, n]) => n >= 424));
+}
+
+/** Rows "<nr> <abi> <name>" of a transcribed syscall.tbl whose ABI is one of `abis`. */
+function fromAbiTbl(path, abis) {
+  const map = new Map();
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^(\d+) (\w+) (\w+)$/.exec(line.trim());
+    if (m && abis.includes(m[2])) map.set(m[3], Number(m[1]));
+  }
+  for (const [name, n] of shared()) if (!map.has(name)) map.set(name, n);
   return map;
 }
 
@@ -103,4 +128,8 @@ emit('x86_64', 'X86_64_SYSCALLS', addExtras(fromHeader(`${ASM}/unistd_64.h`), 'x
 emit('x32', 'X32_SYSCALLS', addExtras(fromHeader(`${ASM}/unistd_x32.h`), 'x32'), `linux-libc-dev 6.1 asm/unistd_x32.h (without __X32_SYSCALL_BIT, added by arch.ts), plus ${K618}.`);
 emit('x86', 'X86_SYSCALLS', addExtras(fromHeader(`${ASM}/unistd_32.h`), 'x86'), `linux-libc-dev 6.1 asm/unistd_32.h (i386), plus ${K618}.`);
 emit('aarch64', 'AARCH64_SYSCALLS', addExtras(aarch64(), 'aarch64'), `linux-libc-dev 6.1 asm-generic/unistd.h with arm64's settings (64-bit; renameat, rlimit, memfd_secret, clone3), plus ${K618}.`);
+emit('ppc64le', 'PPC64LE_SYSCALLS', addExtras(fromAbiTbl(join(OUT, 'sources', 'ppc.tbl'), ['common', '64', 'nospu']), 'ppc64le'), `linux arch/powerpc/kernel/syscalls/syscall.tbl (common, 64 and nospu rows), the shared numbers from 424 (linux-libc-dev 6.1 asm-generic/unistd.h), plus ${K618}.`);
+emit('s390x', 'S390X_SYSCALLS', addExtras(fromAbiTbl(join(OUT, 'sources', 's390.tbl'), ['common', '64']), 's390x'), `linux arch/s390/kernel/syscalls/syscall.tbl (common and 64 rows), the shared numbers from 424 (linux-libc-dev 6.1 asm-generic/unistd.h), plus ${K618}.`);
+emit('riscv64', 'RISCV64_SYSCALLS', addExtras(riscv64(), 'riscv64'), `linux-libc-dev 6.1 asm-generic/unistd.h with riscv64's settings (64-bit; newstat, rlimit, memfd_secret, clone3; riscv_hwprobe, riscv_flush_icache), plus ${K618}.`);
+emit('loong64', 'LOONG64_SYSCALLS', addExtras(loong64(), 'loong64'), `linux-libc-dev 6.1 asm-generic/unistd.h with loongarch64's settings (64-bit; clone, clone3; no renameat, rlimit or stat), plus ${K618}.`);
 emit('arm', 'ARM_SYSCALLS', addExtras(fromTbl(join(OUT, 'sources', 'arm-eabi.txt')), 'arm'), 'linux arch/arm/tools/syscall.tbl, EABI ("common"/"eabi" rows; OABI-only rows left out), and the ARM-private calls at 0x0f0000 from arch/arm/include/uapi/asm/unistd.h.');

@@ -1,4 +1,10 @@
 /*
+ * Seccomp probes of testinit.
+ *
+ * `testinit notified PATH`: mkdir(PATH) with a SIGUSR1 handler installed
+ * without SA_RESTART, printing "ok" or the errno name; for seccomp agent
+ * tests (a signal that interrupts the wait for the agent shows as EINTR).
+ *
  * `testinit glibc`: what a program linked against this system's glibc (2.34+)
  * meets under a seccomp profile. One line per probe, "name=ok" or
  * "name=ERRNO":
@@ -18,6 +24,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -71,5 +79,20 @@ int cmd_glibc(int argc, char **argv) {
   fflush(stdout);
   closefrom(1000);
   line("closefrom", 0, 0);
+  return 0;
+}
+
+static void on_usr1(int sig) { (void)sig; }
+
+int cmd_notified(int argc, char **argv) {
+  (void)argc;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1; /* no SA_RESTART */
+  sigaction(SIGUSR1, &sa, NULL);
+  int rc = mkdir(argv[0], 0755);
+  int err = errno;
+  if (rc == 0) rmdir(argv[0]);
+  line("mkdir", rc, err);
   return 0;
 }
