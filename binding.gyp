@@ -21,6 +21,12 @@
       "sources": ["test/bin/testinit.c", "test/bin/seccomp-probes.c"],
       "cflags": ["-std=gnu11", "-O1", "-Wall"],
       "ldflags": ["-static", "-s"]
+    },
+    {
+      "target_name": "capsa-seccomp-agent",
+      "type": "executable",
+      "sources": ["test/bin/seccomp-agent.c"],
+      "cflags": ["-std=gnu11", "-O1", "-Wall"]
     }
   ]
 }

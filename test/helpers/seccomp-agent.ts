@@ -1,4 +1,4 @@
-// Runs test/bin/seccomp-agent.c (compiled once per source hash under /tmp)
+// Runs test/bin/seccomp-agent.c (node-gyp's capsa-seccomp-agent, or compiled once per source hash under /tmp)
 // on a socket in a temp dir, for SCMP_ACT_NOTIFY tests. stop() kills it and
 // removes the dir, whatever happened.
 
@@ -11,8 +11,11 @@ import * as path from 'node:path';
 import { REPO_ROOT } from './rootfs';
 
 const SOURCE = path.join(REPO_ROOT, 'test', 'bin', 'seccomp-agent.c');
+const BUILT = path.join(REPO_ROOT, 'build', 'Release', 'capsa-seccomp-agent');
 
+/** node-gyp's build (scripts/setup.sh) when it is newer than the source, else a gcc build under /tmp. */
 function agentBinary(): string {
+  if (fs.existsSync(BUILT) && fs.statSync(BUILT).mtimeMs >= fs.statSync(SOURCE).mtimeMs) return BUILT;
   const text = fs.readFileSync(SOURCE);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
   const dir = path.join(os.tmpdir(), `capsa-test-seccomp-agent-${process.getuid?.() ?? 0}-${hash}`);
