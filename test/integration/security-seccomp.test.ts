@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 
 import { X86_64_SYSCALLS } from '../../src/seccomp/tables/x86_64';
 import type { Seccomp } from '../../src/spec/types';
-import { assertOneLineError, type RunResult } from '../helpers/capsa';
+import { assertOneLineError } from '../helpers/capsa';
 import { securitySuite, all, cmd, probe, securityHarness, type Config } from '../helpers/hostile-rootfs';
 import { realProfiles } from '../helpers/seccomp-profiles';
 import { startAgent, type Agent } from '../helpers/seccomp-agent';
