@@ -3,12 +3,15 @@
 // configured action. Syscalls are made raw by secprobe (`sys NAME ARGS...`)
 // or through libc by testinit, and the result is the errno the kernel gave.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
 import { X86_64_SYSCALLS } from '../../src/seccomp/tables/x86_64';
 import type { Seccomp } from '../../src/spec/types';
-import { assertOneLineError } from '../helpers/capsa';
-import { securitySuite, all, cmd, probe, securityHarness, type Config } from '../helpers/hostile-rootfs';
+import { makeBundle } from '../helpers/bundle';
+import { assertOneLineError, runCommand } from '../helpers/capsa';
+import { findRunc } from '../helpers/engines/common';
+import { securitySuite, all, cmd, probe, securityHarness, securityRootfs, ID_PREFIX, type Config } from '../helpers/hostile-rootfs';
 import { realProfiles } from '../helpers/seccomp-profiles';
 import { startAgent, type Agent } from '../helpers/seccomp-agent';
 
@@ -254,6 +257,43 @@ test('seccomp notify: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: a signal after the
     assert.not.ok(plain.lines().includes('state=D'), plain.lines().join('\n'));
   } finally {
     await plain.stop();
+  }
+});
+
+// runc (1.1 sends the same message) with the same agent: the same answer inside, the same state message.
+const runc = findRunc();
+const haveRunc = fs.existsSync(runc);
+(haveRunc ? test : test.skip)(`seccomp notify: runc and capsa send the agent the same message (keys, fds, metadata, status, pid) and the container gets the same answer${haveRunc ? '' : ' [SKIPPED: runc is not installed]'}`, async () => {
+  const agent = await startAgent(MKDIR, EHOSTDOWN);
+  const root = `${suite.root}-runc`;
+  try {
+    const config = all(nnp(false), notifyMkdir(agent), cmd('notified', '/tmp/capsa-notified'));
+    const b = makeBundle({ config, rootfs: securityRootfs(), idPrefix: ID_PREFIX });
+    try {
+      const r = await runCommand(runc, ['--root', root, 'run', '-b', b.dir, b.id]);
+      assert.is(r.code, 0, `runc: ${r.stderr}`);
+      assert.is(r.stdout, 'mkdir=EHOSTDOWN\n');
+    } finally {
+      await runCommand(runc, ['--root', root, 'delete', '--force', b.id]);
+      b.cleanup();
+    }
+    assert.is(await runOk(config), 'mkdir=EHOSTDOWN\n');
+    const [fromRunc, fromCapsa] = agent.states();
+    assert.ok(fromRunc && fromCapsa && agent.states().length === 2, agent.lines().join('\n'));
+    const shape = (st: Record<string, any>) => ({
+      keys: Object.keys(st).sort(),
+      stateKeys: Object.keys(st.state).filter((k) => k !== 'annotations').sort(),
+      ociVersion: typeof st.ociVersion,
+      fds: st.fds,
+      metadata: st.metadata,
+      status: st.state.status,
+      pidIsInit: st.pid === st.state.pid && st.pid > 1,
+      bundleIsDir: path.isAbsolute(st.state.bundle),
+    });
+    assert.equal(shape(fromCapsa), shape(fromRunc));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+    await agent.stop();
   }
 });
 
