@@ -469,6 +469,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (strcmp(argv[1], "--probe-idmap") == 0) return capsa_probe_idmap();
+  if (strcmp(argv[1], "--probe-seccomp") == 0) return capsa_probe_seccomp();
   sync_fd = atoi(argv[1]);
   /* Run from a sealed in-memory copy, so /proc/<pid>/exe never leads to the
    * host binary (CVE-2019-5736). Returns only once running sealed. */

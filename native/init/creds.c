@@ -104,6 +104,45 @@ void op_seccomp(struct reader *r) {
   close((int)fd);
 }
 
+/* `capsa-init --probe-seccomp`: what this kernel's seccomp accepts, for
+ * `capsa features` (asked of the kernel, as libseccomp does, not inferred
+ * from its version). Prints "enabled 0|1", then "flag NAME 0|1" and
+ * "action NAME 0|1" lines. Nothing is loaded: a flag is tried with a NULL
+ * program, which the kernel checks only after the flags (EFAULT: accepted,
+ * EINVAL: unknown); an action is asked with SECCOMP_GET_ACTION_AVAIL. */
+int capsa_probe_seccomp(void) {
+  static const struct { const char *name; unsigned long bits; } flags[] = {
+    {"SECCOMP_FILTER_FLAG_TSYNC", 1UL << 0},
+    {"SECCOMP_FILTER_FLAG_LOG", 1UL << 1},
+    {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", 1UL << 2},
+    /* only valid together with NEW_LISTENER (1 << 3) */
+    {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", (1UL << 5) | (1UL << 3)},
+  };
+  static const struct { const char *name; uint32_t ret; } actions[] = {
+    {"SCMP_ACT_ALLOW", 0x7fff0000U}, {"SCMP_ACT_ERRNO", 0x00050000U}, {"SCMP_ACT_KILL", 0x00000000U},
+    {"SCMP_ACT_KILL_PROCESS", 0x80000000U}, {"SCMP_ACT_KILL_THREAD", 0x00000000U}, {"SCMP_ACT_LOG", 0x7ffc0000U},
+    {"SCMP_ACT_NOTIFY", 0x7fc00000U}, {"SCMP_ACT_TRACE", 0x7ff00000U}, {"SCMP_ACT_TRAP", 0x00030000U},
+  };
+  /* No seccomp at all: prctl says EINVAL; no filter mode: seccomp(2) ENOSYS. */
+  int enabled = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 &&
+                !(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, NULL) < 0 && errno != EFAULT);
+  printf("enabled %d\n", enabled);
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+    long rc = enabled ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags[i].bits, NULL) : 0;
+    printf("flag %s %d\n", flags[i].name, enabled && rc < 0 && errno == EFAULT);
+  }
+  for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+    uint32_t ret = actions[i].ret;
+    long rc = enabled ? syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &ret) : -1;
+    int avail = rc == 0;
+    /* Before 4.14 there is no GET_ACTION_AVAIL: the original actions exist. */
+    if (enabled && rc < 0 && errno == EINVAL)
+      avail = ret == 0x7fff0000U || ret == 0x00050000U || ret == 0 || ret == 0x7ff00000U || ret == 0x00030000U;
+    printf("action %s %d\n", actions[i].name, avail);
+  }
+  return 0;
+}
+
 void op_rlimit(struct reader *r) {
   uint32_t res = rd_u32(r);
   struct rlimit lim = {(rlim_t)rd_u64(r), (rlim_t)rd_u64(r)};

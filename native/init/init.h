@@ -98,6 +98,7 @@ void op_idmap_tree(struct reader *r);
 int idmap_take_tree(const char *source);
 void idmap_close_userns(void);
 int capsa_probe_idmap(void);
+int capsa_probe_seccomp(void);
 /* selfclone.c, privproc.c */
 int capsa_run_sealed(char **argv);
 int capsa_private_procfs(void);

@@ -1,6 +1,7 @@
 // What `capsa features` says about seccomp: the architectures with a syscall
-// table, and which filter flags the running kernel accepts (as runc reports
-// knownFlags and supportedFlags).
+// table and the flags capsa knows. Which flags the running kernel accepts is
+// asked of the kernel (src/spec/seccomp-support.ts); the version table below
+// is the answer only when that probe cannot run.
 
 import { ARCHES } from './arch';
 
@@ -16,7 +17,7 @@ const FLAG_SINCE: ReadonlyArray<[string, number, number]> = [
 
 export const SECCOMP_KNOWN_FLAGS: readonly string[] = FLAG_SINCE.map(([flag]) => flag);
 
-/** The flags a kernel of this `uname -r` release accepts. */
+/** The flags a kernel of this `uname -r` release accepts, by the version each came in. */
 export function seccompSupportedFlags(release: string): string[] {
   const m = /^(\d+)\.(\d+)/.exec(release);
   if (!m) return [];

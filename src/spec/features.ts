@@ -1,9 +1,10 @@
 // `capsa features`: the runtime-spec "Features structure" (features.md,
-// features-linux.md). It states what capsa recognizes, decided at build time,
-// not what this host happens to support.
+// features-linux.md). It states what capsa recognizes, decided at build time;
+// where the spec asks what is supported (seccomp enabled/actions/supportedFlags,
+// idmapped mounts), what this host's kernel accepts, asked of it by capsa-init.
 
-import * as os from 'node:os';
-import { SECCOMP_ARCHS, SECCOMP_KNOWN_FLAGS, seccompSupportedFlags } from '../seccomp/support';
+import { SECCOMP_ARCHS, SECCOMP_KNOWN_FLAGS } from '../seccomp/support';
+import { seccompSupport } from './seccomp-support';
 import { SPEC_OCI_VERSION } from './defaults';
 
 // Kept in step with package.json "version".
@@ -77,6 +78,7 @@ export { SECCOMP_ARCHS, SECCOMP_KNOWN_FLAGS } from '../seccomp/support';
 
 /** A fresh Features object; callers may serialize or mutate it freely. */
 export function features(version: string = CAPSA_VERSION): Features {
+  const seccomp = seccompSupport();
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: SPEC_OCI_VERSION,
@@ -86,13 +88,14 @@ export function features(version: string = CAPSA_VERSION): Features {
       namespaces: [...NAMESPACES],
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
+      // enabled, actions and supportedFlags: what this kernel accepts (capsa-init asks it)
       seccomp: {
-        enabled: true,
-        actions: [...SECCOMP_ACTIONS],
+        enabled: seccomp.enabled,
+        actions: SECCOMP_ACTIONS.filter((a) => !seccomp.actions || seccomp.actions.includes(a)),
         operators: [...SECCOMP_OPERATORS],
         archs: [...SECCOMP_ARCHS],
         knownFlags: [...SECCOMP_KNOWN_FLAGS],
-        supportedFlags: seccompSupportedFlags(os.release()),
+        supportedFlags: [...seccomp.flags],
       },
       apparmor: { enabled: false },
       selinux: { enabled: false },

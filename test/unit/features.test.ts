@@ -4,8 +4,9 @@ import * as assert from 'uvu/assert';
 import * as os from 'node:os';
 import { compileSeccomp } from '../../src/seccomp';
 import { seccompSupportedFlags } from '../../src/seccomp/support';
-import { CAPSA_VERSION, features } from '../../src/spec/features';
+import { CAPSA_VERSION, SECCOMP_ACTIONS, features } from '../../src/spec/features';
 import { idmapSupport } from '../../src/spec/idmap-support';
+import { parseSeccompProbe, seccompSupport } from '../../src/spec/seccomp-support';
 
 test('version range and annotations', () => {
   const f = features();
@@ -40,7 +41,6 @@ test('linux cgroup, seccomp and security modules', () => {
   const { linux } = features();
   assert.equal(linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true });
   assert.is(linux.seccomp.enabled, true);
-  assert.is(linux.seccomp.actions.length, 9);
   assert.ok(linux.seccomp.actions.includes('SCMP_ACT_KILL_PROCESS'));
   assert.is(linux.seccomp.operators.length, 7);
   // every architecture with a syscall table, each one a filter compiles for
@@ -50,13 +50,31 @@ test('linux cgroup, seccomp and security modules', () => {
   ]);
   for (const arch of linux.seccomp.archs) compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: [arch as never], syscalls: [{ names: ['read'], action: 'SCMP_ACT_LOG' }] }, 'x64');
   for (const flag of linux.seccomp.supportedFlags) assert.ok(linux.seccomp.knownFlags.includes(flag), flag);
-  // supported: what this kernel accepts (runc reports the same way)
+  // supported: what this kernel accepts, asked of it by capsa-init (the filters
+  // themselves load in security-seccomp's flag tests)
+  const probed = seccompSupport();
+  assert.is(probed.reason, undefined, 'capsa-init --probe-seccomp ran');
+  assert.equal(linux.seccomp.supportedFlags, probed.flags);
+  assert.equal(linux.seccomp.actions, SECCOMP_ACTIONS.filter((a) => probed.actions!.includes(a)));
+  // every flag and action capsa knows was asked about, and the answers agree with the kernel version (6.18 here: all)
+  assert.equal(probed.flags, seccompSupportedFlags(os.release()));
+  assert.is(linux.seccomp.actions.length, SECCOMP_ACTIONS.length);
+  // the version table, used only when the probe cannot run
   assert.equal(seccompSupportedFlags('4.16.0'), ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG']);
   assert.equal(seccompSupportedFlags('5.19.2-foo'), linux.seccomp.knownFlags);
-  assert.equal(linux.seccomp.supportedFlags, seccompSupportedFlags(os.release()));
   assert.equal(linux.apparmor, { enabled: false });
   assert.equal(linux.selinux, { enabled: false });
   assert.equal(linux.intelRdt, { enabled: false });
+});
+
+test('the seccomp probe\'s answer is read as it says: a kernel without NOTIFY or WAIT_KILLABLE_RECV, a kernel without seccomp', () => {
+  const older = 'enabled 1\nflag SECCOMP_FILTER_FLAG_TSYNC 1\nflag SECCOMP_FILTER_FLAG_LOG 1\nflag SECCOMP_FILTER_FLAG_SPEC_ALLOW 1\n' +
+    'flag SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV 0\naction SCMP_ACT_ALLOW 1\naction SCMP_ACT_LOG 1\naction SCMP_ACT_NOTIFY 0\n';
+  assert.equal(parseSeccompProbe(older), {
+    enabled: true, flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'], actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG'],
+  });
+  assert.equal(parseSeccompProbe('enabled 0\nflag SECCOMP_FILTER_FLAG_TSYNC 0\naction SCMP_ACT_ALLOW 0\n'), { enabled: false, flags: [], actions: [] });
+  assert.is(parseSeccompProbe(''), undefined);
 });
 
 test('mountExtensions.idmap.enabled is what capsa-init\'s probe found on this host', () => {
