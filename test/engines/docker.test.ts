@@ -266,22 +266,6 @@ void engineGroup<Ctx>('engines/docker', {
     }
   });
 
-  test('docker run --security-opt seccomp=<Docker 19.03\'s profile>: an old allow-list runs on capsa (docker sends no no_new_privs), run and exec, root and a user; glibc falls back from clone3, openat2, faccessat2, close_range', async () => {
-    const old = ['--security-opt', `seccomp=${path.join(PROFILE_DIR, 'docker-19.03.json')}`];
-    const fellBack = 'clone3=ENOSYS\nopenat2=ENOSYS\nfaccessat2=ENOSYS\nclose_range=ENOSYS\nthread=ok\nspawn=ok\nfaccessat=ok\nclosefrom=ok\n';
-    assert.is(await output(old, ['/bin/testinit', 'glibc']), fellBack);
-    assert.is(await output([...old, '-u', '1000:1000', '-w', '/tmp'], ['/bin/testinit', 'glibc']), fellBack);
-    const name = newName('oldprofile');
-    try {
-      await detached(name, ['/bin/testinit', 'sleep', 'forever'], old);
-      const r = await dk.docker(['exec', '-u', '1000:1000', '-w', '/tmp', name, '/bin/testinit', 'glibc']);
-      assert.is(r.code, 0, describe(r));
-      assert.is(r.stdout, fellBack);
-    } finally {
-      await rmf(name);
-    }
-  });
-
   test('docker run with docker\'s own default profile: clone3 answers ENOSYS (its rule), the newer calls it allows work, glibc runs threads and spawns', async () => {
     assert.is(await output([], ['/bin/testinit', 'glibc']), 'clone3=ENOSYS\nopenat2=ok\nfaccessat2=ok\nclose_range=ok\nthread=ok\nspawn=ok\nfaccessat=ok\nclosefrom=ok\n');
   });
