@@ -15,7 +15,7 @@ import { ProcessIo } from './io';
 import { OomWatch } from './oom';
 import { decode, encode, type Msg, type Schema } from './proto/codec';
 import { Empty, ProcessDetails, task as T, TaskStatus, TYPE_URL, type AnyMsg, type MountMsg } from './proto/messages';
-import { metricsAny } from './proto/metrics';
+import { metricsAny, readV2Files } from './proto/metrics';
 import { mountRootfs, rootfsInContainer, unmountRootfs } from './rootfs';
 import { exitStatusOf, Proc, Task, type Exit } from './task';
 import { Code, RpcError } from './ttrpc/frame';
@@ -364,6 +364,8 @@ export class TaskService {
   private async stats(r: IdRequest): Promise<Msg> {
     const t = this.task(r.id);
     if (t.init.exit) throw precondition('container not running');
-    return { stats: metricsAny(await t.container.stats(), this.o.unified, t.container.oomKillCount()) };
+    const stats = await t.container.stats();
+    const events = this.o.unified ? t.container.memoryEventsFile() : undefined;
+    return { stats: metricsAny(stats, this.o.unified, t.container.oomKillCount(), events ? readV2Files(path.dirname(events), Object.keys(stats.hugetlb)) : {}) };
   }
 }

@@ -1,7 +1,8 @@
 // The shim's small parts without containerd: Go-style flags, the config
 // file, socket addresses and grouping, rootfs mount arguments, the OOM watch
 // (its cgroup v2 inotify path driven through a stand-in memory.events file),
-// and the event publisher's order and retries against a fake Events service.
+// the event publisher's order and retries against a fake Events service, and
+// the Stats answer on a cgroup v2 host from a stand-in cgroup v2 dir.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
@@ -18,7 +19,10 @@ import { parseFlags } from '../../src/shim/flags';
 import { OomWatch } from '../../src/shim/oom';
 import { decode, encode } from '../../src/shim/proto/codec';
 import { events, ForwardRequest, RuncOptions, RuntimeOptions } from '../../src/shim/proto/messages';
+import { MetricsV2, metricsAny, readV2Files } from '../../src/shim/proto/metrics';
 import { mountArgs } from '../../src/shim/rootfs';
+import { realCgroupFs } from '../../src/cgroups/fsio';
+import { statsV2 } from '../../src/cgroups/stats';
 import { TtrpcServer } from '../../src/shim/ttrpc/server';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-shim-parts-'));
@@ -154,6 +158,37 @@ test('events: Forward requests in publish order with namespace metadata, retried
     server.closeAll();
     l.close();
   }
+});
+
+
+test('Stats on cgroup v2: the v2 Metrics containerd\'s own v2 manager (containerd/cgroups v2/manager.go Stat) reads from the same files', () => {
+  const dir = path.join(tmp, 'cg2');
+  fs.mkdirSync(dir);
+  const files: Record<string, string> = {
+    'cpu.stat': 'usage_usec 5000\nuser_usec 3000\nsystem_usec 2000\nnr_periods 7\nnr_throttled 2\nthrottled_usec 900\n',
+    'memory.current': '1048576\n', 'memory.max': 'max\n', 'memory.swap.current': '4096\n', 'memory.swap.max': '8192\n', 'memory.peak': '2097152\n',
+    'memory.stat': 'anon 100\nfile 200\nkernel_stack 16384\nshmem 5\ninactive_file 7\npgfault 11\nthp_collapse_alloc 3\n',
+    'memory.events': 'low 1\nhigh 2\nmax 3\noom 4\noom_kill 5\n',
+    'pids.current': '3\n', 'pids.max': 'max\n',
+    'io.stat': '8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n',
+    'hugetlb.2MB.current': '0\n', 'hugetlb.2MB.max': '4194304\n', 'hugetlb.2MB.events': 'max 0\n',
+  };
+  for (const [f, v] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), v);
+  const stats = statsV2(realCgroupFs, dir);
+  const any = metricsAny(stats, true, 5, readV2Files(dir, Object.keys(stats.hugetlb)));
+  assert.is(any.typeUrl, 'io.containerd.cgroups.v2.Metrics');
+  const m = decode<Record<string, any>>(MetricsV2, any.value!);
+  const u64max = 18446744073709551615n;
+  assert.equal(m.pids, { current: 3, limit: u64max }, 'pids.max "max" is uint64 max, as getPidValue');
+  assert.equal(m.cpu, { usageUsec: 5000, userUsec: 3000, systemUsec: 2000, nrPeriods: 7, nrThrottled: 2, throttledUsec: 900 });
+  assert.is(m.memory.usage, 1048576);
+  assert.is(m.memory.usageLimit, u64max);
+  assert.is(m.memory.swapUsage, 4096, 'memory.swap.current itself (not runc\'s memory+swap)');
+  assert.is(m.memory.swapLimit, 8192, 'memory.swap.max itself');
+  assert.equal([m.memory.anon, m.memory.file, m.memory.kernel_stack, m.memory.shmem, m.memory.inactive_file, m.memory.pgfault, m.memory.thp_collapse_alloc], [100, 200, 16384, 5, 7, 11, 3]);
+  assert.equal(m.io, { usage: [{ major: 8, rbytes: 10, wbytes: 20, rios: 1, wios: 2 }] });
+  assert.equal(m.hugetlb, [{ max: 4194304, pagesize: '2MB' }], 'hugetlb max is the limit file (zeros, like minor 0 above, are not encoded)');
+  assert.equal(m.memoryEvents, { low: 1, high: 2, max: 3, oom: 4, oomKill: 5 });
 });
 
 test.run();

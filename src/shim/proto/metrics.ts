@@ -2,6 +2,8 @@
 // io.containerd.cgroups.v1.Metrics or .v2.Metrics (stats/v1/metrics.proto,
 // v2/stats/metrics.proto, cgroups v1.0.4). Which one is the host's choice,
 // made as runc's shim makes it: v2 only when /sys/fs/cgroup itself is cgroup2.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { CgroupStats } from '../../cgroups/manager';
 import { encode, message, type Schema } from './codec';
 import { TYPE_URL, type AnyMsg } from './messages';
@@ -68,13 +70,48 @@ function v1Metrics(s: CgroupStats, oomKills: number): Record<string, unknown> {
   };
 }
 
-function v2Metrics(s: CgroupStats, oomKills: number): Record<string, unknown> {
+/**
+ * What containerd/cgroups' v2 manager reads beside the stats capsa shares
+ * with runc (v2/manager.go Stat): the raw swap files (capsa's swap is runc's
+ * memory+swap), pids.max and memory.events whole, hugetlb.<size>.max (the
+ * limit); "max" is uint64 max there (runc and v1 say 0 for pids).
+ */
+export interface V2Files { pidsMax?: number | bigint; swapCurrent?: number | bigint; swapMax?: number | bigint; memoryEvents?: Record<string, number>; hugetlbMax?: Record<string, number | bigint> }
+
+const U64_MAX = 18446744073709551615n;
+/** A cgroup v2 single-value file as containerd reads it: "max" is uint64 max; absent or unparsable 0. */
+function readU64(file: string): number | bigint | undefined {
+  let text: string;
+  try { text = fs.readFileSync(file, 'utf8').trim(); } catch { return undefined; }
+  if (text === 'max') return U64_MAX;
+  return /^\d+$/.test(text) ? Number(text) : 0;
+}
+
+/** The V2Files of a cgroup v2 dir (the container's). */
+export function readV2Files(dir: string, hugePageSizes: string[]): V2Files {
+  const memoryEvents: Record<string, number> = {};
+  try {
+    for (const line of fs.readFileSync(path.join(dir, 'memory.events'), 'utf8').split('\n')) {
+      const [k, v] = line.trim().split(/\s+/);
+      if (k && v && /^\d+$/.test(v)) memoryEvents[k] = Number(v);
+    }
+  } catch { /* no memory controller */ }
+  const hugetlbMax: Record<string, number | bigint> = {};
+  for (const size of hugePageSizes) {
+    const v = readU64(path.join(dir, `hugetlb.${size}.max`));
+    if (v !== undefined) hugetlbMax[size] = v;
+  }
+  return { pidsMax: readU64(path.join(dir, 'pids.max')), swapCurrent: readU64(path.join(dir, 'memory.swap.current')), swapMax: readU64(path.join(dir, 'memory.swap.max')), memoryEvents, hugetlbMax };
+}
+
+function v2Metrics(s: CgroupStats, oomKills: number, files: V2Files): Record<string, unknown> {
   const raw = s.memory.raw;
   const memory: Record<string, unknown> = {};
   for (const k of V2_MEMORY_KEYS) memory[k] = raw[k] ?? 0;
   memory.usage = s.memory.usage.usage;
   memory.usageLimit = s.memory.usage.limit;
-  if (s.memory.swap) { memory.swapUsage = s.memory.swap.usage; memory.swapLimit = s.memory.swap.limit; }
+  memory.swapUsage = files.swapCurrent ?? 0;
+  memory.swapLimit = files.swapMax ?? 0;
   const usec = (ns: number) => Math.floor(ns / 1000);
   const io = new Map<string, Record<string, number>>();
   const add = (list: unknown, read: string, write: string) => {
@@ -87,22 +124,24 @@ function v2Metrics(s: CgroupStats, oomKills: number): Record<string, unknown> {
   };
   add(s.blkio.ioServiceBytesRecursive, 'rbytes', 'wbytes');
   add(s.blkio.ioServicedRecursive, 'rios', 'wios');
+  const ev = files.memoryEvents ?? {};
   return {
-    pids: s.pids,
+    pids: { current: s.pids.current, limit: files.pidsMax ?? s.pids.limit },
     cpu: {
       usageUsec: usec(s.cpu.usage.total), userUsec: usec(s.cpu.usage.user), systemUsec: usec(s.cpu.usage.kernel),
       nrPeriods: s.cpu.throttling.periods, nrThrottled: s.cpu.throttling.throttledPeriods, throttledUsec: usec(s.cpu.throttling.throttledTime),
     },
     memory,
     io: { usage: [...io.values()] },
-    hugetlb: Object.entries(s.hugetlb).map(([pagesize, h]) => ({ current: h.usage, max: h.max, pagesize })),
-    memoryEvents: { max: s.memory.usage.failcnt, oomKill: oomKills },
+    hugetlb: Object.entries(s.hugetlb).map(([pagesize, h]) => ({ current: h.usage, max: files.hugetlbMax?.[pagesize] ?? 0, pagesize })),
+    // As containerd: present when memory.events could be read; oom_kill at least as high as the count the shim saw.
+    ...(Object.keys(ev).length || oomKills ? { memoryEvents: { low: ev.low ?? 0, high: ev.high ?? 0, max: ev.max ?? 0, oom: ev.oom ?? 0, oomKill: Math.max(ev.oom_kill ?? 0, oomKills) } } : {}),
   };
 }
 
 /** The StatsResponse.stats Any for the host's cgroup mode. */
-export function metricsAny(s: CgroupStats, unified: boolean, oomKills = 0): AnyMsg {
+export function metricsAny(s: CgroupStats, unified: boolean, oomKills = 0, v2Files: V2Files = {}): AnyMsg {
   return unified
-    ? { typeUrl: TYPE_URL.metricsV2, value: encode(MetricsV2, v2Metrics(s, oomKills)) }
+    ? { typeUrl: TYPE_URL.metricsV2, value: encode(MetricsV2, v2Metrics(s, oomKills, v2Files)) }
     : { typeUrl: TYPE_URL.metricsV1, value: encode(MetricsV1, v1Metrics(s, oomKills)) };
 }
