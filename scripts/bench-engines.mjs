@@ -4,7 +4,12 @@
 //   ctr     `ctr run --rm IMAGE ID /bin/true`: capsa's shim (containerd-shim-capsa-v2),
 //           containerd's runc shim + runc, and the runc shim + the capsa CLI;
 //   exec    `ctr task exec` of /bin/true into a running task (an exec probe's cost):
-//           capsa's shim vs the runc shim + runc (+ runc shim + capsa CLI);
+//           capsa's shim vs the runc shim + runc (+ runc shim + capsa CLI); and the
+//           shims' own part of it: Exec, Start, Wait, Delete sent straight to each
+//           shim over ttrpc (no ctr, no containerd, no stdio);
+// "runc" is the host's runc as containerd runs it by default; "runc-logged" and
+// "capsa-cli" go through the logging wrapper (a bash script, several ms a call)
+// that splits the time by runtime call in the last table. Ratios are to "runc".
 //   cri     a CRI pod sandbox + one container started, then stopped and removed
 //           (runtime handler capsa = io.containerd.capsa.v2 vs runc);
 //   podman  `podman run --rm IMAGE true`: capsa CLI vs runc;
@@ -46,7 +51,7 @@ const common = helpers('common');
 const { startContainerd, importImage } = helpers('containerd');
 const { makePodman, loadImage, resetPodman } = helpers('podman');
 const { buildTestImage, CTR_IMAGE, PODMAN_IMAGE } = helpers('image');
-const { SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, stopSpare } = helpers('shim');
+const { SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, stopSpare, taskClient } = helpers('shim');
 const cri = helpers('cri');
 
 const why = common.capsaBuilt() || shimBuilt() || (await common.ensureEngines());
@@ -138,24 +143,48 @@ try {
     guard(cd);
     await importImage(cd, image.archive);
   }
-  const runtimeFlags = { 'capsa-shim': ['--runtime', SHIM_DIST], runc: ['--runc-binary', sb.runc], 'capsa-cli': ['--runc-binary', sb.capsa] };
+  const runtimeFlags = { 'capsa-shim': ['--runtime', SHIM_DIST], runc: [], 'runc-logged': ['--runc-binary', sb.runc], 'capsa-cli': ['--runc-binary', sb.capsa] };
   const label = {
-    ctr: 'ctr run --rm IMAGE ID /bin/true', exec: 'ctr task exec ID /bin/true (running task)', cri: 'CRI: RunPodSandbox + Create/StartContainer, then Stop/Remove both',
+    ctr: 'ctr run --rm IMAGE ID /bin/true', exec: 'ctr task exec ID /bin/true (running task)',
+    'exec-shim': 'the shim\'s own part of an exec: ttrpc Exec + Start + Wait + Delete (no stdio)', cri: 'CRI: RunPodSandbox + Create/StartContainer, then Stop/Remove both',
     podman: 'podman run --rm IMAGE true',
   };
 
   if (ENGINES.includes('ctr')) {
-    results.push(...await timeRuns('ctr', ['capsa-shim', 'runc', 'capsa-cli'], (rt) =>
+    results.push(...await timeRuns('ctr', ['capsa-shim', 'runc', 'runc-logged', 'capsa-cli'], (rt) =>
       cd.ctr(['run', '--rm', ...runtimeFlags[rt], CTR_IMAGE, `bench-${rt}-${seq++}`, '/bin/true'], { timeoutMs: 60_000 })));
   }
 
   if (ENGINES.includes('exec')) {
-    const rts = ['capsa-shim', 'runc', 'capsa-cli'];
+    const rts = ['capsa-shim', 'runc', 'runc-logged', 'capsa-cli'];
     for (const rt of rts) {
       const r = await cd.ctr(['run', '-d', ...runtimeFlags[rt], CTR_IMAGE, `bench-exec-${rt}`, '/bin/testinit', 'sleep', 'forever'], { timeoutMs: 60_000 });
       if (r.code !== 0) throw new Error(`exec bench: cannot start the ${rt} task: ${common.describe(r)}`);
     }
     results.push(...await timeRuns('exec', rts, (rt) => cd.ctr(['task', 'exec', '--exec-id', `x${seq++}`, `bench-exec-${rt}`, '/bin/true'], { timeoutMs: 60_000 })));
+    // The shims alone: what containerd asks of a shim for one exec, sent straight to it.
+    const shims = {};
+    try {
+      for (const rt of ['capsa-shim', 'runc']) shims[rt] = await taskClient(cd, `bench-exec-${rt}`);
+      const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args: ['/bin/true'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } })) };
+      results.push(...await timeRuns('exec-shim', ['capsa-shim', 'runc'], async (rt) => {
+        const s = shims[rt];
+        const id = `bench-exec-${rt}`;
+        const execId = `d${seq++}`;
+        try {
+          await s.call('Exec', s.T.ExecProcessRequest, s.T.StartResponse, { id, execId, spec });
+          const waited = s.call('Wait', s.T.WaitRequest, s.T.WaitResponse, { id, execId });
+          await s.call('Start', s.T.StartRequest, s.T.StartResponse, { id, execId });
+          const w = await waited;
+          await s.call('Delete', s.T.DeleteRequest, s.T.DeleteResponse, { id, execId });
+          return { code: w.exitStatus ? 1 : 0, stderr: `exit status ${w.exitStatus}` };
+        } catch (e) {
+          return { code: 1, stderr: String(e.message ?? e) };
+        }
+      }));
+    } finally {
+      for (const s of Object.values(shims)) s.close();
+    }
     for (const rt of rts) {
       await cd.ctr(['task', 'kill', '-s', 'SIGKILL', `bench-exec-${rt}`]);
       await common.sleep(300);
