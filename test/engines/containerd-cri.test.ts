@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
-import { callsSince, cgroupsContaining, formatCalls, mountsUnder, readCalls, sleep, until, verbOf } from '../helpers/engines/common';
+import { callsSince, cgroupsContaining, formatCalls, mountsUnder, pidsMatching, readCalls, sleep, until, verbOf } from '../helpers/engines/common';
 import { importImage, startContainerd, type Containerd } from '../helpers/engines/containerd';
 import {
   CONTAINER_STATE, containerConfig, CriClient, getInt, getMsg, getStr, map, msg, NAMESPACE_MODE, podSandboxConfig, str, strs, int, sub, type PodSpec,
@@ -112,7 +112,7 @@ void engineGroup<Ctx>('engines/containerd-cri', {
     return forced.map((f) => `had to clean up at teardown: ${f}`);
   },
   hostLeftovers: ({ cd }) => (fs.existsSync(cd.runtimeRoot) ? [`runtime root ${cd.runtimeRoot}: ${fs.readdirSync(cd.runtimeRoot).join(', ')}`] : []),
-  daemonPids: ({ cd }) => [cd.pid],
+  daemonPids: ({ cd }) => [cd.pid, ...pidsMatching('containerd-shim-runc-v2', cd.address)],
 }, ({ test, ctx }) => {
   const { cri, cd } = ctx;
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
 import {
-  alive, callsSince, cgroupsContaining, describe, failedCapsaCalls, formatCalls, readCalls, runInPty, shellLine, sleep, spawnCollect, until, verbOf, type Result,
+  alive, callsSince, cgroupsContaining, describe, failedCapsaCalls, formatCalls, pidsMatching, readCalls, runInPty, shellLine, sleep, spawnCollect, until, verbOf, type Result,
 } from '../helpers/engines/common';
 import { importImage, startContainerd, type Containerd } from '../helpers/engines/containerd';
 import { buildTestImage, CTR_IMAGE } from '../helpers/engines/image';
@@ -80,7 +80,8 @@ void engineGroup<Ctx>('engines/containerd', {
   hostLeftovers({ cd }) {
     return fs.existsSync(cd.runtimeRoot) ? [`runtime root ${cd.runtimeRoot} left: ${fs.readdirSync(cd.runtimeRoot).join(', ')}`] : [];
   },
-  daemonPids: ({ cd }) => [cd.pid],
+  daemonPids: ({ cd }) => [cd.pid, ...pidsMatching('containerd-shim-runc-v2', cd.address)],
+  emergencyPaths: ({ cd }) => [cd.runtimeRoot],
 }, ({ test, ctx }) => {
   const { cd, capsa } = ctx;
 

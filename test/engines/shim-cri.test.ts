@@ -12,7 +12,7 @@ import { alive, cgroupsContaining, sleep, until } from '../helpers/engines/commo
 import { importImage, startContainerd, type Containerd } from '../helpers/engines/containerd';
 import { CONTAINER_STATE, containerConfig, CriClient, decode, getInt, getMsg, getStr, int, msg, podSandboxConfig, str, sub, type PodSpec } from '../helpers/engines/cri';
 import { buildTestImage, CTR_IMAGE } from '../helpers/engines/image';
-import { leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, stopSpare } from '../helpers/engines/shim';
+import { leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, spareFiles, stopSpare } from '../helpers/engines/shim';
 import { engineGroup } from '../helpers/engines/suite';
 import { readProcStat } from '../../src/sys/proc';
 
@@ -103,6 +103,8 @@ void engineGroup<Ctx>('engines/shim-cri', {
     return left.length ? [`shim state left in ${root}: ${left.join(', ')}`] : [];
   },
   daemonPids: ({ cd }) => [cd.pid, ...shimPids(cd), ...[shimSparePid()].filter((p): p is number => p !== undefined)],
+  // k8s.io is not ours alone: only the state of the pods this file made.
+  emergencyPaths: (_ctx, killed) => [...[...sandboxes].map((id) => path.join(shimRoot(CRI_NAMESPACE), id)), ...spareFiles(killed)],
 }, ({ test, ctx }) => {
   const { cri, cd } = ctx;
   const pod = (): PodSpec => {

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { alive, cgroupsContaining, describe, runInPty, shellLine, sleep, spawnCollect, until, type Result } from '../helpers/engines/common';
 import { importImage, startContainerd, type Containerd } from '../helpers/engines/containerd';
 import { buildTestImage, CTR_IMAGE } from '../helpers/engines/image';
-import { bundleOf, leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, stopSpare, taskClient } from '../helpers/engines/shim';
+import { bundleOf, leftoverSockets, removeSockets, SHIM_DIST, shimBuilt, shimPids, shimRoot, shimSparePid, spareFiles, stopSpare, taskClient } from '../helpers/engines/shim';
 import { engineGroup } from '../helpers/engines/suite';
 import { readProcStat } from '../../src/sys/proc';
 import { RpcError } from '../../src/shim/ttrpc/frame';
@@ -85,6 +85,8 @@ void engineGroup<Ctx>('engines/shim', {
   },
   hostLeftovers: ({ cd }) => (fs.existsSync(shimRoot(cd.namespace)) ? [`shim state root ${shimRoot(cd.namespace)} left`] : []),
   daemonPids: ({ cd }) => [cd.pid, ...shimPids(cd), ...[shimSparePid()].filter((p): p is number => p !== undefined)],
+  // The namespace is this file's own (the sandbox mark): its capsa state root is too.
+  emergencyPaths: ({ cd }, killed) => [shimRoot(cd.namespace), ...spareFiles(killed)],
 }, ({ test, ctx }) => {
   const { cd } = ctx;
   const ctrRun = (flags: string[], id: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>

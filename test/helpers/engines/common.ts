@@ -355,12 +355,81 @@ export function capsaStateLeftovers(roots: readonly string[], ids: readonly stri
 }
 
 /** Synchronous last-resort cleanup for process exit: kill pids, unmount, remove. */
-export function emergencyCleanup(pids: readonly number[], dir: string): void {
+/**
+ * Cleanup when a test file ends without its teardown (a crash, a signal, the
+ * watchdog): SIGKILLs the daemons (and unlinks the unix sockets they listened
+ * on outside the temp dir: shim sockets in /run/containerd/s), empties and
+ * removes the cgroups named after the mark (containers outlive their killed
+ * shims otherwise), removes extra paths (engine state outside the temp dir),
+ * then the temp dir. Synchronous: it runs from process.on('exit').
+ */
+export function emergencyCleanup(daemons: readonly number[], dir: string, mark = path.basename(dir), extraPaths: (killed: readonly number[]) => string[] = () => []): void {
+  // and whatever the daemons started with the temp dir in its environment
+  // (containerd's PATH): a shim, a spare shim still booting
+  const pids = [...new Set([...daemons, ...pidsWithEnv(`${dir}/`)])];
+  const sockets = pids.flatMap(listeningSockets).filter((s) => !s.startsWith(`${dir}/`));
   for (const pid of pids) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   }
+  killCgroups(cgroupsContaining(mark));
+  for (const s of sockets) fs.rmSync(s, { force: true });
+  for (const p of extraPaths(pids)) fs.rmSync(p, { recursive: true, force: true });
   try { execFileSync('sync', [], { timeout: 5000 }); } catch { /* ignore */ }
   removeTree(dir);
+  removeCgroups(cgroupsContaining(mark));
+}
+
+/** Processes (not this one) whose environment mentions needle. */
+export function pidsWithEnv(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'latin1').includes(needle)) out.push(Number(entry));
+    } catch { /* exited, or a kernel thread */ }
+  }
+  return out;
+}
+
+/** The paths of the unix sockets pid listens on (its fds matched against /proc/net/unix). */
+export function listeningSockets(pid: number): string[] {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch { /* closed meanwhile */ }
+    }
+  } catch { return []; }
+  const out: string[] = [];
+  try {
+    // Num RefCount Protocol Flags Type St Inode Path; St 01 = listening
+    for (const line of fs.readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 8 && f[5] === '01' && inodes.has(f[6]!) && f[7]!.startsWith('/')) out.push(f[7]!);
+    }
+  } catch { /* no procfs net */ }
+  return out;
+}
+
+/** Thaws the cgroups, SIGKILLs every process in them, and waits (up to 3 s) until they are empty. */
+export function killCgroups(dirs: readonly string[]): void {
+  const procsOf = (d: string) => {
+    try { return fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number); } catch { return []; }
+  };
+  for (const d of dirs) {
+    for (const [f, v] of [['cgroup.freeze', '0'], ['freezer.state', 'THAWED']] as const) {
+      try { fs.writeFileSync(path.join(d, f), v); } catch { /* not that kind of cgroup */ }
+    }
+  }
+  const end = Date.now() + 3000;
+  for (;;) {
+    const pids = dirs.flatMap(procsOf).filter((p) => p !== process.pid);
+    if (!pids.length || Date.now() > end) return;
+    for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
 }
 
 export interface Background {

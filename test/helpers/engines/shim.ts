@@ -61,6 +61,15 @@ export function shimSparePid(): number | undefined {
 }
 
 /**
+ * The spare's pid and request files (removed by stopSpare), and the reply
+ * FIFOs of `start` launchers among killed (a launcher waiting on the spare).
+ */
+export function spareFiles(killed: readonly number[] = []): string[] {
+  const base = spareBase(fs.realpathSync(path.dirname(SHIM_DIST)), process.execPath);
+  return [`${base}.pid`, `${base}.req`, ...killed.map((pid) => path.join(path.dirname(base), `capsa-reply-${pid}`))];
+}
+
+/**
  * Stops the spare shims of this build (tests and benchmarks end with it):
  * the one waiting and any still booting (not yet in the pid file).
  */

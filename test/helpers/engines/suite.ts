@@ -18,6 +18,8 @@ export interface GroupHooks<T> {
   hostLeftovers?(ctx: T): string[];
   /** Pids to SIGKILL if the process exits without a teardown (daemons). */
   daemonPids(ctx: T): number[];
+  /** Paths outside the temp dir to remove if the process exits without a teardown (engine state), once `killed` are. */
+  emergencyPaths?(ctx: T, killed: readonly number[]): string[];
   /** When setup fails: skip the file (printing why) instead of failing it. */
   skipWhenSetupFails?: boolean;
   /** Whole-file time limit (default 15 min). */
@@ -56,10 +58,17 @@ export async function engineGroup<T>(name: string, hooks: GroupHooks<T>, registe
   };
 
   process.on('exit', () => {
-    if (!tornDown && ctx !== undefined) emergencyCleanup(hooks.daemonPids(ctx), sb.dir);
+    if (!tornDown && ctx !== undefined) emergencyCleanup(hooks.daemonPids(ctx), sb.dir, sb.mark, (killed) => hooks.emergencyPaths?.(ctx!, killed) ?? []);
     else if (fs.existsSync(sb.dir)) removeTree(sb.dir);
     removeCgroups(cgroupsContaining(sb.mark));
   });
+  // Interrupted (^C, a SIGTERM from a supervisor): exit through the handler above.
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`\n[${name}] ${sig}: stopping the engines and removing what the tests made\n`);
+      process.exit(128 + n);
+    });
+  }
   const watchdog = setTimeout(() => {
     process.stderr.write(`\n[${name}] watchdog: the file ran over ${hooks.watchdogMs ?? 15 * 60_000} ms; stopping everything\n`);
     const hard = setTimeout(() => process.exit(1), 60_000);
