@@ -70,7 +70,7 @@ void engineGroup<Ctx>('engines/shim', {
     await until('the shims to exit', () => (shimPids(cd).length ? undefined : true), 5000).catch(() => {
       left.push(`shim processes still running: ${shimPids(cd).join(', ')}`);
     });
-    const sockets = leftoverSockets(cd, [...used, 'grp-a']);
+    const sockets = leftoverSockets(cd, [...used, 'grp-a', 'grp-fail']);
     if (sockets.length) { left.push(`shim sockets: ${sockets.join(', ')}`); removeSockets(sockets); }
     used.clear();
     return left;
@@ -410,6 +410,63 @@ void engineGroup<Ctx>('engines/shim', {
       await until('the shim to reap it (no zombie left)', () => (fs.existsSync(`/proc/${orphan}`) ? undefined : true), 5000);
       assert.ok(alive(shim), 'the shim lives on');
     } finally { await remove(id); }
+  });
+
+  test('--null-io: the task runs with no stdio at all and its exit status still reaches ctr', async () => {
+    const r = await ctrRun(['--rm', '--null-io'], newId('nullio'), ['/bin/sh', '-c', 'echo lost; echo lost >&2; exit 3']);
+    assert.is(r.code, 3, describe(r));
+    assert.is(r.stdout, '');
+    assert.not.match(r.stderr, /lost/);
+  });
+
+  test('kill --all: the signal reaches every process of the task, not only the init (Kill with all)', async () => {
+    const id = newId('killall');
+    // The init (its pid namespace's PID 1, no handler) ignores SIGTERM; the
+    // exec'd `testinit signals` exits 100+signal when it gets one.
+    await detached(id, ['/bin/testinit', 'sleep', 'forever']);
+    const bg = spawnCollect('ctr', cd.ctrArgs(['task', 'exec', '--exec-id', 'sleeper', id, '/bin/testinit', 'signals']), 60_000);
+    try {
+      await until('the exec to run', async () => (/sleeper/.test((await cd.ctr(['task', 'ps', id])).stdout) ? true : undefined));
+      const k = await cd.ctr(['task', 'kill', '--all', '-s', 'SIGTERM', id]);
+      assert.is(k.code, 0, describe(k));
+      const e = await bg.done;
+      assert.is(e.code, 115, `the exec got the SIGTERM: ${describe(e)}`);
+      assert.is((await taskRow(id))?.status, 'RUNNING', 'the init ignored it');
+    } finally { bg.kill(); await remove(id); }
+  });
+
+  test('a task that fails to start is that request\'s error; the shim serving its group lives on and serves the others', async () => {
+    const group = ['--annotation', 'io.containerd.capsa.v2.group=grp-fail'];
+    const ok = newId('fail-ok');
+    const bad = newId('fail-bad');
+    await detached(ok, ['/bin/testinit', 'sleep', 'forever'], group);
+    const shims = shimPids(cd);
+    try {
+      const r = await ctrRun(['--rm', ...group], bad, ['/no/such/binary']);
+      assert.ok(r.code !== 0, describe(r));
+      assert.match(r.stderr, /no\/such\/binary/, 'the error names what failed');
+      assert.equal(shimPids(cd), shims, 'the same shim, still running');
+      assert.is((await taskRow(ok))?.status, 'RUNNING');
+      const e = await cd.ctr(['task', 'exec', '--exec-id', 'after', ok, '/bin/testinit', 'echo', 'served']);
+      assert.is(e.stdout, 'served\n', describe(e));
+    } finally { await remove(bad); await remove(ok); }
+  });
+
+  test('SIGTERM to the shim: it logs its shutdown through the log FIFO into containerd\'s log and exits; containerd\'s delete action cleans up', async () => {
+    const id = newId('sigterm');
+    const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);
+    const shim = shimPids(cd)[0]!;
+    process.kill(shim, 'SIGTERM');
+    await until('the shim to exit', () => (alive(shim) ? undefined : true), 10_000);
+    await until('containerd to log the shim\'s line', () => (fs.readFileSync(cd.log, 'utf8').includes('msg="SIGTERM: shutting down with 1 task(s)" runtime=io.containerd.capsa.v2') ? true : undefined), 10_000)
+      .catch(() => assert.unreachable(`no shutdown line from the shim in containerd's log:\n${tail()}`));
+    await until('the task to be gone', () => (alive(row.pid) ? undefined : true), 10_000);
+    // Orphaned by the shim, the killed init is the host's PID 1's to reap.
+    await until('the host\'s init to reap the container\'s init', () => (fs.existsSync(`/proc/${row.pid}`) ? undefined : true), 60_000);
+    await until('containerd to drop the task', async () => ((await taskRow(id)) ? undefined : true), 10_000);
+    assert.not.ok(fs.existsSync(path.join(shimRoot(cd.namespace), id)), 'capsa state removed by the delete action');
+    assert.equal(leftoverSockets(cd, [id]), [], 'its socket removed');
+    await cd.ctr(['containers', 'rm', id]);
   });
 
   test('bad flags: one line on stderr, exit status 1', async () => {
