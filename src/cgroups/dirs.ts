@@ -203,6 +203,20 @@ export function pidsUnder(cfs: CgroupFs, dir: string): number[] {
   return [...new Set(out)];
 }
 
+/**
+ * A cgroup that existed before this container must be empty and not frozen
+ * (runc ≥ 1.2): adopting one that holds processes would put them under the
+ * container's limits and kill them on delete; a frozen one would freeze the
+ * container's first process as it enters.
+ */
+export function refuseOccupied(cfs: CgroupFs, dir: string, frozen: boolean): void {
+  const procs = pidsUnder(cfs, dir);
+  if (procs.length > 0) {
+    throw new CapsaError('INVALID_CONFIG', `linux.cgroupsPath: container's cgroup is not empty: ${procs.length} process(es) found in ${dir}`, { configPath: 'linux.cgroupsPath' });
+  }
+  if (frozen) throw new CapsaError('INVALID_CONFIG', `linux.cgroupsPath: container's cgroup unexpectedly frozen: ${dir}`, { configPath: 'linux.cgroupsPath' });
+}
+
 /** Write a pid into cgroup.procs. */
 export function joinCgroup(cfs: CgroupFs, dir: string, pid: number): void {
   try {

@@ -23,6 +23,8 @@ export interface CgroupFs {
   rmdir(dir: string): void;
   /** Names of the sub-directories (child cgroups) of `dir`. */
   subdirs(dir: string): string[];
+  /** chown(2) of the owner only (delegating a cgroup); emulations may leave it out. */
+  chown?(file: string, uid: number): void;
 }
 
 /** A failed CgroupFs.writeEach: the value that was being written, and why. */
@@ -60,6 +62,7 @@ export const realCgroupFs: CgroupFs = {
   },
   mkdir: (dir) => fs.mkdirSync(dir),
   rmdir: (dir) => fs.rmdirSync(dir),
+  chown: (file, uid) => fs.chownSync(file, uid, -1),
   subdirs: (dir) =>
     fs
       .readdirSync(dir, { withFileTypes: true })

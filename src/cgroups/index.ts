@@ -10,7 +10,7 @@ const v1Driver = () => (require('./v1') as typeof import('./v1')).V1Manager;
 const v2Driver = () => (require('./v2') as typeof import('./v2')).V2Manager;
 
 export type { CgroupHost } from './host';
-export type { CgroupManager, CgroupRecord, CgroupStats, CgroupLayout } from './manager';
+export type { ApplyOptions, CgroupManager, CgroupRecord, CgroupStats, CgroupLayout } from './manager';
 export type { CgroupFs } from './fsio';
 export type { DeviceFilterSyscalls } from './bpf-native';
 export type { DeviceRule, DeviceRuleState } from './devices-rules';
@@ -31,6 +31,8 @@ export interface CreateCgroupOptions {
   systemd?: boolean;
   /** D-Bus client for the systemd driver; none ships yet. */
   systemdClient?: SystemdScopeClient;
+  /** v2: hand the container's cgroup to this host uid (see V2Manager). */
+  ownerUid?: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export interface CreateCgroupOptions {
 export function createCgroupManager(opts: CreateCgroupOptions): CgroupManager {
   if (opts.systemd) return (require('./systemd-manager') as typeof import('./systemd-manager')).createSystemdManager(opts);
   const cgroupPath = resolveCgroupPath(opts.id, opts.cgroupsPath);
-  return opts.host.layout === 'v2' ? new (v2Driver())(opts.host, cgroupPath) : new (v1Driver())(opts.host, cgroupPath);
+  return opts.host.layout === 'v2' ? new (v2Driver())(opts.host, cgroupPath, [], false, opts.ownerUid) : new (v1Driver())(opts.host, cgroupPath);
 }
 
 /**

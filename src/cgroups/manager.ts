@@ -5,14 +5,32 @@ import type { Resources } from '../spec/types';
 
 export type CgroupLayout = 'v1' | 'v2' | 'hybrid';
 
+/** Pressure stall information (cgroup v2 *.pressure files), as runc reports it. */
+export interface PsiData {
+  avg10: number;
+  avg60: number;
+  avg300: number;
+  /** stalled time, µs */
+  total: number;
+}
+export interface PsiStats {
+  some: PsiData;
+  full: PsiData;
+}
+
 export interface CgroupStats {
-  cpu: { usage: { total: number; kernel: number; user: number; percpu?: number[] }; throttling: { periods: number; throttledPeriods: number; throttledTime: number } };
+  cpu: {
+    usage: { total: number; kernel: number; user: number; percpu?: number[] };
+    throttling: { periods: number; throttledPeriods: number; throttledTime: number };
+    psi?: PsiStats;
+  };
   memory: {
     usage: { usage: number; max: number; failcnt: number; limit: number };
     swap?: { usage: number; limit: number };
     /** page cache: memory.stat "cache" (v1) or "file" (v2), as runc reports it */
     cache?: number;
     raw: Record<string, number>;
+    psi?: PsiStats;
   };
   pids: { current: number; limit: number };
   blkio: Record<string, unknown>;
@@ -30,6 +48,15 @@ export interface CgroupMembership {
   v2?: { dir: string; optional: boolean };
 }
 
+export interface ApplyOptions {
+  /**
+   * Leave the pids limit out: create writes it once the container's first
+   * process is in the cgroup (capsa-init's own clone counts against it, so
+   * a limit of 0 or 1 would stop the container from starting at all).
+   */
+  withoutPids?: boolean;
+}
+
 export interface CgroupManager {
   readonly layout: CgroupLayout;
   /** Container's cgroup path relative to each hierarchy root, e.g. "/ID". */
@@ -37,7 +64,7 @@ export interface CgroupManager {
   /** Create the cgroup dirs (and parents), remembering which ones we created. */
   create(): void;
   /** Write every linux.resources field. Errors name the field, file and value. */
-  apply(resources: Resources | undefined): void;
+  apply(resources: Resources | undefined, options?: ApplyOptions): void;
   /** Move a process into the container's cgroup(s) (systemd: asynchronously, over D-Bus). */
   addProcess(pid: number): void | Promise<void>;
   /** The dirs a process joins by itself; absent when the runtime must place it (systemd). */
@@ -49,7 +76,13 @@ export interface CgroupManager {
   pids(): number[];
   stats(): CgroupStats;
   /** Apply a partial resources update to a running container. */
-  update(resources: Resources): void;
+  update(resources: Resources): void | Promise<void>;
+  /**
+   * SIGKILL every process in the cgroup at once through cgroup.kill (v2,
+   * Linux ≥ 5.14), processes forked meanwhile included. False when the
+   * kernel has no cgroup.kill: the caller signals the pids one by one.
+   */
+  killAll?(): boolean;
   /** Remove the container's dirs, and parents capsa created that are now empty. */
   destroy(): void | Promise<void>;
   /** Serializable description kept in state.json so later calls rebuild the manager. */
@@ -58,6 +91,8 @@ export interface CgroupManager {
   readonly warnings?: string[];
   /** OOM kills in the container's cgroup so far (for `events` "oom"). */
   oomKillCount?(): number;
+  /** v2: memory.events, which the kernel notifies (inotify) when an OOM kill is counted. */
+  oomEventsFile?(): string | undefined;
 }
 
 export interface CgroupRecord {

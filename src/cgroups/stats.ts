@@ -2,7 +2,7 @@
 // `events --stats` (cpu, memory, pids, blkio, hugetlb). Missing files give
 // zeros, not errors: which files exist depends on kernel and config.
 import * as path from 'node:path';
-import type { CgroupStats } from './manager';
+import type { CgroupStats, PsiData, PsiStats } from './manager';
 import { parseCgroupInt, parseKeyValues, type CgroupFs } from './fsio';
 
 /** v2 "max" as runc reports it (math.MaxUint64). */
@@ -167,6 +167,24 @@ export function parseIoStat(text: string | undefined): Record<string, BlkioEntry
   return { ioServiceBytesRecursive: bytes, ioServicedRecursive: ios };
 }
 
+/** A *.pressure file: "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" and a "full" line. */
+export function parsePressure(text: string | undefined): PsiStats | undefined {
+  if (!text) return undefined;
+  const zero = (): PsiData => ({ avg10: 0, avg60: 0, avg300: 0, total: 0 });
+  const out: PsiStats = { some: zero(), full: zero() };
+  let seen = false;
+  for (const line of text.split('\n')) {
+    const [kind, ...pairs] = line.trim().split(/\s+/);
+    if (kind !== 'some' && kind !== 'full') continue;
+    seen = true;
+    for (const pair of pairs) {
+      const [k, v] = pair.split('=');
+      if (k === 'avg10' || k === 'avg60' || k === 'avg300' || k === 'total') out[kind][k] = Number(v) || 0;
+    }
+  }
+  return seen ? out : undefined;
+}
+
 export function statsV2(cfs: CgroupFs, dir: string): CgroupStats {
   const r = new Reader(cfs);
   const s = emptyStats();
@@ -188,6 +206,13 @@ export function statsV2(cfs: CgroupFs, dir: string): CgroupStats {
   s.pids = { current: r.int(dir, 'pids.current'), limit: r.int(dir, 'pids.max') };
   if (r.has(dir, 'io.stat')) s.blkio = parseIoStat(r.text(dir, 'io.stat'));
   s.hugetlb = hugetlbV2Stats(r, dir);
+  // Pressure (PSI): present when the kernel has CONFIG_PSI and it is not disabled at boot.
+  const cpuPsi = parsePressure(r.text(dir, 'cpu.pressure'));
+  const memPsi = parsePressure(r.text(dir, 'memory.pressure'));
+  const ioPsi = parsePressure(r.text(dir, 'io.pressure'));
+  if (cpuPsi) s.cpu.psi = cpuPsi;
+  if (memPsi) s.memory.psi = memPsi;
+  if (ioPsi) s.blkio.psi = ioPsi;
   return s;
 }
 

@@ -36,7 +36,8 @@ export function applyV1Resources(ctx: V1Context, resources: Resources | undefine
   }
   if (r.pids && r.pids.limit !== undefined) {
     const dir = need(ctx, 'pids', `${R}.pids.limit`);
-    ctx.w.write(`${R}.pids.limit`, dir, 'pids.max', r.pids.limit > 0 ? int(r.pids.limit) : 'max');
+    // runtime-spec 1.3 (runc 1.4): 0 is a limit of zero tasks; negative is none.
+    ctx.w.write(`${R}.pids.limit`, dir, 'pids.max', r.pids.limit >= 0 ? int(r.pids.limit) : 'max');
   }
   memoryV1(ctx, r.memory);
   cpuV1(ctx, r.cpu);

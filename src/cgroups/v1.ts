@@ -6,10 +6,10 @@
 import * as path from 'node:path';
 import type { Resources } from '../spec/types';
 import { CapsaError } from '../errors';
-import type { CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
+import type { ApplyOptions, CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
 import { hostFs, hostSleep, type CgroupHost } from './host';
 import { CgroupWriter, type CgroupFs } from './fsio';
-import { createChain, enableControllers, inheritCpuset, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
+import { createChain, enableControllers, inheritCpuset, joinCgroup, pidsUnder, readWords, refuseOccupied, removeCreated } from './dirs';
 import { DEFAULT_CGROUP_PARENT, pathChain } from './paths';
 import type { V1Context } from './v1-resources';
 import { freezeV1, isFrozenV1, thawV1 } from './freezer';
@@ -28,6 +28,8 @@ export class V1Manager implements CgroupManager {
   readonly warnings: string[] = [];
   private readonly cfs: CgroupFs;
   private readonly created: string[];
+  /** create() refused a cgroup that was in use: none of its processes are ours. */
+  private refused = false;
 
   constructor(
     private readonly host: CgroupHost,
@@ -60,6 +62,16 @@ export class V1Manager implements CgroupManager {
   create(): void {
     for (const mount of this.mounts()) {
       createChain(this.cfs, mount, this.path, this.created);
+    }
+    // Any hierarchy holds every process; the one pids() reads is enough (runc checks one too).
+    const probe = this.pidsDir();
+    if (probe && !this.created.includes(probe)) {
+      try {
+        refuseOccupied(this.cfs, probe, this.isFrozen());
+      } catch (e) {
+        this.refused = true;
+        throw e;
+      }
     }
     const cpusetMount = this.host.hierarchies.cpuset;
     if (cpusetMount) {
@@ -103,10 +115,15 @@ export class V1Manager implements CgroupManager {
     return { dir, available: new Set(readWords(this.cfs, path.join(dir, 'cgroup.controllers'))) };
   }
 
-  apply(resources: Resources | undefined): void {
+  apply(resources: Resources | undefined, options: ApplyOptions = {}): void {
     validation().validateResources(resources, this.layout);
-    v1Resources().applyV1Resources(this.context(false), resources);
+    v1Resources().applyV1Resources(this.context(false), options.withoutPids && resources?.pids ? { ...resources, pids: undefined } : resources);
     this.applyUnified(resources);
+  }
+
+  /** v1 has no cgroup.kill: the caller signals each process. */
+  killAll(): boolean {
+    return false;
   }
 
   update(resources: Resources): void {
@@ -168,10 +185,14 @@ export class V1Manager implements CgroupManager {
     return dir ? isFrozenV1(this.cfs, dir) : false;
   }
 
-  pids(): number[] {
+  private pidsDir(): string | undefined {
     const controller = PIDS_SOURCE_ORDER.find((c) => this.host.hierarchies[c]) ?? Object.keys(this.host.hierarchies)[0];
-    const dir = controller ? this.dir(controller) : this.unifiedDir();
-    return dir ? pidsUnder(this.cfs, dir) : [];
+    return controller ? this.dir(controller) : this.unifiedDir();
+  }
+
+  pids(): number[] {
+    const dir = this.pidsDir();
+    return dir && !this.refused ? pidsUnder(this.cfs, dir) : [];
   }
 
   stats(): CgroupStats {

@@ -36,7 +36,8 @@ export function applyV2Resources(ctx: V2Context, resources: Resources | undefine
   const r = resources ?? {};
   if (r.pids && r.pids.limit !== undefined) {
     need(ctx, 'pids', `${R}.pids.limit`);
-    ctx.w.write(`${R}.pids.limit`, ctx.dir, 'pids.max', r.pids.limit > 0 ? formatInt(r.pids.limit) : 'max');
+    // runtime-spec 1.3 (runc 1.4): 0 is a limit of zero tasks; negative is none.
+    ctx.w.write(`${R}.pids.limit`, ctx.dir, 'pids.max', r.pids.limit >= 0 ? formatInt(r.pids.limit) : 'max');
   }
   memoryV2(ctx, r.memory);
   ioV2(ctx, r.blockIO);
@@ -65,9 +66,11 @@ function memoryV2(ctx: V2Context, m: Memory | undefined): void {
   const limitForSwap = m.limit ?? (ctx.update && m.swap !== undefined ? parseCgroupInt(w.readOptional(dir, 'memory.max'), -1) : undefined);
   const swap = swapToV2(m.swap, limitForSwap);
   if (typeof swap === 'string') throw invalid(`${f}.swap`, swap);
-  if (swap !== 0) {
+  // memory+swap equal to memory (swap 0 here) means no swap at all, as in runc.
+  const noSwap = swap === 0 && (m.swap ?? 0) > 0;
+  if (swap !== 0 || noSwap) {
     if (w.has(dir, 'memory.swap.max')) w.write(`${f}.swap`, dir, 'memory.swap.max', maxOr(swap));
-    else if (swap !== -1) throw unsupported(`${f}.swap`, 'this kernel does not account swap (no memory.swap.max)');
+    else if (swap !== -1 && !noSwap) throw unsupported(`${f}.swap`, 'this kernel does not account swap (no memory.swap.max)');
   }
   if (limit !== 0) w.write(`${f}.limit`, dir, 'memory.max', maxOr(limit));
   if ((m.reservation ?? 0) !== 0) w.write(`${f}.reservation`, dir, 'memory.low', maxOr(m.reservation!));

@@ -6,10 +6,10 @@ import * as path from 'node:path';
 import { DEFAULT_CGROUP_PARENT } from './paths';
 import type { Resources } from '../spec/types';
 import { CapsaError } from '../errors';
-import type { CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
+import type { ApplyOptions, CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
 import { hostFs, hostSleep, type CgroupHost } from './host';
 import { CgroupWriter, type CgroupFs } from './fsio';
-import { createChain, enableControllers, joinCgroup, pidsUnder, readWords, removeCreated } from './dirs';
+import { createChain, enableControllers, joinCgroup, pidsUnder, readWords, refuseOccupied, removeCreated, syscallError } from './dirs';
 import { freezeV2, isFrozenV2, thawV2 } from './freezer';
 
 // Loaded on first use: state, kill and delete need none of them.
@@ -24,6 +24,8 @@ export class V2Manager implements CgroupManager {
   private readonly cfs: CgroupFs;
   private readonly created: string[];
   private readonly root: string;
+  /** create() refused a cgroup that was in use: none of its processes are ours. */
+  private refused = false;
 
   constructor(
     private readonly host: CgroupHost,
@@ -31,6 +33,13 @@ export class V2Manager implements CgroupManager {
     created: string[] = [],
     /** See CgroupRecord.creating. */
     private readonly creating = false,
+    /**
+     * Host uid of the container's root when it has a user namespace, a cgroup
+     * namespace and a writable cgroupfs (runtime-spec 1.1, as runc): the
+     * cgroup dir and the files the kernel lists as delegatable are handed to
+     * it, so the container can manage its own sub-cgroups.
+     */
+    private readonly ownerUid?: number,
   ) {
     if (host.layout !== 'v2' || !host.unified) throw new CapsaError('INTERNAL', 'V2Manager needs a cgroup v2 host');
     this.root = host.unified;
@@ -46,9 +55,36 @@ export class V2Manager implements CgroupManager {
     createChain(this.cfs, this.root, this.path, this.created, {
       beforeChild: (parent) => enableControllers(this.cfs, parent, 'all', this.warnings),
     });
+    if (!this.created.includes(this.dir)) {
+      try {
+        refuseOccupied(this.cfs, this.dir, this.isFrozen());
+      } catch (e) {
+        this.refused = true;
+        throw e;
+      }
+    }
+    this.handOver();
   }
 
-  private apply2(resources: Resources | undefined, update: boolean): void {
+  private handOver(): void {
+    if (this.ownerUid === undefined) return;
+    const chown = this.cfs.chown ?? (() => {});
+    let files: string[];
+    try {
+      files = this.cfs.read('/sys/kernel/cgroup/delegate').split('\n').map((l) => l.trim()).filter(Boolean);
+    } catch {
+      // Before Linux 4.15: the files cgroups(7) names.
+      files = ['cgroup.procs', 'cgroup.subtree_control', 'cgroup.threads'];
+    }
+    try {
+      chown(this.dir, this.ownerUid);
+      for (const f of files) if (this.cfs.exists(path.join(this.dir, f))) chown(path.join(this.dir, f), this.ownerUid);
+    } catch (e) {
+      throw syscallError(`hand cgroup ${this.dir} to uid ${this.ownerUid}`, e);
+    }
+  }
+
+  private apply2(resources: Resources | undefined, update: boolean, options: ApplyOptions = {}): void {
     validation().validateResources(resources, 'v2');
     v2Resources().applyV2Resources(
       {
@@ -58,12 +94,12 @@ export class V2Manager implements CgroupManager {
         update,
         deviceFilter: () => this.host.deviceFilter ?? bpfNative().addonDeviceFilter(),
       },
-      resources,
+      options.withoutPids && resources?.pids ? { ...resources, pids: undefined } : resources,
     );
   }
 
-  apply(resources: Resources | undefined): void {
-    this.apply2(resources, false);
+  apply(resources: Resources | undefined, options?: ApplyOptions): void {
+    this.apply2(resources, false, options);
   }
 
   update(resources: Resources): void {
@@ -91,7 +127,20 @@ export class V2Manager implements CgroupManager {
   }
 
   pids(): number[] {
-    return pidsUnder(this.cfs, this.dir);
+    return this.refused ? [] : pidsUnder(this.cfs, this.dir);
+  }
+
+  killAll(): boolean {
+    if (this.refused) return false;
+    const file = path.join(this.dir, 'cgroup.kill');
+    if (!this.cfs.exists(file)) return false;
+    try {
+      this.cfs.write(file, '1');
+      return true;
+    } catch (e) {
+      if (!this.cfs.exists(this.dir)) return true; // gone already: nothing left to kill
+      throw syscallError(`write 1 to ${file}`, e);
+    }
   }
 
   stats(): CgroupStats {
@@ -100,6 +149,10 @@ export class V2Manager implements CgroupManager {
 
   oomKillCount(): number {
     return statsCode().oomKills(this.cfs, this.dir, 'v2');
+  }
+
+  oomEventsFile(): string {
+    return path.join(this.dir, 'memory.events');
   }
 
   destroy(): void {

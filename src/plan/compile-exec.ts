@@ -36,12 +36,13 @@ const JOIN_ORDER: NamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'cg
 export function compileExec(input: ExecInput): Op[] {
   const proc = input.process;
   if (!proc.args?.length) throw new CapsaError('INVALID_ARGUMENT', 'exec: no command given (process.args is empty)');
-  // The container's cgroup namespace (if any) is joined by setns below, so
-  // CLONE_INTO_CGROUP needs no late unshare here.
+  // The container's cgroup namespace (if any) is joined by setns below; from
+  // inside it CLONE_INTO_CGROUP would be refused, so then cgroup.procs is written first.
+  const writeProcs = input.namespaces.includes('user') || input.namespaces.includes('cgroup');
   const topology = input.topology ?? {};
   const affinity = execAffinity(proc, topology);
   // initial: where capsa-init runs until it is in the container's cgroup.
-  const ops: Op[] = [initialAffinityOp(affinity.initial), ...cgroupJoinOps(input.cgroupMembership, input.namespaces.includes('user')).ops];
+  const ops: Op[] = [initialAffinityOp(affinity.initial), ...cgroupJoinOps(input.cgroupMembership, writeProcs).ops];
   for (const type of JOIN_ORDER) {
     if (input.namespaces.includes(type)) ops.push({ op: 'setnsPid', pid: input.containerPid, nstype: NS_FLAG[type], what: `join the container's ${type} namespace` });
   }

@@ -1,5 +1,6 @@
 // Verbs that act through the container's cgroup: pause, resume, ps, stats,
 // update and events.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import type { CgroupManager, CgroupStats } from '../cgroups/manager';
@@ -13,10 +14,10 @@ function requireCgroup(o: Opened): CgroupManager {
   return o.cgroup;
 }
 
-async function withContainer<T>(store: StateStore, id: string, fn: (o: Opened) => T): Promise<T> {
+async function withContainer<T>(store: StateStore, id: string, fn: (o: Opened) => T | Promise<T>): Promise<T> {
   const o = await openLocked(store, id);
   try {
-    return fn(o);
+    return await fn(o);
   } finally {
     o.dir.unlock();
   }
@@ -51,11 +52,11 @@ export function containerStats(store: StateStore, id: string): Promise<CgroupSta
   });
 }
 
-export function updateContainer(store: StateStore, id: string, resources: Resources): Promise<string[]> {
-  return withContainer(store, id, (o) => {
+export async function updateContainer(store: StateStore, id: string, resources: Resources): Promise<string[]> {
+  return withContainer(store, id, async (o) => {
     if (o.status === 'stopped') throw new CapsaError('BAD_STATE', 'container not running');
     const cg = requireCgroup(o);
-    cg.update(resources);
+    await cg.update(resources);
     return [...(cg.warnings ?? [])];
   });
 }
@@ -71,17 +72,44 @@ export interface ContainerEvent {
  * hits the container; ends when the container stops.
  */
 export async function watchEvents(store: StateStore, id: string, intervalMs: number, emit: (e: ContainerEvent) => void, opts: { oomCheckMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-  let lastOom = await withContainer(store, id, (o) => requireCgroup(o).oomKillCount?.() ?? 0);
+  const first = await withContainer(store, id, (o) => requireCgroup(o));
+  let lastOom = first.oomKillCount?.() ?? 0;
+  let reported = false;
+  const checkOom = (cg: CgroupManager) => {
+    let oom = lastOom;
+    try { oom = cg.oomKillCount?.() ?? 0; } catch { /* cgroup gone */ }
+    if (oom > lastOom) {
+      emit({ type: 'oom', id });
+      reported = true;
+      lastOom = oom;
+    }
+  };
+  // v2: the kernel notifies memory.events as it counts the kill. Reading it
+  // then, not at the next poll, matters when the cgroup goes (and its count
+  // with it) as soon as the OOM-killed container has exited.
+  let watcher: fs.FSWatcher | undefined;
+  const eventsFile = first.oomEventsFile?.();
+  if (eventsFile) {
+    try {
+      watcher = fs.watch(eventsFile, { persistent: false }, () => checkOom(first));
+      watcher.on('error', () => watcher?.close());
+    } catch { /* no inotify for it: polling only */ }
+  }
+  try {
+    await pollEvents(store, id, intervalMs, emit, checkOom, opts);
+  } finally {
+    watcher?.close();
+  }
+}
+
+async function pollEvents(store: StateStore, id: string, intervalMs: number, emit: (e: ContainerEvent) => void, checkOom: (cg: CgroupManager) => void, opts: { oomCheckMs?: number; signal?: AbortSignal }): Promise<void> {
   let nextStats = 0;
   const tick = opts.oomCheckMs ?? Math.min(intervalMs, 100);
   while (!opts.signal?.aborted) {
     const done = await withContainer(store, id, (o) => {
       const cg = requireCgroup(o);
       // OOM first: a container the OOM killer stopped still reports it.
-      let oom = lastOom;
-      try { oom = cg.oomKillCount?.() ?? 0; } catch { /* cgroup gone */ }
-      if (oom > lastOom) emit({ type: 'oom', id });
-      lastOom = oom;
+      checkOom(cg);
       if (o.status === 'stopped') return true;
       if (Date.now() >= nextStats) {
         emit({ type: 'stats', id, data: cg.stats() });

@@ -13,7 +13,24 @@ let host: ReturnType<typeof cgroupHostFromSystem> | undefined;
 export function makeCgroupManager(id: string, spec: Spec, systemd: boolean): CgroupManager {
   host ??= cgroupHostFromSystem();
   // Nothing is made until create(): the caller records the manager first.
-  return createCgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, host, systemd });
+  const ownerUid = host.layout === 'v2' ? cgroupOwnerUid(spec) : undefined;
+  return createCgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, host, systemd, ...(ownerUid !== undefined ? { ownerUid } : {}) });
+}
+
+/**
+ * runtime-spec 1.1 (cgroup v2): a container with its own user and cgroup
+ * namespaces and a writable cgroupfs owns its cgroup — the host uid its root
+ * maps to gets the dir and its delegatable files, as with runc.
+ */
+export function cgroupOwnerUid(spec: Spec): number | undefined {
+  const ns = spec.linux?.namespaces ?? [];
+  const has = (type: string) => ns.some((n) => n.type === type);
+  if (!has('user') || !ns.some((n) => n.type === 'cgroup' && !n.path)) return undefined;
+  const writable = (spec.mounts ?? []).some((m) => path.posix.normalize(m.destination) === '/sys/fs/cgroup'
+    && (m.type === 'cgroup' || m.type === 'cgroup2') && !(m.options ?? []).includes('ro'));
+  if (!writable) return undefined;
+  const root = (spec.linux?.uidMappings ?? []).find((m) => m.containerID <= 0 && 0 < m.containerID + m.size);
+  return root ? root.hostID - root.containerID : undefined;
 }
 
 export function loadCgroup(record: CgroupRecord | undefined): CgroupManager | undefined {

@@ -215,8 +215,10 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     record.cgroup = cgroup.toJSON();
     dir.write(record);
     faultPoint('create:cgroup');
-    cgroup.apply(spec.linux?.resources);
+    // The pids limit waits for the container's process (see ApplyOptions.withoutPids).
+    cgroup.apply(spec.linux?.resources, { withoutPids: true });
     cgroup.warnings?.forEach(warn);
+    let warned = cgroup.warnings?.length ?? 0;
 
     const syncIndex = 3 + (opts.preserveFds ?? 0);
     const startHooks = spec.hooks?.startContainer?.length ? path.join(dir.dir, 'hook-state.json') : undefined;
@@ -270,6 +272,11 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       },
     });
     result.warnings.forEach(warn);
+    const pids = spec.linux?.resources?.pids;
+    if (pids) await cgroup.update({ pids });
+    // What the cgroup driver noted since (the systemd scope started, the pids limit).
+    cgroup.warnings?.slice(warned).forEach(warn);
+    warned = cgroup.warnings?.length ?? 0;
     record.phase = 'created';
     dir.write(record);
     faultPoint('create:created');

@@ -133,13 +133,17 @@ export async function startContainer(store: StateStore, id: string, opts: { time
 }
 
 /**
- * Signals every process in the container's cgroup. As runc does, the cgroup
+ * Signals every process in the container's cgroup. For SIGKILL on v2 one
+ * write to cgroup.kill does it. Otherwise, as runc does, the cgroup
  * is frozen while its pids are read and signalled, so nothing in it can fork
  * a process the walk misses (a fork bomb in a container without its own pid
  * namespace); a paused container is frozen already.
  */
 function signalAll(cgroup: CgroupManager | undefined, signal: number, paused = false): void {
-  if (!cgroup || cgroup.pids().length === 0) return;
+  if (!cgroup) return;
+  // cgroup.kill (v2, Linux ≥ 5.14) reaches every process at once, those forked meanwhile too.
+  if (signal === SIGKILL && cgroup.killAll?.()) return;
+  if (cgroup.pids().length === 0) return;
   let thaw = false;
   if (!paused) {
     try { cgroup.freeze(); thaw = true; } catch { /* no freezer here: signal them running */ }

@@ -42,7 +42,12 @@ function defaultMounts(): Mount[] {
 }
 
 /** A fresh copy of the default spec each call, so callers may mutate it. */
-export function defaultSpec(): Spec {
+export interface DefaultSpecOptions {
+  /** Add a cgroup namespace, as runc's `spec` does on a pure cgroup v2 host. */
+  cgroupNamespace?: boolean;
+}
+
+export function defaultSpec(opts: DefaultSpecOptions = {}): Spec {
   return {
     ociVersion: SPEC_OCI_VERSION,
     process: {
@@ -66,7 +71,7 @@ export function defaultSpec(): Spec {
     mounts: defaultMounts(),
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: (['pid', 'network', 'ipc', 'uts', 'mount'] as const).map((type): Namespace => ({ type })),
+      namespaces: (['pid', 'network', 'ipc', 'uts', 'mount', ...(opts.cgroupNamespace ? ['cgroup'] as const : [])] as const).map((type): Namespace => ({ type })),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
     },
@@ -79,8 +84,8 @@ export function defaultSpec(): Spec {
  * one up), bind /sys instead of mounting sysfs, drop the devpts gid=5 option
  * (gid 5 is not mapped) and drop the device cgroup rules.
  */
-export function rootlessSpec(uid: number = process.geteuid?.() ?? 0, gid: number = process.getegid?.() ?? 0): Spec {
-  const spec = defaultSpec();
+export function rootlessSpec(uid: number = process.geteuid?.() ?? 0, gid: number = process.getegid?.() ?? 0, opts: DefaultSpecOptions = {}): Spec {
+  const spec = defaultSpec(opts);
   const linux = spec.linux!;
   for (const m of spec.mounts!) {
     if (m.destination === '/dev/pts') m.options = m.options!.filter((o) => o !== 'gid=5');
@@ -91,7 +96,7 @@ export function rootlessSpec(uid: number = process.geteuid?.() ?? 0, gid: number
   spec.linux = {
     uidMappings: [{ containerID: 0, hostID: uid, size: 1 }],
     gidMappings: [{ containerID: 0, hostID: gid, size: 1 }],
-    namespaces: (['pid', 'ipc', 'uts', 'mount', 'user'] as const).map((type): Namespace => ({ type })),
+    namespaces: (['pid', 'ipc', 'uts', 'mount', ...(opts.cgroupNamespace ? ['cgroup'] as const : []), 'user'] as const).map((type): Namespace => ({ type })),
     maskedPaths: linux.maskedPaths,
     readonlyPaths: linux.readonlyPaths,
   };

@@ -17,6 +17,7 @@ import { runOnce, type RunResult, type RunTimeoutError } from '../../src/runtime
 import { makeBundle } from '../helpers/bundle';
 import { capsaSuite } from '../helpers/capsa';
 import { REPO_ROOT, removeTestDir, sharedTestRootfs } from '../helpers/rootfs';
+import { ContainerCgroup, V2 } from '../helpers/cgroupfs';
 
 const { test, root, capsaOk } = capsaSuite('library');
 const runtime = new Runtime({ root });
@@ -217,9 +218,11 @@ test('builder: capabilities as the kernel set them', async () => {
 
 test('builder: resource limits in the container\'s cgroup files', async () => {
   const b = base().withMemoryLimit('48m').withPidsLimit(17).withCpuQuota(25_000, 50_000);
-  const r = await testinit(['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu/cpu.cfs_period_us'], b);
+  // the container's own cgroup is mounted at /sys/fs/cgroup: one dir on cgroup v2, one per hierarchy on v1
+  const files = V2 ? ['memory.max', 'pids.max', 'cpu.max'] : ['memory/memory.limit_in_bytes', 'pids/pids.max', 'cpu/cpu.cfs_quota_us', 'cpu/cpu.cfs_period_us'];
+  const r = await testinit(['cat', ...files.map((f) => `/sys/fs/cgroup/${f}`)], b);
   assert.is(r.exitCode, 0, text(r.stderr));
-  assert.is(text(r.stdout), `${48 * 1024 * 1024}\n17\n25000\n50000\n`);
+  assert.is(text(r.stdout), V2 ? `${48 * 1024 * 1024}\n17\n25000 50000\n` : `${48 * 1024 * 1024}\n17\n25000\n50000\n`);
 });
 
 test('builder: bind mounts (read-only and read-write), tmpfs, read-only root, namespaces', async () => {
@@ -493,12 +496,12 @@ test('runtime.stats reads the container\'s cgroup: matches the files in cgroupfs
     await c.start();
     const stats = await runtime.stats(id);
     assert.equal((await c.stats()).pids, stats.pids, 'container.stats() reads the same cgroup');
-    const cg = (controller: string, file: string) => fs.readFileSync(path.join('/sys/fs/cgroup', controller, id, file), 'utf8').trim();
-    assert.is(stats.pids.current, Number(cg('pids', 'pids.current')));
+    const cg = (file: string) => new ContainerCgroup(`/${id}`).read(file);
+    assert.is(stats.pids.current, Number(cg('pids.current')));
     assert.is(stats.pids.current, 1, 'just the init');
     assert.is(stats.pids.limit, 33);
     assert.is(stats.memory.usage.limit, 64 * 1024 * 1024);
-    assert.is(String(stats.memory.usage.limit), cg('memory', 'memory.limit_in_bytes'));
+    assert.is(String(stats.memory.usage.limit), cg(V2 ? 'memory.max' : 'memory.limit_in_bytes'));
     assert.ok(stats.memory.usage.usage > 0);
     assert.ok(stats.cpu.usage.total > 0, 'the init has used some cpu');
   } finally {

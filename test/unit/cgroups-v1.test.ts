@@ -351,13 +351,13 @@ test('cpu: burst/idle on a kernel without the files', () => {
 
 // ---- pids, blkio, hugetlb, network, rdma
 
-test('pids: limit > 0 is written, <= 0 means max', () => {
+test('pids: a limit >= 0 is written (0 too: runtime-spec 1.3, runc 1.4), negative means max', () => {
   withV1((_fx, m, dir) => {
     const f = path.join(dir('pids'), 'pids.max');
     m.apply({ pids: { limit: 64 } });
     assert.is(read(f), '64');
     m.update({ pids: { limit: 0 } });
-    assert.is(read(f), 'max');
+    assert.is(read(f), '0');
     m.update({ pids: { limit: -1 } });
     assert.is(read(f), 'max');
   }, [['pids']]);

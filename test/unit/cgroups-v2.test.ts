@@ -10,6 +10,7 @@ import { CapsaError } from '../../src/errors';
 import { blkioWeightToIoWeight, createCgroupManager, loadCgroupManager, sharesToWeight, swapToV2 } from '../../src/cgroups';
 import type { DeviceFilterSyscalls } from '../../src/cgroups';
 import type { CgroupManager } from '../../src/cgroups/manager';
+import { V2Manager } from '../../src/cgroups/v2';
 import { decodeEbpf, OP } from '../../src/cgroups/devices-ebpf';
 import { v2Fixture, type Fixture } from '../fixtures/cgroups/fake-cgroupfs';
 
@@ -153,10 +154,20 @@ test('memory: update with swap alone uses the limit in force', () => {
   });
 });
 
+test('memory: swap equal to the limit turns swap off (memory.swap.max 0, as runc; found on the cgroup2 guest)', () => {
+  withV2((_fx, m, dir) => {
+    m.apply({ memory: { limit: 1000, swap: 1000 } });
+    assert.is(read(path.join(dir, 'memory.swap.max')), '0');
+    m.apply({ memory: { limit: 2000 } });
+    assert.is(read(path.join(dir, 'memory.swap.max')), '0', 'no swap setting: left alone');
+  });
+});
+
 test('memory: swap without memory.swap.max', () => {
   withV2((_fx, m) => {
     expectError(() => m.apply({ memory: { limit: 100, swap: 200 } }), 'UNSUPPORTED', 'linux.resources.memory.swap');
     m.apply({ memory: { limit: -1 } }); // implied unlimited swap: nothing to do
+    m.apply({ memory: { limit: 100, swap: 100 } }); // no swap asked for, none there: fine
   }, { setup: (fx) => fx.fs.omit.add('memory.swap.max') });
 });
 
@@ -192,12 +203,17 @@ test('cpu: realtime is refused on v2', () => {
   });
 });
 
-test('pids.max', () => {
+test('pids.max: 0 is a limit (runtime-spec 1.3, runc 1.4), negative is max; withoutPids leaves it for later', () => {
   withV2((_fx, m, dir) => {
     m.apply({ pids: { limit: 32 } });
     assert.is(read(path.join(dir, 'pids.max')), '32');
     m.apply({ pids: { limit: 0 } });
+    assert.is(read(path.join(dir, 'pids.max')), '0');
+    m.apply({ pids: { limit: -1 } });
     assert.is(read(path.join(dir, 'pids.max')), 'max');
+    m.apply({ pids: { limit: 5 }, memory: { limit: 1 << 20 } }, { withoutPids: true });
+    assert.is(read(path.join(dir, 'pids.max')), 'max');
+    assert.is(read(path.join(dir, 'memory.max')), String(1 << 20));
   });
 });
 
@@ -381,7 +397,69 @@ test('stats: v2 files into the runc events shape', () => {
     assert.equal(s.blkio.ioServicedRecursive, [{ major: 8, minor: 0, op: 'Read', value: 3 }, { major: 8, minor: 0, op: 'Write', value: 2 }]);
     assert.equal(s.hugetlb['2MB'], { usage: 2097152, max: 0, failcnt: 4 });
     assert.is(m.oomKillCount!(), 1);
+    assert.is(s.cpu.psi, undefined, 'no pressure files: no psi');
+    set('cpu.pressure', 'some avg10=1.50 avg60=0.25 avg300=0.00 total=12345\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=99\n');
+    set('memory.pressure', 'some avg10=0.00 avg60=0.00 avg300=0.00 total=7\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3\n');
+    set('io.pressure', 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n');
+    const p = m.stats();
+    assert.equal(p.cpu.psi, { some: { avg10: 1.5, avg60: 0.25, avg300: 0, total: 12345 }, full: { avg10: 0, avg60: 0, avg300: 0, total: 99 } });
+    assert.equal(p.memory.psi!.some.total, 7);
+    assert.equal(p.memory.psi!.full.total, 3);
+    assert.equal((p.blkio.psi as { some: { total: number } }).some.total, 0);
   });
+});
+
+test('create refuses a cgroup that already holds processes or is frozen (runc ≥ 1.2), and never touches them', () => {
+  for (const [label, prepare, re] of [
+    ['busy', (fx: Fixture, dir: string) => fx.fs.set(path.join(dir, 'cgroup.procs'), '4242\n'), /container's cgroup is not empty: 1 process\(es\) found in .*\/taken/],
+    ['busy child', (fx: Fixture, dir: string) => { fx.fs.mkdir(path.join(dir, 'sub')); fx.fs.set(path.join(dir, 'sub', 'cgroup.procs'), '7\n8\n'); }, /2 process\(es\)/],
+    ['frozen', (fx: Fixture, dir: string) => fx.fs.set(path.join(dir, 'cgroup.freeze'), '1'), /unexpectedly frozen/],
+  ] as const) {
+    const fx = v2Fixture();
+    try {
+      const dir = path.join(fx.root, 'taken');
+      fx.fs.mkdir(dir);
+      prepare(fx, dir);
+      const m = createCgroupManager({ id: 'c', cgroupsPath: '/taken', host: fx.host });
+      expectError(() => m.create(), 'INVALID_CONFIG', 'linux.cgroupsPath', re);
+      assert.equal(m.pids(), [], `${label}: its processes are not the container's`);
+      assert.is(m.killAll!(), false, `${label}: nothing killed`);
+      m.destroy();
+      assert.ok(fs.existsSync(dir), `${label}: the cgroup stays`);
+      assert.equal(fx.fs.valuesWritten('cgroup.kill'), []);
+    } finally {
+      fx.cleanup();
+    }
+  }
+  // an existing empty one is used, as runc does
+  withV2((_fx, m) => assert.equal(m.pids(), []), { setup: (fx) => fx.fs.mkdir(path.join(fx.root, 'capsa')), cgroupsPath: 'reuse' });
+});
+
+test('killAll: one write of 1 to cgroup.kill', () => {
+  withV2((fx, m, dir) => {
+    assert.is(m.killAll!(), true);
+    assert.equal(fx.fs.valuesWritten('cgroup.kill', dir), ['1']);
+  });
+  withV2((_fx, m) => assert.is(m.killAll!(), false, 'no cgroup.kill (Linux < 5.14): the caller signals each pid'),
+    { setup: (fx) => fx.fs.omit.add('cgroup.kill') });
+});
+
+test('ownership (user + cgroup namespace, runtime-spec 1.1): the dir and the delegatable files go to the container root\'s host uid', () => {
+  const fx = v2Fixture();
+  try {
+    const chowned: string[] = [];
+    fx.fs.chown = (file, uid) => void chowned.push(`${path.relative(fx.root, file)} ${uid}`);
+    const m = new V2Manager(fx.host, '/own', [], false, 100000);
+    m.create();
+    const delegate = fs.existsSync('/sys/kernel/cgroup/delegate') ? fs.readFileSync('/sys/kernel/cgroup/delegate', 'utf8').split('\n').filter(Boolean) : ['cgroup.procs', 'cgroup.subtree_control', 'cgroup.threads'];
+    const present = delegate.filter((f) => fs.existsSync(path.join(fx.root, 'own', f)));
+    assert.ok(present.includes('cgroup.procs') && present.includes('cgroup.subtree_control'), present.join());
+    assert.equal(chowned, ['own 100000', ...present.map((f) => `own/${f} 100000`)]);
+    assert.not.ok(chowned.some((c) => c.startsWith('own/memory.max')), 'limits stay root\'s');
+    m.destroy();
+  } finally {
+    fx.cleanup();
+  }
 });
 
 test('record round trip and nested relative path', () => {

@@ -84,11 +84,16 @@ test('compile: with a user namespace the cgroup namespace stays in the clone fla
   assert.equal(ofKind(ops, 'unshare').map((o) => o.flags), [CLONE.NEWUSER]);
 });
 
-test('compileExec: joins before setns; into the clone unless the container has a user namespace', () => {
+test('compileExec: joins before setns; into the clone unless the container has a user or cgroup namespace', () => {
   const base = { process: { ...defaultSpec().process!, terminal: false, args: ['/bin/true'] }, containerPid: 42, lastCap: 40, preserveFds: 0 };
-  const ops = compileExec({ ...base, namespaces: ['pid', 'mount', 'cgroup'], cgroupMembership: HYBRID });
+  const ops = compileExec({ ...base, namespaces: ['pid', 'mount'], cgroupMembership: HYBRID });
   assert.equal(ops.slice(0, 4).map((o) => o.op), ['cpuAffinity', 'joinCgroup', 'joinCgroup', 'cgroupFd']);
   assert.ok(ops.findIndex((o) => o.op === 'setnsPid') > 3);
+  // inside the container's cgroup namespace the kernel refuses CLONE_INTO_CGROUP from a cgroup outside it (ENOENT)
+  const nsOps = compileExec({ ...base, namespaces: ['pid', 'mount', 'cgroup'], cgroupMembership: V2 });
+  assert.equal(nsOps[1], { op: 'joinCgroup', file: `${V2.v2!.dir}/cgroup.procs`, optional: 0, what: `join cgroup ${V2.v2!.dir}` });
+  assert.is(ofKind(nsOps, 'cgroupFd').length, 0);
+  assert.ok(nsOps.findIndex((o) => o.op === 'setnsPid') > 1);
   const userOps = compileExec({ ...base, namespaces: ['user', 'pid', 'mount'], cgroupMembership: V2 });
   assert.equal(userOps[1]!.op, 'joinCgroup');
   assert.is(ofKind(userOps, 'cgroupFd').length, 0);

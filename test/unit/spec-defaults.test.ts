@@ -58,4 +58,10 @@ test('rootlessSpec keys of linux follow runc order', () => {
   assert.equal(Object.keys(rootlessSpec(0, 0).linux!), ['uidMappings', 'gidMappings', 'namespaces', 'maskedPaths', 'readonlyPaths']);
 });
 
+test('on a pure cgroup v2 host runc spec adds a cgroup namespace (last; rootless: before user)', () => {
+  assert.equal(defaultSpec({ cgroupNamespace: true }).linux!.namespaces!.map((n) => n.type), ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup']);
+  assert.equal(rootlessSpec(1, 1, { cgroupNamespace: true }).linux!.namespaces!.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount', 'cgroup', 'user']);
+  assert.not.ok(defaultSpec().linux!.namespaces!.some((n) => n.type === 'cgroup'));
+});
+
 test.run();

@@ -112,6 +112,8 @@ export const update: Verb = async (args, ctx) => {
     { name: 'cpu-quota', type: 'string' },
     { name: 'cpu-period', type: 'string' },
     { name: 'cpu-share', type: 'string' },
+    { name: 'cpu-burst', type: 'string' },
+    { name: 'cpu-idle', type: 'string' },
     { name: 'cpu-rt-period', type: 'string' },
     { name: 'cpu-rt-runtime', type: 'string' },
     { name: 'cpuset-cpus', type: 'string' },
@@ -135,6 +137,8 @@ export const update: Verb = async (args, ctx) => {
   if (f('cpu-quota') !== undefined) cpu.quota = parseNumber('cpu-quota', f('cpu-quota')!);
   if (f('cpu-period') !== undefined) cpu.period = parseNumber('cpu-period', f('cpu-period')!);
   if (f('cpu-share') !== undefined) cpu.shares = parseNumber('cpu-share', f('cpu-share')!);
+  if (f('cpu-burst') !== undefined) cpu.burst = parseNumber('cpu-burst', f('cpu-burst')!);
+  if (f('cpu-idle') !== undefined) cpu.idle = parseNumber('cpu-idle', f('cpu-idle')!);
   if (f('cpu-rt-period') !== undefined) cpu.realtimePeriod = parseNumber('cpu-rt-period', f('cpu-rt-period')!);
   if (f('cpu-rt-runtime') !== undefined) cpu.realtimeRuntime = parseNumber('cpu-rt-runtime', f('cpu-rt-runtime')!);
   if (f('cpuset-cpus') !== undefined) cpu.cpus = f('cpuset-cpus');

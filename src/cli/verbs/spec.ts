@@ -12,7 +12,9 @@ export const spec: Verb = async (args) => {
   ]);
   const file = path.join((flags.bundle as string | undefined) ?? '.', 'config.json');
   if (fs.existsSync(file)) throw new CapsaError('EXISTS', 'File config.json exists. Remove it first');
-  const s = flags.rootless ? rootlessSpec() : defaultSpec();
+  // runc adds a cgroup namespace on a pure cgroup v2 host.
+  const opts = { cgroupNamespace: fs.existsSync('/sys/fs/cgroup/cgroup.controllers') };
+  const s = flags.rootless ? rootlessSpec(undefined, undefined, opts) : defaultSpec(opts);
   try {
     fs.writeFileSync(file, JSON.stringify(s, null, '\t') + '\n', { flag: 'wx', mode: 0o666 });
   } catch (e) {
