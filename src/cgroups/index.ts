@@ -8,6 +8,7 @@ import type { SystemdScopeClient } from './systemd-manager';
 // Each driver loads when a container needs it (a one-shot CLI call needs one).
 const v1Driver = () => (require('./v1') as typeof import('./v1')).V1Manager;
 const v2Driver = () => (require('./v2') as typeof import('./v2')).V2Manager;
+const systemdDriver = () => require('./systemd-manager') as typeof import('./systemd-manager');
 
 export type { CgroupHost } from './host';
 export type { ApplyOptions, CgroupManager, CgroupRecord, CgroupStats, CgroupLayout } from './manager';
@@ -29,8 +30,10 @@ export interface CreateCgroupOptions {
   host: CgroupHost;
   /** --systemd-cgroup */
   systemd?: boolean;
-  /** D-Bus client for the systemd driver; none ships yet. */
+  /** D-Bus client for the systemd driver (default: the system bus). */
   systemdClient?: SystemdScopeClient;
+  /** The config's annotations (--systemd-cgroup: org.systemd.property.* become scope properties). */
+  annotations?: Record<string, string>;
   /** v2: hand the container's cgroup to this host uid (see V2Manager). */
   ownerUid?: number;
 }
@@ -41,7 +44,7 @@ export interface CreateCgroupOptions {
  * until create().
  */
 export function createCgroupManager(opts: CreateCgroupOptions): CgroupManager {
-  if (opts.systemd) return (require('./systemd-manager') as typeof import('./systemd-manager')).createSystemdManager(opts);
+  if (opts.systemd) return systemdDriver().createSystemdManager(opts);
   const cgroupPath = resolveCgroupPath(opts.id, opts.cgroupsPath);
   return opts.host.layout === 'v2' ? new (v2Driver())(opts.host, cgroupPath, [], false, opts.ownerUid) : new (v1Driver())(opts.host, cgroupPath);
 }
@@ -50,9 +53,11 @@ export function createCgroupManager(opts: CreateCgroupOptions): CgroupManager {
  * Rebuild a manager from state.json. `inject` replaces file access, bpf or
  * the sleep function (tests).
  */
-export function loadCgroupManager(record: CgroupRecord, inject: Pick<CgroupHost, 'fs' | 'deviceFilter' | 'sleep'> = {}): CgroupManager {
+export function loadCgroupManager(record: CgroupRecord, inject: Pick<CgroupHost, 'fs' | 'deviceFilter' | 'sleep'> & { systemdClient?: SystemdScopeClient } = {}): CgroupManager {
+  const { systemdClient, ...hostInject } = inject;
   const host: CgroupHost = record.hierarchies || record.unified
-    ? { ...inject, layout: record.layout, mountRoot: record.mountRoot, hierarchies: record.hierarchies ?? {}, ...(record.unified ? { unified: record.unified } : {}) }
-    : { ...cgroupHostAt(record.mountRoot, inject), layout: record.layout };
+    ? { ...hostInject, layout: record.layout, mountRoot: record.mountRoot, hierarchies: record.hierarchies ?? {}, ...(record.unified ? { unified: record.unified } : {}) }
+    : { ...cgroupHostAt(record.mountRoot, hostInject), layout: record.layout };
+  if (record.systemd) return systemdDriver().loadSystemdManager(host, record, systemdClient);
   return record.layout === 'v2' ? new (v2Driver())(host, record.path, record.created, !!record.creating) : new (v1Driver())(host, record.path, record.created, !!record.creating);
 }

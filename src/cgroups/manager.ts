@@ -67,15 +67,15 @@ export interface CgroupManager {
   apply(resources: Resources | undefined, options?: ApplyOptions): void;
   /** Move a process into the container's cgroup(s) (systemd: asynchronously, over D-Bus). */
   addProcess(pid: number): void | Promise<void>;
-  /** The dirs a process joins by itself; absent when the runtime must place it (systemd). */
-  membership?(): CgroupMembership;
+  /** The dirs a process joins by itself; absent (or undefined) when the runtime must place it (systemd, before its scope exists). */
+  membership?(): CgroupMembership | undefined;
   freeze(): void;
   thaw(): void;
   isFrozen(): boolean;
   /** Host PIDs of every process in the cgroup (recursively). */
   pids(): number[];
   stats(): CgroupStats;
-  /** Apply a partial resources update to a running container. */
+  /** Apply a partial resources update to a running container (systemd: also to the scope's properties). */
   update(resources: Resources): void | Promise<void>;
   /**
    * SIGKILL every process in the cgroup at once through cgroup.kill (v2,
@@ -93,6 +93,12 @@ export interface CgroupManager {
   oomKillCount?(): number;
   /** v2: memory.events, which the kernel notifies (inotify) when an OOM kill is counted. */
   oomEventsFile?(): string | undefined;
+  /**
+   * systemd: did systemd see an OOM kill in the scope (its Result is
+   * "oom-kill")? It removes the scope's cgroup, and the kernel's count with
+   * it, as soon as the container has exited; a failed scope stays loaded.
+   */
+  oomKilledPerSystemd?(): Promise<boolean>;
 }
 
 export interface CgroupRecord {
@@ -111,4 +117,6 @@ export interface CgroupRecord {
   hierarchies?: Record<string, string>;
   /** v2/hybrid: the cgroup2 mount. */
   unified?: string;
+  /** --systemd-cgroup: the container's transient scope (systemd made and removes the dirs). */
+  systemd?: { unit: string; slice: string; id: string };
 }

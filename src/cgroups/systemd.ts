@@ -5,6 +5,7 @@
 // says so in one line instead of hanging on a socket.
 import * as fs from 'node:fs';
 import { CapsaError } from '../errors';
+import type { UnitProperty } from './systemd-annotations';
 
 export const SYSTEMD_PROBE_PATH = '/run/systemd/system';
 
@@ -21,11 +22,22 @@ export interface SystemdCgroupName {
   path: string;
 }
 
+/** Unit properties for systemd's major version (Manager.Version "252.39-1~deb12u2" → 252). */
+export type PropertiesFor = (version: number) => UnitProperty[];
+
 /** What a D-Bus client must offer for the systemd driver. */
 export interface SystemdScopeClient {
-  /** Starts scope `unit` in `slice` holding `pid`; resolves once its cgroup exists. */
-  startTransientScope(unit: string, slice: string, pid: number, description: string): Promise<void>;
+  /**
+   * Starts scope `unit` in `slice` holding `pid`, with extra unit properties
+   * (resources, annotations) made for systemd's major version; resolves once
+   * its cgroup exists.
+   */
+  startTransientScope(unit: string, slice: string, pid: number, description: string, properties: PropertiesFor): Promise<void>;
+  /** SetUnitProperties(runtime=true): systemd applies them and keeps them until the unit goes. */
+  setUnitProperties(unit: string, properties: PropertiesFor): Promise<void>;
   stopUnit(unit: string): Promise<void>;
+  /** The scope's Result ("success", "oom-kill", ...), or undefined when systemd has no such unit. */
+  unitResult?(unit: string): Promise<string | undefined>;
 }
 
 /** Where "systemd is running" is probed; CAPSA_SYSTEMD_PROBE moves it (tests with a stand-in systemd). */

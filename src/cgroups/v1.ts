@@ -121,6 +121,19 @@ export class V1Manager implements CgroupManager {
     this.applyUnified(resources);
   }
 
+  /** Nothing to do on v1: systemd's scope needs no handing over. */
+  adoptedBySystemd(): void {}
+
+  /** A file of the container's cgroup in the hierarchy named by the file's prefix, trimmed; undefined when absent. */
+  readFile(name: string): string | undefined {
+    const dir = this.dir(name.split('.')[0]!);
+    try {
+      return dir ? this.cfs.read(path.join(dir, name)).trim() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** v1 has no cgroup.kill: the caller signals each process. */
   killAll(): boolean {
     return false;

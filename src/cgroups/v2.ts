@@ -3,7 +3,7 @@
 // their files, so create() does that on the way down (all the parent offers,
 // as runc does). Devices are enforced with an eBPF program.
 import * as path from 'node:path';
-import { DEFAULT_CGROUP_PARENT } from './paths';
+import { DEFAULT_CGROUP_PARENT, pathChain } from './paths';
 import type { Resources } from '../spec/types';
 import { CapsaError } from '../errors';
 import type { ApplyOptions, CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
@@ -66,6 +66,23 @@ export class V2Manager implements CgroupManager {
     this.handOver();
   }
 
+  /**
+   * The dir was made by someone else (systemd's scope): what create() does
+   * besides mkdir. systemd enables only the controllers it manages (cpu,
+   * cpuset, io, memory, pids) on the way down; the others the host has
+   * (hugetlb, rdma, misc) are enabled in the parents as runc does, so their
+   * limits have files to go to. The scope's own subtree_control is left alone.
+   */
+  adoptedBySystemd(): void {
+    let parent = this.root;
+    for (const rel of pathChain(this.path).slice(0, -1)) {
+      enableControllers(this.cfs, parent, 'all', this.warnings);
+      parent = path.join(this.root, rel);
+    }
+    enableControllers(this.cfs, parent, 'all', this.warnings);
+    this.handOver();
+  }
+
   private handOver(): void {
     if (this.ownerUid === undefined) return;
     const chown = this.cfs.chown ?? (() => {});
@@ -81,6 +98,15 @@ export class V2Manager implements CgroupManager {
       for (const f of files) if (this.cfs.exists(path.join(this.dir, f))) chown(path.join(this.dir, f), this.ownerUid);
     } catch (e) {
       throw syscallError(`hand cgroup ${this.dir} to uid ${this.ownerUid}`, e);
+    }
+  }
+
+  /** A file of the container's cgroup, trimmed; undefined when absent. */
+  readFile(name: string): string | undefined {
+    try {
+      return this.cfs.read(path.join(this.dir, name)).trim();
+    } catch {
+      return undefined;
     }
   }
 

@@ -85,8 +85,8 @@ export async function watchEvents(store: StateStore, id: string, intervalMs: num
     }
   };
   // v2: the kernel notifies memory.events as it counts the kill. Reading it
-  // then, not at the next poll, matters when the cgroup goes (and its count
-  // with it) as soon as the OOM-killed container has exited.
+  // then, not at the next poll, matters with systemd: it removes a scope's
+  // cgroup (and its count) as soon as the OOM-killed container has exited.
   let watcher: fs.FSWatcher | undefined;
   const eventsFile = first.oomEventsFile?.();
   if (eventsFile) {
@@ -100,6 +100,9 @@ export async function watchEvents(store: StateStore, id: string, intervalMs: num
   } finally {
     watcher?.close();
   }
+  // The scope (and the kernel's count) may be gone before we looked: systemd remembers.
+  const gone = !!eventsFile && !fs.existsSync(eventsFile);
+  if (!reported && gone && !opts.signal?.aborted && (await first.oomKilledPerSystemd?.().catch(() => false))) emit({ type: 'oom', id });
 }
 
 async function pollEvents(store: StateStore, id: string, intervalMs: number, emit: (e: ContainerEvent) => void, checkOom: (cg: CgroupManager) => void, opts: { oomCheckMs?: number; signal?: AbortSignal }): Promise<void> {

@@ -14,7 +14,7 @@ export function makeCgroupManager(id: string, spec: Spec, systemd: boolean): Cgr
   host ??= cgroupHostFromSystem();
   // Nothing is made until create(): the caller records the manager first.
   const ownerUid = host.layout === 'v2' ? cgroupOwnerUid(spec) : undefined;
-  return createCgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, host, systemd, ...(ownerUid !== undefined ? { ownerUid } : {}) });
+  return createCgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, host, systemd, annotations: spec.annotations, ...(ownerUid !== undefined ? { ownerUid } : {}) });
 }
 
 /**

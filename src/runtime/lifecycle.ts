@@ -217,8 +217,9 @@ async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void>
       await new Promise((r) => setImmediate(r));
     }
     try {
+      // The systemd driver stops the scope itself; records from before it did name only the path.
       await o.cgroup.destroy();
-      if (o.record.useSystemd) await stopSystemdScope(o.record.cgroup?.path);
+      if (o.record.useSystemd && !o.record.cgroup?.systemd) await stopSystemdScope(o.record.cgroup?.path);
     } catch (e) {
       onWarning(`remove cgroup of ${o.record.id}: ${(e as Error).message}`);
     }

@@ -87,7 +87,8 @@ export function features(version: string = CAPSA_VERSION): Features {
     linux: {
       namespaces: [...NAMESPACES],
       capabilities: [...CAPABILITIES],
-      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
+      // systemd: --systemd-cgroup (transient scopes over D-Bus); not for a per-user systemd (rootless).
+      cgroup: { v1: true, v2: true, systemd: true, systemdUser: false, rdma: true },
       // enabled, actions and supportedFlags: what this kernel accepts (capsa-init asks it)
       seccomp: {
         enabled: seccomp.enabled,

@@ -1,9 +1,12 @@
 // --systemd-cgroup against a stand-in systemd: a private dbus-daemon and
 // test/fixtures/systemd/fake-systemd.py (libdbus), which makes the transient
-// scope's cgroups the way systemd does. This host's PID 1 is not systemd, so
-// capsa is pointed at them with DBUS_SYSTEM_BUS_ADDRESS and CAPSA_SYSTEMD_PROBE.
+// scope's cgroups the way systemd does and records the unit properties it is
+// sent. Runs on any host (this one has no systemd as PID 1); capsa is pointed
+// at the stand-in with DBUS_SYSTEM_BUS_ADDRESS and CAPSA_SYSTEMD_PROBE.
 // What is checked: the calls capsa makes on the wire, the container landing in
-// the scope, limits written into it, the scope stopped on delete, and errors.
+// the scope, limits written into it and sent as properties (at start and on
+// update), annotations, the scope stopped on delete, and errors. The same
+// property cases run against the real systemd in cgroups-systemd.test.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,19 +15,25 @@ import * as assert from 'uvu/assert';
 
 import type { Spec } from '../../src/spec/types';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CAPSA_BIN, capsaSuite } from '../helpers/capsa';
+import { CAPSA_BIN } from '../helpers/capsa';
 import { REPO_ROOT } from '../helpers/rootfs';
-
-const { test, root, capsa } = capsaSuite('systemd-cgroup');
+import { cgroupContext } from './cgroup-cases/context';
+import { systemdCases } from './cgroup-cases/systemd';
 
 const SLICE = 'capsatest.slice';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-systemd-'));
 const busSocket = path.join(work, 'bus');
 const probe = path.join(work, 'systemd-running');
 const callLog = path.join(work, 'calls.jsonl');
-const env = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${busSocket}`, CAPSA_SYSTEMD_PROBE: probe };
+// Every capsa this file starts (and the property reader) talks to the stand-in.
+process.env.DBUS_SYSTEM_BUS_ADDRESS = `unix:path=${busSocket}`;
+process.env.CAPSA_SYSTEMD_PROBE = probe;
+const env = { ...process.env };
 let daemon: ChildProcess | undefined;
 let fake: ChildProcess | undefined;
+
+const c = cgroupContext('systemd-cgroup', 'systemd');
+const { test, root, capsa } = c;
 
 /** Starts a process and resolves once it printed `line` on stdout. */
 function startUntil(file: string, args: string[], line: RegExp, extraEnv: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
@@ -67,7 +76,8 @@ test.after(() => {
   fake?.kill('SIGKILL');
   daemon?.kill('SIGKILL');
   // Scope dirs the fake made and a failed test left: the slice dir in every hierarchy.
-  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+  const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  for (const h of v2 ? [''] : fs.readdirSync('/sys/fs/cgroup')) {
     const slice = path.join('/sys/fs/cgroup', h, SLICE);
     if (!fs.existsSync(slice)) continue;
     for (const d of fs.readdirSync(slice)) if (d.startsWith('capsa-capsa-test-')) try { fs.rmdirSync(path.join(slice, d)); } catch { /* busy */ }
@@ -125,12 +135,14 @@ test('run -d: a transient scope is started over D-Bus with the container in it, 
     // the container's init is in the scope in every hierarchy systemd (the stand-in) made it in
     const lines = fs.readFileSync(`/proc/${state.pid}/cgroup`, 'utf8').trim().split('\n');
     for (const l of lines) assert.is(l.slice(l.lastIndexOf(':') + 1), scopeRel, l);
-    assert.is(fs.readFileSync(`/sys/fs/cgroup/pids${scopeRel}/pids.max`, 'utf8').trim(), '42', 'limit written into the scope');
+    const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+    const pidsDir = v2 ? `/sys/fs/cgroup${scopeRel}` : `/sys/fs/cgroup/pids${scopeRel}`;
+    assert.is(fs.readFileSync(`${pidsDir}/pids.max`, 'utf8').trim(), '42', 'limit written into the scope');
 
     const d = await capsaSd(['delete', '--force', b.id], b);
     assert.is(d.code, 0, d.stderr);
     assert.ok(calls().slice(before).some((c) => c.method === 'StopUnit' && c.name === unit), 'StopUnit sent');
-    assert.not.ok(fs.existsSync(`/sys/fs/cgroup/pids${scopeRel}`), 'scope cgroup gone');
+    assert.not.ok(fs.existsSync(pidsDir), 'scope cgroup gone');
   } finally {
     await capsaSd(['delete', '--force', b.id], b);
     b.cleanup();
@@ -168,5 +180,9 @@ test('no systemd bus at the address: one-line error, no hang, nothing left behin
     b.cleanup();
   }
 });
+
+// What the stand-in recorded: the same cases as against the real systemd, but
+// for daemon-reload (the stand-in applies nothing).
+systemdCases(c, false);
 
 test.run();

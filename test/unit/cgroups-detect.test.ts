@@ -217,14 +217,20 @@ test('systemd manager with a client: scope started with the first pid, resources
     const probe = path.join(fx.root, 'sd');
     fs.mkdirSync(probe);
     const calls: string[] = [];
+    const sent: unknown[] = [];
     const client = {
-      async startTransientScope(unit: string, slice: string, pid: number, description: string) {
+      async startTransientScope(unit: string, slice: string, pid: number, description: string, properties: (version: number) => unknown[]) {
         calls.push(`start ${unit} ${slice} ${pid} ${description}`);
+        sent.push(...properties(252));
         // what systemd would do: make the scope's dirs and put the pid in
         for (const c of ['memory', 'pids']) {
           fs.mkdirSync(path.join(fx.root, c, 'system.slice'), { recursive: true });
           fx.fs.mkdir(path.join(fx.root, c, 'system.slice', 'p-c.scope'));
         }
+      },
+      async setUnitProperties(unit: string, properties: (version: number) => unknown[]) {
+        calls.push(`set ${unit}`);
+        sent.push(...properties(252));
       },
       async stopUnit(unit: string) {
         calls.push(`stop ${unit}`);
@@ -237,6 +243,9 @@ test('systemd manager with a client: scope started with the first pid, resources
     await m.addProcess(42);
     assert.equal(calls, ['start p-c.scope system.slice 42 capsa container c']);
     assert.equal(fx.fs.valuesWritten('pids.max'), ['10']);
+    // the limit went to systemd too, as TasksMax (a uint64), after the default device policy
+    assert.equal(sent.map((p) => (p as [string])[0]), ['DevicePolicy', 'DeviceAllow', 'TasksMax']);
+    assert.equal(sent[2], ['TasksMax', ['t', 10n]]);
     await m.destroy();
     assert.equal(calls[1], 'stop p-c.scope');
   } finally {

@@ -171,6 +171,23 @@ test('memory: swap without memory.swap.max', () => {
   }, { setup: (fx) => fx.fs.omit.add('memory.swap.max') });
 });
 
+test('a systemd scope (made by systemd): the controllers it leaves out are enabled in its parents, not in the scope', () => {
+  const fx = v2Fixture();
+  try {
+    fx.fs.mkdir(path.join(fx.root, 'system.slice'));
+    fx.fs.mkdir(path.join(fx.root, 'system.slice', 'x.scope'));
+    const m = new V2Manager(fx.host, '/system.slice/x.scope');
+    m.adoptedBySystemd();
+    const all = read(path.join(fx.root, 'cgroup.controllers'));
+    assert.is(read(path.join(fx.root, 'cgroup.subtree_control')), all);
+    assert.is(read(path.join(fx.root, 'system.slice', 'cgroup.subtree_control')), all);
+    assert.is(read(path.join(fx.root, 'system.slice', 'x.scope', 'cgroup.subtree_control')), '', 'the scope holds processes: nothing enabled below it');
+    assert.ok(fs.existsSync(path.join(fx.root, 'system.slice', 'x.scope', 'hugetlb.2MB.max')), 'hugetlb limits have their file');
+  } finally {
+    fx.cleanup();
+  }
+});
+
 test('cpu: weight from shares, cpu.max forms, burst, idle, cpuset', () => {
   withV2((_fx, m, dir) => {
     m.apply({ cpu: { shares: 1024, quota: 50000, period: 100000, burst: 1000, idle: 1, cpus: '0-1', mems: '0' } });

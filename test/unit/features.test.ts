@@ -39,7 +39,7 @@ test('linux namespaces and capabilities', () => {
 
 test('linux cgroup, seccomp and security modules', () => {
   const { linux } = features();
-  assert.equal(linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true });
+  assert.equal(linux.cgroup, { v1: true, v2: true, systemd: true, systemdUser: false, rdma: true });
   assert.is(linux.seccomp.enabled, true);
   assert.ok(linux.seccomp.actions.includes('SCMP_ACT_KILL_PROCESS'));
   assert.is(linux.seccomp.operators.length, 7);
