@@ -22,11 +22,12 @@
 #
 # Nothing is mounted on the host. qemu runs with PR_SET_PDEATHSIG and under
 # timeout(1); an EXIT/INT/TERM trap kills it and removes the work dir, so a
-# killed run leaves nothing running. While the guest runs it holds the host's
-# test lock (/tmp/capsa-test-suite.lock, as scripts/run-tests.mjs does): the
-# guest sees nothing of the host's containers and the host none of the
-# guest's, but TCG keeps both CPUs of this machine busy, and the host's tests
-# assert on deadlines; and the guest reads this checkout's build/ live.
+# killed run leaves nothing running (a SIGKILLed run's work dir is removed by
+# the next run). The guest sees nothing of the host's containers and the host
+# none of the guest's, so the host's test lock (/tmp/capsa-test-suite.lock)
+# is taken only with CAPSA_CGROUP2_LOCK=1: TCG keeps both CPUs busy, which can
+# slow host tests that assert on deadlines. The guest reads this checkout's
+# build/ live: do not rebuild while it runs.
 set -euo pipefail
 # Everything is in main(), read whole before it runs: bash reads a script as it
 # goes, and this one runs for many minutes while the checkout may change.
@@ -107,7 +108,14 @@ main() {
   MODDIR=$KDIR/lib/modules/$KVER
 
   # ---- work dir, and cleanup whatever happens ----
+  # Work dirs of runs that were SIGKILLed (their script is gone) go first.
+  for old in /tmp/capsa-cgroup2-guest.*; do
+    [ -d "$old" ] && [ -n "$(find "$old" -maxdepth 0 -mmin +1)" ] || continue
+    owner=$(cat "$old/owner" 2>/dev/null || true)
+    [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null || rm -rf "$old"
+  done
   WORK=$(mktemp -d /tmp/capsa-cgroup2-guest.XXXXXX)
+  echo $$ >"$WORK/owner"
   QEMU_PID=
   TAIL_PID=
   cleanup() {
