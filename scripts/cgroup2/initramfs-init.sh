@@ -48,10 +48,13 @@ UNIT
 cat >"$R/etc/systemd/system/capsa-guest.service" <<UNIT
 [Unit]
 Description=capsa tests on a pure cgroup v2 host
-Requires=dbus.socket dbus.service
+Wants=dbus.socket dbus.service
 After=dbus.socket dbus.service sysinit.target
 [Service]
 Type=oneshot
+# guest-tests.sh powers the guest off when it ends; if it cannot even start
+# (or fails), the guest must not sit there until run.sh's timeout.
+FailureAction=poweroff-force
 WorkingDirectory=$REPO
 ExecStart=/bin/bash $REPO/scripts/cgroup2/guest-tests.sh
 UNIT

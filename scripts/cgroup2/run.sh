@@ -46,6 +46,10 @@ main() {
   done
 
   say() { echo "test:cgroup2: $*" >&2; }
+  # The guest mounts its own /tmp, /run, /proc, /sys and /dev over the host's.
+  case "$REPO/" in
+    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*) say "the checkout ($REPO) must not be under /tmp, /run, /proc, /sys or /dev: the guest mounts its own there"; exit 1 ;;
+  esac
   [ "$(id -u)" = 0 ] || { say "needs root"; exit 1; }
   [ "$(uname -m)" = x86_64 ] || { say "only x86_64 hosts are supported (the guest runs this host's userland)"; exit 1; }
 
