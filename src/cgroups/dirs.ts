@@ -185,19 +185,31 @@ export function inheritCpuset(cfs: CgroupFs, dir: string, parent: string): void 
   }
 }
 
-/** Every pid in cgroup.procs of `dir` and its descendants. */
+/**
+ * Every pid in cgroup.procs of `dir` and its descendants. A cgroup removed
+ * meanwhile holds none: systemd removes a scope's cgroup as soon as it is
+ * empty, between any two reads (ENOENT; ENODEV for a file opened before).
+ */
 export function pidsUnder(cfs: CgroupFs, dir: string): number[] {
   const out: number[] = [];
+  const gone = (e: unknown) => errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENODEV';
   const walk = (d: string) => {
     let procs: string;
+    let children: string[];
     try {
       procs = cfs.read(path.join(d, 'cgroup.procs'));
     } catch (e) {
-      if (errnoOf(e) === 'ENOENT') return;
+      if (gone(e)) return;
       throw syscallError(`read ${path.join(d, 'cgroup.procs')}`, e);
     }
     for (const line of procs.split('\n')) if (line.trim()) out.push(Number(line.trim()));
-    for (const child of cfs.subdirs(d)) walk(path.join(d, child));
+    try {
+      children = cfs.subdirs(d);
+    } catch (e) {
+      if (gone(e)) return;
+      throw syscallError(`list ${d}`, e);
+    }
+    for (const child of children) walk(path.join(d, child));
   };
   walk(dir);
   return [...new Set(out)];

@@ -11,6 +11,8 @@ import { blkioWeightToIoWeight, createCgroupManager, loadCgroupManager, sharesTo
 import type { DeviceFilterSyscalls } from '../../src/cgroups';
 import type { CgroupManager } from '../../src/cgroups/manager';
 import { V2Manager } from '../../src/cgroups/v2';
+import { pidsUnder } from '../../src/cgroups/dirs';
+import type { CgroupFs } from '../../src/cgroups/fsio';
 import { decodeEbpf, OP } from '../../src/cgroups/devices-ebpf';
 import { v2Fixture, type Fixture } from '../fixtures/cgroups/fake-cgroupfs';
 
@@ -450,6 +452,21 @@ test('create refuses a cgroup that already holds processes or is frozen (runc â‰
   }
   // an existing empty one is used, as runc does
   withV2((_fx, m) => assert.equal(m.pids(), []), { setup: (fx) => fx.fs.mkdir(path.join(fx.root, 'capsa')), cgroupsPath: 'reuse' });
+});
+
+test('pids: a cgroup removed while it is walked (systemd collects an empty scope) has no more pids, not an error (found on the cgroup2 guest)', () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: gone`), { code });
+  // cgroup.procs read, then the dir is gone before its children are listed
+  const listGone = { read: () => '42\n', subdirs: () => { throw errno('ENOENT'); } } as unknown as CgroupFs;
+  assert.equal(pidsUnder(listGone, '/sys/fs/cgroup/x.scope'), [42]);
+  // cgroup.procs of a removed cgroup: ENOENT, or ENODEV once opened
+  for (const code of ['ENOENT', 'ENODEV']) {
+    const readGone = { read: () => { throw errno(code); }, subdirs: () => [] } as unknown as CgroupFs;
+    assert.equal(pidsUnder(readGone, '/sys/fs/cgroup/x.scope'), [], code);
+  }
+  // anything else is still an error naming the file
+  const denied = { read: () => { throw errno('EACCES'); }, subdirs: () => [] } as unknown as CgroupFs;
+  assert.throws(() => pidsUnder(denied, '/sys/fs/cgroup/x.scope'), /cgroup\.procs/);
 });
 
 test('killAll: one write of 1 to cgroup.kill', () => {

@@ -35,7 +35,14 @@ export function cgroupContext(name: string, driver: Driver) {
   const capsaOk = (args: readonly string[], opts?: RunOptions) => suite.capsaOk([...global, ...args], opts);
   const toFiles = capsaToFilesIn(root);
   const capsaToFiles = (args: readonly string[], dir: string, timeoutMs?: number) => toFiles([...global, ...args], dir, timeoutMs);
-  const withBundle = withBundleFor(capsa, { idPrefix: ID_PREFIX });
+  const withBundleAnyDelete = withBundleFor(capsa, { idPrefix: ID_PREFIX });
+  /** withBundle whose closing `delete --force` must succeed (its error is the test's, not a bare leak). */
+  const withBundle: typeof withBundleAnyDelete = (config, fn, opts) =>
+    withBundleAnyDelete(config, async (b) => {
+      await fn(b);
+      const d = await capsa(['delete', '--force', b.id]);
+      assert.is(d.code, 0, `delete --force exited ${d.code}: ${d.stderr}`);
+    }, opts);
   const { state, waitStatus } = stateHelpersFor({ capsa, capsaOk });
 
   /** `capsa run -d`: the running container's init (host pid) and its cgroup. */
