@@ -58,7 +58,7 @@ function memoryV1(ctx: V1Context, m: Memory | undefined): void {
   if (!m) return;
   const { w } = ctx;
   const f = `${R}.memory`;
-  let limit = m.limit ?? 0;
+  const limit = m.limit ?? 0;
   let swap = m.swap ?? 0;
   const anything = limit !== 0 || swap !== 0 || (m.reservation ?? 0) !== 0 || (m.kernel ?? 0) !== 0 || (m.kernelTCP ?? 0) !== 0 ||
     (m.swappiness !== undefined && m.swappiness !== -1) || !!m.disableOOMKiller;

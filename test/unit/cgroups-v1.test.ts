@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { CapsaError } from '../../src/errors';
 import { createCgroupManager, loadCgroupManager } from '../../src/cgroups';
 import type { CgroupManager } from '../../src/cgroups/manager';
-import { hybridFixture, v1Fixture, type Fixture } from '../fixtures/cgroups/fake-cgroupfs';
+import { hybridFixture, sync, v1Fixture, type Fixture } from '../fixtures/cgroups/fake-cgroupfs';
 
 function withV1(fn: (fx: Fixture, m: CgroupManager, dir: (c: string) => string) => void, hierarchies?: string[][], cgroupsPath?: string): void {
   const fx = v1Fixture(hierarchies);
@@ -51,7 +51,7 @@ test('default path: /<id> in every hierarchy, one dir each, no shared parent', (
     for (const c of ['cpu', 'memory', 'pids', 'name=systemd']) assert.is(dir(c), path.join(fx.host.hierarchies[c]!, 'c1'));
     assert.is(rec.created.length, 13, 'one dir per hierarchy mount');
     assert.is(read(path.join(dir('cpuset'), 'cpuset.cpus')), '0-3');
-    m.destroy();
+    sync(m.destroy());
     assert.equal(fs.readdirSync(path.join(fx.root, 'memory')).filter((n) => fs.statSync(path.join(fx.root, 'memory', n)).isDirectory()), []);
   });
 });
@@ -93,10 +93,10 @@ test('destroy removes only dirs capsa created, deepest first, and leaves busy pa
     const b = createCgroupManager({ id: 'b', cgroupsPath: 'b', host: fx.host });
     b.create();
     assert.equal(b.toJSON().created, [path.join(fx.root, 'memory/capsa/b'), path.join(fx.root, 'pids/capsa/b')]);
-    a.destroy();
+    sync(a.destroy());
     assert.not.ok(fs.existsSync(path.join(fx.root, 'pids/capsa/a')));
     assert.ok(fs.existsSync(path.join(fx.root, 'pids/capsa')), 'b still lives in /capsa');
-    b.destroy();
+    sync(b.destroy());
     // capsa's shared default parent goes with the last container in it, whoever made it.
     assert.not.ok(fs.existsSync(path.join(fx.root, 'pids/capsa')), 'empty shared parent removed by the last container');
     assert.not.ok(fs.existsSync(path.join(fx.root, 'memory/capsa')), 'empty shared parent removed even if made by someone else');
@@ -119,7 +119,7 @@ test('a record written before create() finished (creating): destroy removes leav
     fx.fs.mkdir(leaf('pids'));
     fx.fs.mkdir(path.join(leaf('pids'), 'inner'));
     // Without the flag, leaves not recorded as created are not ours to remove.
-    loadCgroupManager({ ...rec, creating: false }, { fs: fx.fs, sleep: () => {} }).destroy();
+    sync(loadCgroupManager({ ...rec, creating: false }, { fs: fx.fs, sleep: () => {} }).destroy());
     assert.ok(fs.existsSync(leaf('memory')));
     const e = expectError(() => loadCgroupManager(rec, { fs: fx.fs, sleep: () => {} }).destroy(), 'SYSCALL', undefined, /^remove cgroup .*pids.*: device or resource busy$/);
     assert.is(e.errno, 'EBUSY');
@@ -134,7 +134,7 @@ test('a record written before create() finished (creating): destroy removes leav
 test('destroy removes child cgroups the container made, and reports a busy leaf after retrying', () => {
   withV1((fx, m, dir) => {
     fx.fs.mkdir(path.join(dir('pids'), 'inner'));
-    m.addProcess(4242);
+    sync(m.addProcess(4242));
     let sleeps = 0;
     const busy = loadCgroupManager(m.toJSON(), { fs: fx.fs, sleep: () => void sleeps++ });
     const e = expectError(() => busy.destroy(), 'SYSCALL', undefined, /^remove cgroup .*\/capsa\/c1: device or resource busy$/);
@@ -144,7 +144,7 @@ test('destroy removes child cgroups the container made, and reports a busy leaf 
     // The process leaves: destroy now succeeds.
     fx.fs.set(path.join(dir('pids'), 'cgroup.procs'), '');
     fx.fs.set(path.join(dir('memory'), 'cgroup.procs'), '');
-    busy.destroy();
+    sync(busy.destroy());
     assert.not.ok(fs.existsSync(dir('pids')));
     assert.not.ok(fs.existsSync(path.join(fx.root, 'memory/capsa')));
   }, [['memory'], ['pids']], 'c1');
@@ -152,7 +152,7 @@ test('destroy removes child cgroups the container made, and reports a busy leaf 
 
 test('addProcess writes the pid into every hierarchy; pids() is recursive', () => {
   withV1((fx, m, dir) => {
-    m.addProcess(100);
+    sync(m.addProcess(100));
     for (const c of ['memory', 'pids', 'name=systemd']) assert.equal(fx.fs.valuesWritten('cgroup.procs', dir(c)), ['100'], c);
     fx.fs.mkdir(path.join(dir('pids'), 'sub'));
     fx.fs.set(path.join(dir('pids'), 'sub', 'cgroup.procs'), '101\n102\n');
@@ -194,13 +194,13 @@ test('memory: limit/memsw write order keeps limit <= memsw when lowering and rai
     m.apply({ memory: { limit: 200, swap: 300 } }); // from unlimited: lower limit first
     assert.equal(fx.fs.writes.filter((w) => w.file.startsWith(d)).map((w) => path.basename(w.file)), ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes']);
     fx.fs.writes.length = 0;
-    m.update({ memory: { limit: 1000, swap: 2000 } }); // raising past memsw: memsw first
+    sync(m.update({ memory: { limit: 1000, swap: 2000 } })); // raising past memsw: memsw first
     assert.equal(fx.fs.writes.map((w) => `${path.basename(w.file)}=${w.value}`), ['memory.memsw.limit_in_bytes=2000', 'memory.limit_in_bytes=1000']);
     fx.fs.writes.length = 0;
-    m.update({ memory: { limit: 100, swap: 150 } }); // lowering: limit first
+    sync(m.update({ memory: { limit: 100, swap: 150 } })); // lowering: limit first
     assert.equal(fx.fs.writes.map((w) => `${path.basename(w.file)}=${w.value}`), ['memory.limit_in_bytes=100', 'memory.memsw.limit_in_bytes=150']);
     fx.fs.writes.length = 0;
-    m.update({ memory: { limit: -1 } }); // unlimited memory implies unlimited memsw, memsw first
+    sync(m.update({ memory: { limit: -1 } })); // unlimited memory implies unlimited memsw, memsw first
     assert.equal(fx.fs.writes.map((w) => `${path.basename(w.file)}=${w.value}`), ['memory.memsw.limit_in_bytes=-1', 'memory.limit_in_bytes=-1']);
   }, [['memory']]);
 });
@@ -318,7 +318,7 @@ test('cpu: a period refused with EINVAL is retried after the quota', () => {
   withV1((fx, m, dir) => {
     let first = true;
     fx.fs.onWrite = (file) => (file.endsWith('cpu.cfs_period_us') && first ? ((first = false), 'EINVAL') : undefined);
-    m.update({ cpu: { quota: 10000, period: 20000 } });
+    sync(m.update({ cpu: { quota: 10000, period: 20000 } }));
     assert.equal(fx.fs.writes.map((w) => path.basename(w.file)), ['cpu.cfs_period_us', 'cpu.cfs_quota_us', 'cpu.cfs_period_us']);
     assert.is(read(path.join(dir('cpu'), 'cpu.cfs_period_us')), '20000');
     // Without a quota to make room, the EINVAL is reported.
@@ -356,9 +356,9 @@ test('pids: a limit >= 0 is written (0 too: runtime-spec 1.3, runc 1.4), negativ
     const f = path.join(dir('pids'), 'pids.max');
     m.apply({ pids: { limit: 64 } });
     assert.is(read(f), '64');
-    m.update({ pids: { limit: 0 } });
+    sync(m.update({ pids: { limit: 0 } }));
     assert.is(read(f), '0');
-    m.update({ pids: { limit: -1 } });
+    sync(m.update({ pids: { limit: -1 } }));
     assert.is(read(f), 'max');
   }, [['pids']]);
 });
@@ -386,7 +386,7 @@ test('blkio: weight goes to blkio.bfq.weight without CFQ, to blkio.weight with i
     assert.equal(warningsOf(m), ['linux.resources.blockIO.leafWeight is ignored: this kernel has no blkio.leaf_weight']);
     // A CFQ kernel: plain files exist and win.
     for (const f of ['blkio.weight', 'blkio.leaf_weight', 'blkio.weight_device', 'blkio.leaf_weight_device']) fx.fs.set(path.join(d, f), '');
-    m.update({ blockIO: { weight: 400, leafWeight: 100, weightDevice: [{ major: 8, minor: 0, weight: 600, leafWeight: 700 }] } });
+    sync(m.update({ blockIO: { weight: 400, leafWeight: 100, weightDevice: [{ major: 8, minor: 0, weight: 600, leafWeight: 700 }] } }));
     assert.is(read(path.join(d, 'blkio.weight')), '400');
     assert.is(read(path.join(d, 'blkio.leaf_weight')), '100');
     assert.is(read(path.join(d, 'blkio.weight_device')), '8:0 600');
@@ -469,7 +469,7 @@ test('devices: punching a hole in a wildcard rule is refused', () => {
 
 test('devices: update leaves the rules alone and says so', () => {
   withV1((fx, m) => {
-    m.update({ devices: [{ allow: true, access: 'rwm' }] });
+    sync(m.update({ devices: [{ allow: true, access: 'rwm' }] }));
     assert.equal(fx.fs.writes, []);
     assert.equal(m.warnings, ['linux.resources.devices is not changed by update']);
   }, [['devices']]);
@@ -573,7 +573,7 @@ test('toJSON → loadCgroupManager rebuilds the same manager', () => {
     assert.equal(loaded.toJSON(), m.toJSON());
     loaded.apply({ pids: { limit: 7 } });
     assert.equal(fx.fs.valuesWritten('pids.max'), ['7']);
-    loaded.destroy();
+    sync(loaded.destroy());
     assert.equal(fs.readdirSync(path.join(fx.root, 'pids')).filter((n) => !n.includes('.') && n !== 'tasks' && n !== 'notify_on_release'), []);
   }, [['pids'], ['memory']]);
 });
@@ -589,12 +589,12 @@ test('hybrid: same path on the cgroup2 side; processes added there too; removed 
     const u = path.join(fx.root, 'unified', 'capsa', 'h1');
     assert.ok(fs.existsSync(u));
     assert.ok(m.toJSON().created.includes(u));
-    m.addProcess(77);
+    sync(m.addProcess(77));
     assert.equal(fx.fs.valuesWritten('cgroup.procs', u), ['77']);
     assert.equal(fx.fs.valuesWritten('cgroup.procs', path.join(fx.root, 'memory/capsa/h1')), ['77']);
     for (const f of [u, path.join(fx.root, 'memory/capsa/h1')]) fx.fs.set(path.join(f, 'cgroup.procs'), '');
     for (const c of ['cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'blkio', 'pids', 'systemd']) fx.fs.set(path.join(fx.root, c, 'capsa/h1/cgroup.procs'), '');
-    m.destroy();
+    sync(m.destroy());
     assert.not.ok(fs.existsSync(path.join(fx.root, 'unified', 'capsa')));
     assert.not.ok(fs.existsSync(path.join(fx.root, 'memory', 'capsa')));
   } finally {

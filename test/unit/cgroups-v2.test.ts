@@ -14,7 +14,7 @@ import { V2Manager } from '../../src/cgroups/v2';
 import { pidsUnder } from '../../src/cgroups/dirs';
 import type { CgroupFs } from '../../src/cgroups/fsio';
 import { decodeEbpf, OP } from '../../src/cgroups/devices-ebpf';
-import { v2Fixture, type Fixture } from '../fixtures/cgroups/fake-cgroupfs';
+import { sync, v2Fixture, type Fixture } from '../fixtures/cgroups/fake-cgroupfs';
 
 const read = (f: string) => fs.readFileSync(f, 'utf8').trim();
 
@@ -103,7 +103,7 @@ test('default path /<id>: right under the root, controllers enabled in the root,
     assert.is(read(path.join(fx.root, 'cgroup.subtree_control')), 'cpuset cpu io memory hugetlb pids rdma');
     assert.is(read(path.join(dir, 'cgroup.controllers')), 'cpuset cpu io memory hugetlb pids rdma');
     assert.equal(m.toJSON().created, [dir]);
-    m.destroy();
+    sync(m.destroy());
     assert.not.ok(fs.existsSync(dir));
   });
 });
@@ -119,10 +119,10 @@ test('destroy removes the leaf and the parents capsa made, only when empty', () 
   withV2((fx, m, dir) => {
     const other = createCgroupManager({ id: 'other', cgroupsPath: 'other', host: fx.host });
     other.create();
-    m.addProcess(5);
+    sync(m.addProcess(5));
     assert.equal(m.pids(), [5]);
     fx.fs.set(path.join(dir, 'cgroup.procs'), '');
-    m.destroy();
+    sync(m.destroy());
     assert.not.ok(fs.existsSync(dir));
     assert.ok(fs.existsSync(path.join(fx.root, 'capsa')), 'still holds "other"');
     assert.equal(other.toJSON().created, [path.join(fx.root, 'capsa/other')]);
@@ -139,7 +139,7 @@ test('memory: max, low, swap.max = swap - limit; v1-only fields warn', () => {
     assert.is(read(path.join(dir, 'memory.swap.max')), '2000');
     assert.is(read(path.join(dir, 'memory.oom.group')), '0', 'not set');
     assert.equal(m.warnings!.length, 3);
-    m.update({ memory: { limit: -1 } });
+    sync(m.update({ memory: { limit: -1 } }));
     assert.is(read(path.join(dir, 'memory.max')), 'max');
     assert.is(read(path.join(dir, 'memory.swap.max')), 'max');
   });
@@ -148,7 +148,7 @@ test('memory: max, low, swap.max = swap - limit; v1-only fields warn', () => {
 test('memory: update with swap alone uses the limit in force', () => {
   withV2((fx, m, dir) => {
     m.apply({ memory: { limit: 1000 } });
-    m.update({ memory: { swap: 1500 } });
+    sync(m.update({ memory: { swap: 1500 } }));
     assert.is(read(path.join(dir, 'memory.swap.max')), '500');
     fx.fs.set(path.join(dir, 'memory.current'), '900');
     expectError(() => m.update({ memory: { limit: 800, checkBeforeUpdate: true } }), 'INVALID_CONFIG', 'linux.resources.memory.limit', /already uses 900/);
@@ -209,9 +209,9 @@ test('cpu: weight from shares, cpu.max forms, burst, idle, cpuset', () => {
 test('cpu: update keeps the half of cpu.max it was not given', () => {
   withV2((fx, m, dir) => {
     fx.fs.set(path.join(dir, 'cpu.max'), '50000 100000\n');
-    m.update({ cpu: { period: 200000 } });
+    sync(m.update({ cpu: { period: 200000 } }));
     assert.is(read(path.join(dir, 'cpu.max')), '50000 200000');
-    m.update({ cpu: { quota: 10000 } });
+    sync(m.update({ cpu: { quota: 10000 } }));
     assert.is(read(path.join(dir, 'cpu.max')), '10000 200000');
   });
 });
@@ -237,7 +237,7 @@ test('pids.max: 0 is a limit (runtime-spec 1.3, runc 1.4), negative is max; with
 });
 
 test('io: converted io.weight, io.max throttles (0 lifts the limit)', () => {
-  withV2((fx, m, dir) => {
+  withV2((fx, m) => {
     m.apply({
       blockIO: {
         weight: 500,
@@ -339,7 +339,7 @@ test('devices: programs attached before are detached after the new one is attach
     assert.equal(calls.map((c) => `${c.op}${c.op === 'detach' || c.op === 'close' ? ' ' + (c.args.at(-1) as number) : ''}`), ['query', 'load', 'attach', 'detach 7', 'detach 8', 'close 7', 'close 8', 'close 100']);
     // update leaves device rules alone unless given
     calls.length = 0;
-    m.update({ pids: { limit: 1 } });
+    sync(m.update({ pids: { limit: 1 } }));
     assert.equal(calls, []);
   } finally {
     fx.cleanup();
@@ -443,7 +443,7 @@ test('create refuses a cgroup that already holds processes or is frozen (runc â‰
       expectError(() => m.create(), 'INVALID_CONFIG', 'linux.cgroupsPath', re);
       assert.equal(m.pids(), [], `${label}: its processes are not the container's`);
       assert.is(m.killAll!(), false, `${label}: nothing killed`);
-      m.destroy();
+      sync(m.destroy());
       assert.ok(fs.existsSync(dir), `${label}: the cgroup stays`);
       assert.equal(fx.fs.valuesWritten('cgroup.kill'), []);
     } finally {
@@ -501,7 +501,7 @@ test('record round trip and nested relative path', () => {
     assert.is(m.path, '/capsa/pod/x');
     const loaded = loadCgroupManager(JSON.parse(JSON.stringify(m.toJSON())), { fs: fx.fs, deviceFilter: fakeBpf([]), sleep: () => {} });
     assert.equal(loaded.toJSON(), m.toJSON());
-    loaded.destroy();
+    sync(loaded.destroy());
     assert.not.ok(fs.existsSync(dir));
     assert.not.ok(fs.existsSync(path.join(fx.root, 'capsa')));
   }, { cgroupsPath: 'pod/x' });
@@ -514,9 +514,9 @@ test('a record written before create() finished (creating): destroy removes the 
     const rec = { ...m.toJSON(), creating: true };
     const leaf = path.join(fx.root, m.path);
     fx.fs.mkdir(leaf);
-    loadCgroupManager({ ...rec, creating: false }, { fs: fx.fs, sleep: () => {} }).destroy();
+    sync(loadCgroupManager({ ...rec, creating: false }, { fs: fx.fs, sleep: () => {} }).destroy());
     assert.ok(fs.existsSync(leaf), 'not recorded, not flagged: kept');
-    loadCgroupManager(rec, { fs: fx.fs, sleep: () => {} }).destroy();
+    sync(loadCgroupManager(rec, { fs: fx.fs, sleep: () => {} }).destroy());
     assert.not.ok(fs.existsSync(leaf));
   } finally {
     fx.cleanup();

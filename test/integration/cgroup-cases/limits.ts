@@ -47,7 +47,7 @@ const fieldConfig = (dev: { major: number; minor: number } | undefined, hugetlb:
 });
 
 export function limitCases(c: CgroupContext): void {
-  const { test, withBundle, runDetached, created, capsa, capsaOk, capsaToFiles, state, waitStatus } = c;
+  const { test, withBundle, runDetached, created, capsa, capsaOk, state, waitStatus } = c;
 
   test(`every linux.resources field this ${LAYOUT} host supports lands in its cgroup file`, async () => {
     const dev = blockDevice();
