@@ -151,30 +151,48 @@ Channel* ChannelOfLocked(napi_env env) {
 }
 
 // Runs on the owner's thread for each fired watch. env is null when the
-// function is torn down with calls still queued: Teardown handles those.
+// function is torn down with calls still queued: Teardown handles those. The
+// watch stays in the map until JavaScript has run its callback (and so taken
+// over the fd): while a worker is torn down Node still dispatches queued calls,
+// but JavaScript can no longer run, and Teardown must then close the fd.
 void Deliver(napi_env env, napi_value, void* context, void* data) {
   if (!env) return;
   auto* ch = static_cast<Channel*>(context);
-  Watch* w;
+  const int id = (int)(intptr_t)data;
+  napi_ref callback;
   {
     std::lock_guard<std::mutex> g(mu);
-    auto it = watches.find((int)(intptr_t)data);
+    auto it = watches.find(id);
     if (it == watches.end() || it->second->env != env) return;  // unwatched after it fired
-    w = it->second;
-    watches.erase(it);
+    callback = it->second->callback;
   }
-  if (w->ref) Unref(ch, env);
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) {
-    delete w;  // JavaScript cannot run; the env's teardown is on its way
-    return;
-  }
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;  // JavaScript cannot run: Teardown takes it
   napi_value fn = nullptr, global = nullptr, arg = nullptr, result = nullptr;
-  bool ready = napi_get_reference_value(env, w->callback, &fn) == napi_ok && fn != nullptr &&
+  bool ready = napi_get_reference_value(env, callback, &fn) == napi_ok && fn != nullptr &&
                napi_get_global(env, &global) == napi_ok && napi_create_int32(env, 0, &arg) == napi_ok;
-  napi_delete_reference(env, w->callback);
-  delete w;
-  if (ready && napi_call_function(env, global, fn, 1, &arg, &result) == napi_pending_exception) {
+  napi_status status = ready ? napi_call_function(env, global, fn, 1, &arg, &result) : napi_generic_failure;
+  bool threw = false;
+  napi_is_exception_pending(env, &threw);
+  if (status == napi_ok || threw) {
+    // The callback ran: the fd is JavaScript's now. (It may have unwatched
+    // this id itself, which removed the record already.)
+    Watch* w = nullptr;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      auto it = watches.find(id);
+      if (it != watches.end() && it->second->env == env) {
+        w = it->second;
+        watches.erase(it);
+      }
+    }
+    if (w) {
+      if (w->ref) Unref(ch, env);
+      napi_delete_reference(env, w->callback);
+      delete w;
+    }
+  }
+  if (threw) {
     // A throwing callback is an uncaught exception, as for any event callback.
     napi_value error;
     if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
