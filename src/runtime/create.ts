@@ -156,16 +156,9 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   }
   // Loaded only for configs with a filter (keeps the CLI's other paths light).
   const seccomp = spec.linux?.seccomp ? (require('../seccomp') as typeof import('../seccomp')).compileSeccomp(spec.linux.seccomp) : undefined;
-  // Engines' profiles list syscalls of other architectures (docker's lists
-  // arm-only ones): skipping those is routine, a debug note. A name no
-  // architecture knows is likely a typo: that one is a warning.
   if (seccomp) {
-    const sc = require('../seccomp') as typeof import('../seccomp');
-    for (const m of seccomp.warnings) {
-      const name = /syscall "([^"]+)" is not known/.exec(m)?.[1];
-      const knownElsewhere = name !== undefined && (sc.NAMES_ON_OTHER_ARCHES.has(name) || Object.values(sc.ARCHES).some((a) => sc.syscallNumber(a, name) !== undefined));
-      if (knownElsewhere) opts.onDebug?.(m); else warn(m);
-    }
+    seccomp.warnings.forEach(warn);
+    seccomp.notes.forEach((m) => opts.onDebug?.(m));
   }
 
   const { detectLsm, planContainerLsm } = require('../security/lsm') as typeof import('../security/lsm');

@@ -11,8 +11,10 @@ export interface CompiledSeccomp {
   program: Buffer;
   /** SECCOMP_FILTER_FLAG_* bits to pass to seccomp(SECCOMP_SET_MODE_FILTER). */
   flags: number;
-  /** Things skipped or adjusted, one line each, for the caller to log. */
+  /** Things skipped or adjusted that the user should hear of, one line each. */
   warnings: string[];
+  /** Routine skips (a syscall only other ABIs have), one line each, for a debug log. */
+  notes: string[];
   /**
    * Some rule returns SCMP_ACT_NOTIFY: flags include NEW_LISTENER, and the
    * fd seccomp() returns must reach the agent at listenerPath.
@@ -41,16 +43,17 @@ export function compileSeccomp(profile: Seccomp, arch: NodeJS.Architecture = pro
   const raw: unknown = profile;
   if (!isObject(raw)) throw invalid('linux.seccomp', 'must be an object');
   const warnings: string[] = [];
+  const notes: string[] = [];
   const defaultAction = parseDefaultAction(raw);
   validateListener(raw);
   const rules = parseRules(raw.syscalls);
   const native = nativeArch(arch);
   const arches = selectArches(raw.architectures, native, warnings);
-  const plan = planFilter(rules, arches, defaultAction, warnings);
+  const plan = planFilter(rules, arches, defaultAction, { warnings, notes });
   const specAllow = host.specAllowSupported ?? kernelAtLeast(os.release(), 4, 17);
   const flags = parseFlags(raw.flags, plan.needsNotifyListener, warnings, specAllow);
   const listener = plan.needsNotifyListener ? notifyListener(raw, rules) : undefined;
-  return { program: emitFilter(plan, native.bigEndian), flags, warnings, needsNotifyListener: plan.needsNotifyListener, ...(listener ? { listener } : {}) };
+  return { program: emitFilter(plan, native.bigEndian), flags, warnings, notes, needsNotifyListener: plan.needsNotifyListener, ...(listener ? { listener } : {}) };
 }
 
 /** Whether a `uname -r` string is at least major.minor. */

@@ -15,7 +15,7 @@
 // allow-list would otherwise answer EPERM.
 
 import { SECCOMP_RET, isNotifyAction } from './actions';
-import { ArchInfo, AUDIT_ARCH, X32_SYSCALL_BIT, syscallNumber } from './arch';
+import { ArchInfo, ARCHES, AUDIT_ARCH, NAMES_ON_OTHER_ARCHES, X32_SYSCALL_BIT, syscallNumber } from './arch';
 import { enosysZones, type Zone } from './enosys';
 import { NEXT, ProgramBuilder } from './bpf';
 import { emitCondition, splitU64 } from './conditions';
@@ -52,9 +52,10 @@ export function planFilter(
   rules: readonly SyscallRule[],
   arches: readonly ArchInfo[],
   defaultAction: number,
-  warnings: string[],
+  report: { warnings: string[]; notes: string[] },
   enosysStub = true,
 ): FilterPlan {
+  const { warnings } = report;
   const byArch = new Map<ArchInfo, Map<number, SyscallRule[]>>(arches.map((a) => [a, new Map()]));
   const unknown = new Set<string>();
   for (const rule of rules) {
@@ -72,9 +73,12 @@ export function planFilter(
       }
       if (!known && !unknown.has(name)) {
         unknown.add(name);
-        // Names are routinely listed for ABIs not covered (docker's profile
-        // does), so only a name no covered ABI knows is worth a warning.
-        warnings.push(`seccomp: syscall "${name}" is not known on ${arches.map((a) => a.name).join(', ')}, ignoring it`);
+        // Engines' profiles routinely list syscalls of ABIs the filter does
+        // not cover (docker's lists arm-only ones): a note for the debug log.
+        // A name no ABI knows is likely a typo: that one is a warning.
+        const text = `seccomp: syscall "${name}" is not known on ${arches.map((a) => a.name).join(', ')}, ignoring it`;
+        if (knownOnOtherArches(name)) report.notes.push(text);
+        else warnings.push(text);
       }
     }
   }
@@ -90,6 +94,10 @@ export function planFilter(
     return { arch, ranges: toRanges(decisions, zones) };
   });
   return { arches: plans, defaultAction, needsNotifyListener };
+}
+
+function knownOnOtherArches(name: string): boolean {
+  return NAMES_ON_OTHER_ARCHES.has(name) || Object.values(ARCHES).some((a) => syscallNumber(a, name) !== undefined);
 }
 
 /** Rules in config order; drop those that cannot change the outcome. */

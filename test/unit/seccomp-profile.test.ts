@@ -152,6 +152,18 @@ test('unknown syscall names are skipped with one warning each', () => {
   assert.is(runFilter(program, { nr: READ, arch: X86_64 }), SECCOMP_RET.ALLOW);
 });
 
+test('a syscall only other ABIs have (arm\'s cacheflush, mips\' sysmips) is a debug note, not a warning; a name no ABI has is a warning', () => {
+  const { warnings, notes } = compileSeccomp(
+    { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read', 'cacheflush', 'sysmips', 'not_a_syscall'], action: 'SCMP_ACT_ALLOW' }] },
+    'x64',
+  );
+  assert.equal(warnings, ['seccomp: syscall "not_a_syscall" is not known on SCMP_ARCH_X86_64, ignoring it']);
+  assert.equal(notes, [
+    'seccomp: syscall "cacheflush" is not known on SCMP_ARCH_X86_64, ignoring it',
+    'seccomp: syscall "sysmips" is not known on SCMP_ARCH_X86_64, ignoring it',
+  ]);
+});
+
 test('a name known to one listed ABI but not another is not warned about', () => {
   // socketcall exists on i386 only; arch_prctl on x86_64 (and i386)
   const { program, warnings } = compileSeccomp(
