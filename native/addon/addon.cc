@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterWatches(env, exports);
   RegisterSpawn(env, exports);
   RegisterCgroupBpf(env, exports);
+  RegisterNetlink(env, exports);
   return exports;
 }
 

@@ -9,6 +9,7 @@
 //   spawn.cc       posix_spawn of capsa-init on a pool thread, sealed copies
 //   leftovers.cc   what a thread torn down mid-operation leaves behind
 //   cgroup_bpf.cc  v2 device filters (bpf(2))
+//   netlink.cc     rtnetlink requests (linux.netDevices)
 #pragma once
 #include <napi.h>
 
@@ -72,3 +73,4 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports);
 void RegisterWatches(Napi::Env env, Napi::Object exports);
 void RegisterSpawn(Napi::Env env, Napi::Object exports);
 void RegisterCgroupBpf(Napi::Env env, Napi::Object exports);
+void RegisterNetlink(Napi::Env env, Napi::Object exports);

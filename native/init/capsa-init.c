@@ -435,6 +435,8 @@ static const op_handler op_table[] = {
   [OP_CPU_AFFINITY] = op_cpu_affinity,
   [OP_MEMPOLICY] = op_mempolicy,
   [OP_IDMAP_TREE] = op_idmap_tree,
+  [OP_NETDEV_UP] = op_netdev_up,
+  [OP_NETDEV_CHECK] = op_netdev_check,
 };
 
 static void run_op(struct op *op) {

@@ -99,6 +99,9 @@ int idmap_take_tree(const char *source);
 void idmap_close_userns(void);
 int capsa_probe_idmap(void);
 int capsa_probe_seccomp(void);
+/* netdev.c */
+void op_netdev_up(struct reader *r);
+void op_netdev_check(struct reader *r);
 /* selfclone.c, privproc.c */
 int capsa_run_sealed(char **argv);
 int capsa_private_procfs(void);

@@ -27,6 +27,10 @@
  *         TS  -> P   MSG_ACK after writing /proc/P/{setgroups,uid_map,gid_map}
  *   5     P          unshare(time) + offsets; clone(CLONE_PARENT|new ns flags)
  *   6     P   -> TS  MSG_CHILD(val=host pid of C); P exits 0
+ *   6b    C   -> TS  MSG_SYNC(val=SYNC_NETDEV) when linux.netDevices is set:
+ *         TS  -> C   MSG_ACK after moving the links into C's network namespace
+ *                    (RTM_NEWLINK with IFLA_NET_NS_FD, from the runtime's own);
+ *                    C adds their addresses and sets them up (OP_NETDEV_UP)
  *   7     C          mounts, devices, pivot_root, hostname, sysctl, rlimits,
  *                    credentials, cwd, PATH lookup
  *         C   -> TS  MSG_SYNC(val=SYNC_HOOKS) before pivot_root when the
@@ -84,6 +88,7 @@ enum sync_code {
   SYNC_MAPS = 2,
   SYNC_HOOKS = 3,
   SYNC_SECCOMP = 4, /* the notify listener was sent on OP_SECCOMP's socket */
+  SYNC_NETDEV = 5,
 };
 
 enum error_kind {
@@ -188,6 +193,12 @@ enum op_code {
                              u64 attr_set, u64 attr_clr, u32 recursive attrs (the
                              mount's flags, set before C exists).
                              OP_MOUNT kind 3 (idmapped) attaches the trees in order. */
+  OP_NETDEV_UP = 51,      /* str name, u32 host index, strs "addr/prefixlen": a link the
+                             runtime moved in (SYNC_NETDEV): add the addresses, set it
+                             up. The index finds a name given as a "%d" template. */
+  OP_NETDEV_CHECK = 52,   /* str name: fail (EEXIST) if this network namespace already has
+                             a link of that name — before SYNC_NETDEV, since the kernel
+                             moves a link first and renames it after */
 };
 
 /*
@@ -256,6 +267,8 @@ static inline const char *op_fields(unsigned code) {
   case OP_CPU_AFFINITY: return "blob u32";
   case OP_MEMPOLICY: return "u32 u32s";
   case OP_IDMAP_TREE: return "u32 str str strs u32 u32 str str str u64 u64 u32";
+  case OP_NETDEV_UP: return "str u32 strs";
+  case OP_NETDEV_CHECK: return "str";
   default: return 0;
   }
 }

@@ -61,7 +61,7 @@ function memoryV1(ctx: V1Context, m: Memory | undefined): void {
   const limit = m.limit ?? 0;
   let swap = m.swap ?? 0;
   const anything = limit !== 0 || swap !== 0 || (m.reservation ?? 0) !== 0 || (m.kernel ?? 0) !== 0 || (m.kernelTCP ?? 0) !== 0 ||
-    (m.swappiness !== undefined && m.swappiness !== -1) || !!m.disableOOMKiller;
+    (m.swappiness !== undefined && m.swappiness !== -1) || !!m.disableOOMKiller || m.useHierarchy !== undefined;
   if (!anything) return;
   const dir = need(ctx, 'memory', f);
   // Unlimited memory with no swap setting: unlimited memory+swap too, else memsw would cap it.
@@ -92,6 +92,18 @@ function memoryV1(ctx: V1Context, m: Memory | undefined): void {
   kernelMemory(w, dir, `${f}.kernelTCP`, 'memory.kmem.tcp.limit_in_bytes', m.kernelTCP);
   if (m.swappiness !== undefined && m.swappiness !== -1) w.write(`${f}.swappiness`, dir, 'memory.swappiness', String(m.swappiness));
   if (m.disableOOMKiller) w.write(`${f}.disableOOMKiller`, dir, 'memory.oom_control', '1');
+  if (m.useHierarchy !== undefined) useHierarchyV1(w, dir, `${f}.useHierarchy`, m.useHierarchy);
+}
+
+// Kernels since 5.10 account hierarchically always: memory.use_hierarchy
+// reads 1 and refuses 0 (EINVAL).
+function useHierarchyV1(w: CgroupWriter, dir: string, field: string, on: boolean): void {
+  try {
+    w.write(field, dir, 'memory.use_hierarchy', on ? '1' : '0');
+  } catch (e) {
+    if (on || (e as CapsaError).errno !== 'EINVAL') throw e;
+    throw unsupported(field, 'false cannot be honoured: this kernel always accounts memory hierarchically (memory.use_hierarchy refuses 0)');
+  }
 }
 
 // Kernel memory limits are deprecated (gone or refusing writes on new

@@ -78,6 +78,8 @@ function memoryV2(ctx: V2Context, m: Memory | undefined): void {
   if (m.kernel !== undefined && m.kernel !== 0) w.warn(`${f}.kernel is ignored: cgroup v2 accounts kernel memory in memory.max`);
   if (m.kernelTCP !== undefined && m.kernelTCP !== 0) w.warn(`${f}.kernelTCP is ignored: cgroup v2 accounts kernel memory in memory.max`);
   if (m.disableOOMKiller) w.warn(`${f}.disableOOMKiller is ignored: cgroup v2 cannot disable the OOM killer`);
+  // cgroup v2 always accounts hierarchically: true is what it does, false cannot be had.
+  if (m.useHierarchy === false) throw new CapsaError('UNSUPPORTED', `${f}.useHierarchy: false cannot be honoured: cgroup v2 always accounts memory hierarchically`, { configPath: `${f}.useHierarchy` });
 }
 
 function cpuV2(ctx: V2Context, c: Cpu | undefined): void {

@@ -52,6 +52,7 @@ export function validateResources(r: Resources | undefined, layout: CgroupLayout
   if (m) {
     for (const k of ['limit', 'reservation', 'swap', 'kernel', 'kernelTCP'] as const) int(`${R}.memory.${k}`, m[k], -1);
     int(`${R}.memory.swappiness`, m.swappiness, -1, 100, `${m.swappiness} is not in [0, 100]`);
+    if (m.useHierarchy !== undefined && m.useHierarchy !== null && typeof m.useHierarchy !== 'boolean') throw invalid(`${R}.memory.useHierarchy`, `${describe(m.useHierarchy)} is not a boolean`);
     const limit = m.limit ?? 0;
     const swap = m.swap ?? 0;
     if (limit > 0 && swap > 0 && swap < limit) {

@@ -8,7 +8,7 @@ import { logDebug, logError, logWarning, type LogTarget } from './log';
 
 declare const CAPSA_VERSION: string;
 const VERSION = typeof CAPSA_VERSION === 'string' ? CAPSA_VERSION : '0.0.0-dev';
-export const SPEC_VERSION = '1.2.0';
+export const SPEC_VERSION = '1.3.0';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root', type: 'string' },

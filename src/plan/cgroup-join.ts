@@ -18,6 +18,11 @@ export interface CgroupJoin {
   intoClone: boolean;
 }
 
+/** linux.intelRdt: join the resctrl group (and MON group) by writing "0" (this process) to their tasks files. */
+export function resctrlJoinOps(tasksFiles: readonly string[]): Op[] {
+  return tasksFiles.map((file) => ({ op: 'joinCgroup', file, optional: 0, configPath: 'linux.intelRdt', what: `join resctrl group ${file.slice(0, file.lastIndexOf('/'))}` }));
+}
+
 /** `writeProcs`: join v2 by writing cgroup.procs, not by CLONE_INTO_CGROUP (user namespace, or a cgroup namespace joined). */
 export function cgroupJoinOps(membership: CgroupMembership | undefined, writeProcs: boolean): CgroupJoin {
   if (!membership) return { ops: [{ op: 'sync', code: SYNC.READY, what: 'join cgroups' }], intoClone: false };

@@ -5,7 +5,7 @@ import type { NamespaceType, Process } from '../spec/types';
 import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, type LsmExec, type PlanSeccomp } from './process';
 import { CLONE, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
-import { cgroupJoinOps } from './cgroup-join';
+import { cgroupJoinOps, resctrlJoinOps } from './cgroup-join';
 import { execAffinity, finalAffinityOps, initialAffinityOp, ioPriorityOps, memoryPolicyOps, schedulerOps, type HostTopology } from './process-attrs';
 import type { MemoryPolicy } from '../spec/types';
 
@@ -25,6 +25,8 @@ export interface ExecInput {
   memoryPolicy?: MemoryPolicy;
   /** CPUs and NUMA nodes online here. */
   topology?: HostTopology;
+  /** linux.intelRdt: the container's resctrl tasks files. */
+  resctrlTasks?: string[];
 }
 
 const NS_FLAG: Record<NamespaceType, number> = {
@@ -42,7 +44,7 @@ export function compileExec(input: ExecInput): Op[] {
   const topology = input.topology ?? {};
   const affinity = execAffinity(proc, topology);
   // initial: where capsa-init runs until it is in the container's cgroup.
-  const ops: Op[] = [initialAffinityOp(affinity.initial), ...cgroupJoinOps(input.cgroupMembership, writeProcs).ops];
+  const ops: Op[] = [initialAffinityOp(affinity.initial), ...resctrlJoinOps(input.resctrlTasks ?? []), ...cgroupJoinOps(input.cgroupMembership, writeProcs).ops];
   for (const type of JOIN_ORDER) {
     if (input.namespaces.includes(type)) ops.push({ op: 'setnsPid', pid: input.containerPid, nstype: NS_FLAG[type], what: `join the container's ${type} namespace` });
   }

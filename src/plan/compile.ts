@@ -9,7 +9,7 @@ import { namespaces, refuseMountsWithoutMountNamespace, rootPropagation, sysctlO
 import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, withHome, type LsmExec, type PlanSeccomp } from './process';
 import { CLONE, CREATE, MOUNT_KIND, RECURSIVE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
-import { cgroupJoinOps } from './cgroup-join';
+import { cgroupJoinOps, resctrlJoinOps } from './cgroup-join';
 import { idmappedMountOps, isIdmapped } from './idmap-mounts';
 import { execAffinity, initialAffinityOp, ioPriorityOps, memoryPolicyOps, schedulerOps, type HostTopology } from './process-attrs';
 import { normalizeDestination, protectedPathOps, SPECIAL_FS } from './protected-paths';
@@ -45,6 +45,12 @@ export interface CompileInput {
   id?: string;
   /** --no-new-keyring */
   noNewKeyring?: boolean;
+  /** linux.mountLabel, only where SELinux is enabled: the context= of the filesystems mounted for the container. */
+  mountLabel?: string;
+  /** linux.netDevices as planned on this host (src/runtime/netdev.ts): moved in at SYNC_NETDEV, then brought up. */
+  netDevices?: { field: string; name: string; index: number; addresses: string[] }[];
+  /** linux.intelRdt: resctrl tasks files capsa-init writes "0" to before its clone. */
+  resctrlTasks?: string[];
   /** Whether the bind source of each mount is a directory (looked up by the caller). */
   isDirectory: (hostPath: string) => boolean;
   /** MOUNT_ATTR_* flags to clear on the container's root (an image overlay is nosuid,nodev on the host). */
@@ -106,7 +112,7 @@ function hostOpens(input: CompileInput, ns: Namespaces): Op[] {
 function preCloneOps(input: CompileInput, ns: Namespaces, membership: CgroupMembership | undefined): Op[] {
   const { spec } = input;
   const join = cgroupJoinOps(membership, ns.fresh.has('user') || ns.joined.has('user'));
-  const ops: Op[] = [...join.ops, ...hostOpens(input, ns)];
+  const ops: Op[] = [...resctrlJoinOps(input.resctrlTasks ?? []), ...join.ops, ...hostOpens(input, ns)];
   for (const type of JOIN_ORDER) {
     const p = ns.joined.get(type);
     if (p !== undefined) ops.push({ op: 'setns', path: p, nstype: NS_FLAG[type], configPath: 'linux.namespaces', what: `join ${type} namespace ${p}` });
@@ -141,7 +147,8 @@ function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warn
   const type = m.type ?? (opts.bind ? 'bind' : '');
   if (isIdmapped(m, opts)) {
     // The tree is made in P, in the host's namespaces (idmap-mounts.ts).
-    const { tree, mount } = idmappedMountOps(m, i, opts, opts.bind ? '' : type, input.spec, ns, input.bundle, input.isDirectory);
+    const treeOpts = opts.bind ? opts : { ...opts, data: withMountLabel(opts.data, type, input.mountLabel) };
+    const { tree, mount } = idmappedMountOps(m, i, treeOpts, opts.bind ? '' : type, input.spec, ns, input.bundle, input.isDirectory);
     idmapTrees.push(tree);
     if (!opts.bind && SPECIAL_FS.has(type) && mount.op === 'mount') Object.assign(mount, { noSymlinks: 1, destination: normalizeDestination(m.destination) });
     return [mount];
@@ -162,10 +169,23 @@ function mountOps(m: Mount, i: number, input: CompileInput, ns: Namespaces, warn
   const fallback = type === 'sysfs' && ns.fresh.has('user') ? '/sys' : '';
   const destination = noSymlinks ? normalizeDestination(m.destination) : m.destination;
   return [{
-    ...base, op: 'mount', kind: MOUNT_KIND.FS, source: m.source ?? type, destination, fstype: type,
+    ...base, data: withMountLabel(base.data, type, input.mountLabel),
+    op: 'mount', kind: MOUNT_KIND.FS, source: m.source ?? type, destination, fstype: type,
     create: CREATE.DIR, recursive: opts.recursive, fallbackBindSource: fallback, copyUp: opts.copyUp ? 1 : 0,
     what: `mount "${m.source ?? type}" on "${m.destination}"`,
   }];
+}
+
+// runc's choice: proc, sysfs and mqueue keep their own labels (bind mounts
+// keep the source's); every other filesystem mounted for the container gets
+// the context= option. capsa-init hands each option to fsconfig(2) as one
+// key and value, so the label goes unquoted (mount(2)'s comma-separated data,
+// which runc writes, needs context="..." around a level like s0:c1,c2).
+const UNLABELLED = new Set(['proc', 'sysfs', 'mqueue', 'cgroup', 'cgroup2']);
+
+export function withMountLabel(data: string[], fstype: string, label: string | undefined): string[] {
+  if (!label || UNLABELLED.has(fstype) || data.some((d) => d.startsWith('context='))) return data;
+  return [...data, `context=${label}`];
 }
 
 type MountBase = Pick<Extract<Op, { op: 'mount' }>, 'attrSet' | 'attrClear' | 'propagation' | 'data' | 'fallbackBindSource' | 'copyUp' | 'slot' | 'noSymlinks' | 'configPath'>;
@@ -185,7 +205,7 @@ function cgroupMountOps(m: Mount, base: MountBase, input: CompileInput, ns: Name
   const ro = (BigInt(base.attrSet) & 1n) !== 0n;
   const ops: Op[] = [{
     ...base, op: 'mount', kind: MOUNT_KIND.FS, source: 'tmpfs', destination: m.destination, fstype: 'tmpfs',
-    attrSet: BigInt(base.attrSet) & ~1n, create: CREATE.DIR, recursive: 0, data: ['mode=755'], what,
+    attrSet: BigInt(base.attrSet) & ~1n, create: CREATE.DIR, recursive: 0, data: withMountLabel(['mode=755'], 'tmpfs', input.mountLabel), what,
   }];
   // Only the v1 hierarchies, as runc does: a "cgroup" mount on a hybrid host
   // does not show the unified (v2) one.
@@ -219,6 +239,14 @@ export function compile(input: CompileInput): Plan {
 
   ops.push({ op: 'setsid', what: 'start a new session' });
   ops.push(...memoryPolicyOps(spec.linux?.memoryPolicy, topology));
+  if (input.netDevices?.length) {
+    // The kernel moves a link, then renames it: a taken name must be found first.
+    for (const d of input.netDevices) ops.push({ op: 'netdevCheck', name: d.name, configPath: d.field, what: `move it in as "${d.name}"` });
+    ops.push({ op: 'sync', code: SYNC.NETDEV, configPath: 'linux.netDevices', what: 'move network devices into the container' });
+    for (const d of input.netDevices) {
+      ops.push({ op: 'netdevUp', name: d.name, index: d.index, addresses: d.addresses, configPath: d.field, what: `set up network device ${d.name}` });
+    }
+  }
   if (ns.fresh.has('network')) ops.push({ op: 'loopbackUp', configPath: 'linux.namespaces', what: 'bring up the loopback interface' });
   if (!input.noNewKeyring) ops.push({ op: 'sessionKeyring', name: `_ses.${input.id ?? 'capsa'}`, what: 'join a new session keyring' });
   const persona = spec.linux?.personality;

@@ -87,6 +87,8 @@ export const OPS = {
       ['attrSet', 'u64'], ['attrClear', 'u64'], ['recursiveAttr', 'u32'],
     ],
   },
+  netdevUp: { code: 51, fields: [['name', 'str'], ['index', 'u32'], ['addresses', 'strs']] },
+  netdevCheck: { code: 52, fields: [['name', 'str']] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OPS;
@@ -124,7 +126,7 @@ export const CLONE = {
 } as const;
 
 // Sync points and message types (protocol.h).
-export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3, SECCOMP: 4 } as const;
+export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3, SECCOMP: 4, NETDEV: 5 } as const;
 export const MSG = { SYNC: 1, CHILD: 2, CREATED: 3, ERROR: 4, WARN: 5, DEBUG: 6, ACK: 100, ABORT: 101 } as const;
 /** MSG_ERROR's val: a refusal's detail is the whole message; a syscall's gets the errno's text added. */
 export const ERR = { SYSCALL: 0, REFUSED: 1 } as const;

@@ -6,6 +6,7 @@ import { CapsaError, fromSystemError } from '../errors';
 import type { CgroupManager } from '../cgroups/manager';
 import { compile } from '../plan/compile';
 import { loadBundleSpec } from '../spec/load';
+import { newerSpecWarning } from '../spec/known-fields';
 import type { IdMapping, NamespaceType, Spec } from '../spec/types';
 import { type ContainerDir, type StateRecord, StateStore } from '../state/store';
 import { addon } from '../sys/addon';
@@ -147,6 +148,8 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   }
   const rootfs = resolveRootfs(bundle, spec);
   const warn = (m: string) => opts.onWarning?.(m);
+  const newer = newerSpecWarning(spec);
+  if (newer) warn(newer);
   const terminal = !!spec.process?.terminal;
   if (terminal && !opts.consoleSocket && !opts.foregroundTerminal) {
     throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if capsa will detach without setting console socket');
@@ -164,6 +167,8 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
   const { detectLsm, planContainerLsm } = require('../security/lsm') as typeof import('../security/lsm');
   const lsm = planContainerLsm(spec, detectLsm());
   lsm.warnings.forEach(warn);
+  // The links must exist before anything is made for the container.
+  const netDevices = spec.linux?.netDevices ? (require('./netdev') as typeof import('./netdev')).planNetDevices(spec) : [];
 
   // Before the claim: a /proc that cannot be read must leave nothing behind.
   myStartTime ??= ownStartTime();
@@ -212,6 +217,11 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     cgroup.apply(spec.linux?.resources, { withoutPids: true });
     cgroup.warnings?.forEach(warn);
     let warned = cgroup.warnings?.length ?? 0;
+    if (spec.linux?.intelRdt) {
+      const rdt = require('./resctrl') as typeof import('./resctrl');
+      record.intelRdt = rdt.setupIntelRdt(spec.linux.intelRdt, id, rdt.hostResctrlMount());
+      dir.write(record);
+    }
 
     const syncIndex = 3 + (opts.preserveFds ?? 0);
     const startHooks = spec.hooks?.startContainer?.length ? path.join(dir.dir, 'hook-state.json') : undefined;
@@ -226,6 +236,8 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
       consoleFd: consoleFd === undefined ? undefined : syncIndex + 1, hookStatePath: startHooks,
       id, noNewKeyring: opts.noNewKeyring, lsm, rootfsAttrClear: rootfsFlagsToClear(bundle, rootfs), rootfsMount: opts.rootfsMount,
       topology: hostTopology(spec.process, spec.linux?.memoryPolicy),
+      mountLabel: lsm.mountLabel, netDevices,
+      resctrlTasks: record.intelRdt && (require('./resctrl') as typeof import('./resctrl')).resctrlTasksFiles(record.intelRdt),
     });
     plan.warnings.forEach(warn);
     faultPoint('create:before-init');
@@ -252,6 +264,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
         await runHooks('createRuntime', spec.hooks?.createRuntime, state);
         await runHooks('createContainer', spec.hooks?.createContainer, state, { namespacesOf: pid });
       },
+      onNetDevices: (pid) => (require('./netdev') as typeof import('./netdev')).moveNetDevices(netDevices, pid),
       onChild: (pid) => {
         childPid = pid;
         record.pid = pid;
@@ -280,6 +293,7 @@ export async function createContainer(store: StateStore, id: string, opts: Creat
     return { record, dir, cgroup, stdio: result.stdio, ptyMaster };
   } catch (e) {
     await undoCreate(dir, cgroup, childPid ? { pid: childPid, startTime: record.initStartTime } : undefined);
+    if (record.intelRdt) (require('./resctrl') as typeof import('./resctrl')).removeIntelRdt(record.intelRdt, warn);
     // runtime-spec lifecycle: a failed create is destroyed, then poststop runs.
     if (spec.hooks?.poststop?.length) {
       await runHooksWarnOnly('poststop', spec.hooks.poststop, { ociVersion: spec.ociVersion, id, status: 'stopped', pid: 0, bundle, annotations: spec.annotations ?? {} }, warn).catch(() => {});

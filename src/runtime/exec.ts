@@ -151,6 +151,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       preserveFds, consoleFd: consoleFd === undefined ? undefined : 3 + preserveFds + 1, seccomp,
       cgroupMembership: execMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
       memoryPolicy: o.record.memoryPolicy, topology: hostTopology(proc, o.record.memoryPolicy),
+      resctrlTasks: o.record.intelRdt && (require('./resctrl') as typeof import('./resctrl')).resctrlTasksFiles(o.record.intelRdt),
     });
     let pid = 0;
     let childStart: number | undefined;

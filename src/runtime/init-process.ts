@@ -23,6 +23,8 @@ export interface InitHandlers {
   onChild(pid: number): void;
   /** It loaded a filter with a notify listener: hand it to the seccomp agent. */
   onSeccomp?(pid: number): void | Promise<void>;
+  /** The container process is in its network namespace: move linux.netDevices in. */
+  onNetDevices?(pid: number): void | Promise<void>;
 }
 
 export interface InitOptions {
@@ -237,6 +239,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
             if (!handlers.onSeccomp) throw new CapsaError('INTERNAL', 'container init passed a seccomp notify fd nobody asked for');
             await handlers.onSeccomp(childPid);
           }
+          else if (m.val === SYNC.NETDEV) await handlers.onNetDevices?.(childPid);
           ack();
           armTimer('continue after a sync point');
           return;

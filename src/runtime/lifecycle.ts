@@ -125,10 +125,28 @@ export async function startContainer(store: StateStore, id: string, opts: { time
     await waitStarted(o.dir.fifoPath, o.record, (opts.timeoutMs ?? 30_000) + hookTime);
     faultPoint('start:after-fifo');
     fs.rmSync(o.dir.fifoPath, { force: true });
-    const state = toOciState(o.record, 'running');
-    await runHooksWarnOnly('poststart', o.record.hooks?.poststart, state, opts.onWarning ?? (() => {}));
+    await runPoststart(o, opts.onWarning ?? (() => {}));
   } finally {
     o.dir.unlock();
+  }
+}
+
+/**
+ * runtime-spec 1.3 lifecycle step 9: a failing poststart hook is an error;
+ * the runtime stops the container and continues at step 12 — destroy it, then
+ * run the poststop hooks. (runc runs poststart at the end of `create` and
+ * destroys the container when one fails; the end state is the same.)
+ */
+async function runPoststart(o: Opened, warn: (m: string) => void): Promise<void> {
+  const hooks = o.record.hooks?.poststart;
+  if (!hooks?.length) return;
+  const h = require('./hooks') as typeof import('./hooks');
+  try {
+    await h.runHooks('poststart', hooks, toOciState(o.record, 'running'));
+  } catch (e) {
+    await killAndWait(o);
+    await destroy(o, warn);
+    throw e;
   }
 }
 
@@ -160,7 +178,9 @@ function signalAll(cgroup: CgroupManager | undefined, signal: number, paused = f
 export async function killContainer(store: StateStore, id: string, signal: number, all = false): Promise<void> {
   const o = await openLocked(store, id);
   try {
-    if (all) {
+    // Without a pid namespace of its own, the init's death does not take the
+    // container's other processes with it: SIGKILL goes to all of them (runc >= 1.2).
+    if (all || (signal === SIGKILL && !o.record.hasPrivatePidNs)) {
       // runc exits 0 for kill --all of a stopped container (the shim relies on it).
       signalAll(o.cgroup, signal, o.status === 'paused');
       // Frozen tasks only act on a signal once thawed; runc thaws for SIGKILL.
@@ -224,6 +244,7 @@ async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void>
       onWarning(`remove cgroup of ${o.record.id}: ${(e as Error).message}`);
     }
   }
+  if (o.record.intelRdt) (require('./resctrl') as typeof import('./resctrl')).removeIntelRdt(o.record.intelRdt, onWarning);
   faultPoint('delete:before-remove');
   o.dir.remove();
   await runHooksWarnOnly('poststop', o.record.hooks?.poststop, toOciState(o.record, 'stopped'), onWarning);

@@ -4,7 +4,7 @@
 
 import type { Mount, Namespace, Spec } from './types';
 
-export const SPEC_OCI_VERSION = '1.2.0';
+export const SPEC_OCI_VERSION = '1.3.0';
 
 // runc's small default capability set, the same in all four sets.
 const DEFAULT_CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];

@@ -1,8 +1,11 @@
-// `capsa features`: the runtime-spec "Features structure" (features.md,
-// features-linux.md). It states what capsa recognizes, decided at build time;
-// where the spec asks what is supported (seccomp enabled/actions/supportedFlags,
-// idmapped mounts), what this host's kernel accepts, asked of it by capsa-init.
+// `capsa features`: the runtime-spec 1.3 "Features structure" (features.md,
+// features-linux.md). It states what capsa recognizes and implements, decided
+// at build time; where the spec asks what is supported (seccomp
+// enabled/actions/supportedFlags, idmapped mounts), what this host's kernel
+// accepts, asked of it by capsa-init. Other facts of this host are added as
+// io.github.capsa.host.* annotations (features-host.ts).
 
+import { MPOL_FLAGS, MPOL_MODES } from '../plan/process-attrs';
 import { SECCOMP_ARCHS, SECCOMP_KNOWN_FLAGS } from '../seccomp/support';
 import { seccompSupport } from './seccomp-support';
 import { SPEC_OCI_VERSION } from './defaults';
@@ -18,21 +21,29 @@ export interface Features {
   linux: {
     namespaces: string[];
     capabilities: string[];
-    cgroup: { v1: boolean; v2: boolean; systemd: boolean; systemdUser: boolean; rdma: boolean };
-    seccomp: {
-      enabled: boolean;
-      actions: string[];
-      operators: string[];
-      archs: string[];
-      knownFlags: string[];
-      supportedFlags: string[];
-    };
+    cgroup: CgroupFeatures;
+    seccomp: SeccompFeatures;
     apparmor: { enabled: boolean };
     selinux: { enabled: boolean };
-    intelRdt: { enabled: boolean };
+    /** runtime-spec 1.3. */
+    memoryPolicy: { modes: string[]; flags: string[] };
+    intelRdt: { enabled: boolean; schemata: boolean; monitoring: boolean };
     mountExtensions: { idmap: { enabled: boolean } };
+    netDevices: { enabled: boolean };
   };
   annotations: Record<string, string>;
+  /** Annotations (a trailing "." is a prefix) whose effect may weaken isolation. */
+  potentiallyUnsafeConfigAnnotations: string[];
+}
+
+export interface CgroupFeatures { v1: boolean; v2: boolean; systemd: boolean; systemdUser: boolean; rdma: boolean }
+export interface SeccompFeatures {
+  enabled: boolean;
+  actions: string[];
+  operators: string[];
+  archs: string[];
+  knownFlags: string[];
+  supportedFlags: string[];
 }
 
 export const HOOKS = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'];
@@ -76,34 +87,91 @@ export const SECCOMP_OPERATORS = [
 // those this kernel accepts.
 export { SECCOMP_ARCHS, SECCOMP_KNOWN_FLAGS } from '../seccomp/support';
 
-/** A fresh Features object; callers may serialize or mutate it freely. */
-export function features(version: string = CAPSA_VERSION): Features {
+// One function per section, so each is filled by whoever implements it. They
+// state what capsa implements (features.md: "irrelevant to the actual
+// availability of the features in the host"); what this host offers goes in
+// the io.github.capsa.host.* annotations (see features-host.ts).
+
+/** systemd: the --systemd-cgroup driver (src/cgroups/systemd.ts); no user-manager (rootless) driver. */
+export function cgroupFeatures(): CgroupFeatures {
+  return { v1: true, v2: true, systemd: true, systemdUser: false, rdma: true };
+}
+
+/** enabled, actions and supportedFlags: what this kernel accepts (capsa-init asks it, seccomp-support.ts). */
+export function seccompFeatures(): SeccompFeatures {
   const seccomp = seccompSupport();
+  return {
+    enabled: seccomp.enabled,
+    actions: SECCOMP_ACTIONS.filter((a) => !seccomp.actions || seccomp.actions.includes(a)),
+    operators: [...SECCOMP_OPERATORS],
+    archs: [...SECCOMP_ARCHS],
+    knownFlags: [...SECCOMP_KNOWN_FLAGS],
+    supportedFlags: [...seccomp.flags],
+  };
+}
+
+/** process.apparmorProfile is applied (src/security/lsm.ts) where AppArmor is enabled. */
+export function apparmorFeatures(): { enabled: boolean } {
+  return { enabled: true };
+}
+
+/** process.selinuxLabel and linux.mountLabel are applied where SELinux is enabled. */
+export function selinuxFeatures(): { enabled: boolean } {
+  return { enabled: true };
+}
+
+/** linux.memoryPolicy: set_mempolicy in capsa-init (src/plan/process-attrs.ts). */
+export function memoryPolicyFeatures(): Features['linux']['memoryPolicy'] {
+  return { modes: Object.keys(MPOL_MODES), flags: Object.keys(MPOL_FLAGS) };
+}
+
+/** linux.intelRdt: closID, l3CacheSchema, memBwSchema, schemata, enableMonitoring (src/runtime/resctrl.ts). */
+export function intelRdtFeatures(): Features['linux']['intelRdt'] {
+  return { enabled: true, schemata: true, monitoring: true };
+}
+
+/**
+ * mounts[].uidMappings/gidMappings are applied (src/plan/idmap-mounts.ts)
+ * where this kernel can make an idmapped mount: capsa-init's probe says.
+ */
+export function mountExtensionsFeatures(): Features['linux']['mountExtensions'] {
+  return { idmap: { enabled: (require('./idmap-support') as typeof import('./idmap-support')).idmapSupport().enabled } };
+}
+
+/** linux.netDevices: moved in (and renamed) at create (src/runtime/netdev.ts). */
+export function netDevicesFeatures(): Features['linux']['netDevices'] {
+  return { enabled: true };
+}
+
+/** Annotations capsa acts on that can weaken isolation (none today). */
+export function potentiallyUnsafeConfigAnnotations(): string[] {
+  return [];
+}
+
+/**
+ * A fresh Features object; callers may serialize or mutate it freely.
+ * `host`: annotations describing this host (features-host.ts), added after capsa's own.
+ */
+export function features(version: string = CAPSA_VERSION, host: Record<string, string> = {}): Features {
+  const linux: Features['linux'] = {
+    namespaces: [...NAMESPACES],
+    capabilities: [...CAPABILITIES],
+    cgroup: cgroupFeatures(),
+    seccomp: seccompFeatures(),
+    apparmor: apparmorFeatures(),
+    selinux: selinuxFeatures(),
+    memoryPolicy: memoryPolicyFeatures(),
+    intelRdt: intelRdtFeatures(),
+    mountExtensions: mountExtensionsFeatures(),
+    netDevices: netDevicesFeatures(),
+  };
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: SPEC_OCI_VERSION,
     hooks: [...HOOKS],
     mountOptions: [...MOUNT_OPTIONS],
-    linux: {
-      namespaces: [...NAMESPACES],
-      capabilities: [...CAPABILITIES],
-      // systemd: --systemd-cgroup (transient scopes over D-Bus); not for a per-user systemd (rootless).
-      cgroup: { v1: true, v2: true, systemd: true, systemdUser: false, rdma: true },
-      // enabled, actions and supportedFlags: what this kernel accepts (capsa-init asks it)
-      seccomp: {
-        enabled: seccomp.enabled,
-        actions: SECCOMP_ACTIONS.filter((a) => !seccomp.actions || seccomp.actions.includes(a)),
-        operators: [...SECCOMP_OPERATORS],
-        archs: [...SECCOMP_ARCHS],
-        knownFlags: [...SECCOMP_KNOWN_FLAGS],
-        supportedFlags: [...seccomp.flags],
-      },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
-      intelRdt: { enabled: false },
-      // Probed on this host (a capsa-init child tries an idmapped mount).
-      mountExtensions: { idmap: { enabled: (require('./idmap-support') as typeof import('./idmap-support')).idmapSupport().enabled } },
-    },
-    annotations: { 'io.github.capsa.version': version },
+    linux,
+    annotations: { 'io.github.capsa.version': version, ...host },
+    potentiallyUnsafeConfigAnnotations: potentiallyUnsafeConfigAnnotations(),
   };
 }

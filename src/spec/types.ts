@@ -1,4 +1,4 @@
-// OCI runtime-spec 1.2 config.json types (Linux subset). Field names follow the spec.
+// OCI runtime-spec 1.3 config.json types (Linux subset). Field names follow the spec.
 
 export interface Spec {
   ociVersion: string;
@@ -245,8 +245,27 @@ export interface Linux {
   readonlyPaths?: string[];
   mountLabel?: string;
   personality?: { domain: string; flags?: string[] };
-  intelRdt?: Record<string, unknown>;
   memoryPolicy?: MemoryPolicy;
+  intelRdt?: IntelRdt;
+  /** runtime-spec 1.3: host links moved into the container's network namespace, keyed by host name. */
+  netDevices?: Record<string, NetDevice>;
+}
+
+export interface NetDevice {
+  /** The name inside the container; the host name when absent. */
+  name?: string;
+}
+
+export interface IntelRdt {
+  closID?: string;
+  l3CacheSchema?: string;
+  memBwSchema?: string;
+  /** runtime-spec 1.3: lines written to the schemata file after l3CacheSchema/memBwSchema. */
+  schemata?: string[];
+  /** runtime-spec 1.3 (replaces 1.1/1.2's enableCMT and enableMBM). */
+  enableMonitoring?: boolean;
+  enableCMT?: boolean;
+  enableMBM?: boolean;
 }
 
 /** runtime-spec state.md, plus runc's extra fields. */

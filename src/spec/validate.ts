@@ -160,6 +160,8 @@ function validateLinux(v: unknown): void {
   strList(l.maskedPaths, 'linux.maskedPaths').forEach((p, i) => absPath(p, `linux.maskedPaths[${i}]`));
   strList(l.readonlyPaths, 'linux.readonlyPaths').forEach((p, i) => absPath(p, `linux.readonlyPaths[${i}]`));
   optStr(l.mountLabel, 'linux.mountLabel');
+  validateNetDevices(l.netDevices);
+  validateIntelRdt(l.intelRdt);
   const offsets = optObj(l.timeOffsets, 'linux.timeOffsets');
   if (offsets) for (const [k, val] of Object.entries(offsets)) {
     if (k !== 'monotonic' && k !== 'boottime') fail(`linux.timeOffsets.${k}`, 'only "monotonic" and "boottime" clocks can be offset');
@@ -167,6 +169,52 @@ function validateLinux(v: unknown): void {
     optInt(o.secs, `linux.timeOffsets.${k}.secs`);
     optInt(o.nanosecs, `linux.timeOffsets.${k}.nanosecs`, 0, 999999999);
   }
+}
+
+// The kernel's dev_valid_name(): 1-15 bytes, not "." or "..", no "/", ":" or
+// whitespace. A "%d" (once) asks the kernel to pick a free number.
+function checkLinkName(name: string, path: string): void {
+  const bytes = Buffer.byteLength(name);
+  if (bytes === 0 || bytes >= 16) fail(path, `"${name}" is not a valid network device name (1 to 15 bytes)`);
+  if (name === '.' || name === '..' || /[/:\s]/.test(name)) fail(path, `"${name}" is not a valid network device name (no "/", ":" or whitespace, not "." or "..")`);
+  const percents = name.split('%').length - 1;
+  if (percents > 1 || (percents === 1 && !name.includes('%d'))) fail(path, `"${name}" is not a valid network device name (only one "%d" template is allowed)`);
+}
+
+function validateNetDevices(v: unknown): void {
+  const devices = optObj(v, 'linux.netDevices');
+  if (!devices) return;
+  const targets = new Map<string, string>();
+  for (const [hostName, dev] of Object.entries(devices)) {
+    const p = `linux.netDevices["${hostName}"]`;
+    checkLinkName(hostName, p);
+    if (hostName.includes('%')) fail(p, `"${hostName}" names a host device: a "%d" template is not allowed here`);
+    const o = obj(dev, p);
+    const name = optStr(o.name, `${p}.name`);
+    if (name !== undefined) checkLinkName(name, `${p}.name`);
+    const target = name || hostName;
+    if (!target.includes('%') && targets.has(target)) fail(`${p}.name`, `"${target}" is also the name of linux.netDevices["${targets.get(target)}"] in the container`);
+    targets.set(target, hostName);
+  }
+}
+
+function validateIntelRdt(v: unknown): void {
+  const rdt = optObj(v, 'linux.intelRdt');
+  if (!rdt) return;
+  const p = 'linux.intelRdt';
+  const closID = optStr(rdt.closID, `${p}.closID`);
+  if (closID !== undefined && closID !== '/' && (closID === '' || closID === '.' || closID === '..' || closID.includes('/') || /\s/.test(closID))) {
+    fail(`${p}.closID`, `"${closID}" is not a resctrl group name (no "/" or whitespace, not "." or ".."; "/" alone is the default group)`);
+  }
+  const l3 = optStr(rdt.l3CacheSchema, `${p}.l3CacheSchema`);
+  if (l3 !== undefined && l3.includes('\n')) fail(`${p}.l3CacheSchema`, 'must not contain a newline');
+  const mb = optStr(rdt.memBwSchema, `${p}.memBwSchema`);
+  if (mb !== undefined && !mb.startsWith('MB:')) fail(`${p}.memBwSchema`, `"${mb}" must start with "MB:"`);
+  if (mb !== undefined && mb.includes('\n')) fail(`${p}.memBwSchema`, 'must not contain a newline');
+  strList(rdt.schemata, `${p}.schemata`).forEach((line, i) => {
+    if (line.includes('\n')) fail(`${p}.schemata[${i}]`, 'must not contain a newline');
+  });
+  for (const flag of ['enableMonitoring', 'enableCMT', 'enableMBM']) optBool(rdt[flag], `${p}.${flag}`);
 }
 
 function validateHooks(v: unknown): void {

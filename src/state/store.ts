@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError, fromSystemError } from '../errors';
 import type { CgroupRecord } from '../cgroups/manager';
+import type { ResctrlRecord } from '../runtime/resctrl';
 import type { Hooks, MemoryPolicy, Process } from '../spec/types';
 import { addon, LOCK_EX, LOCK_NB, LOCK_UN } from '../sys/addon';
 import { checkContainerId } from './id';
@@ -33,6 +34,8 @@ export interface StateRecord {
   seccomp?: { program: string; flags: number; listener?: { path: string; metadata?: string } };
   /** linux.memoryPolicy, applied to exec'd processes too. */
   memoryPolicy?: MemoryPolicy;
+  /** linux.intelRdt: the resctrl groups the container's processes join. */
+  intelRdt?: ResctrlRecord;
 }
 
 export const DEFAULT_ROOT = '/run/capsa';

@@ -42,6 +42,8 @@ export interface Addon {
   writeAll(fd: number, data: Buffer): void;
   /** Calls back once when fd is readable; returns an id for unwatchPidfd. */
   watchReadable(fd: number, onReadable: (status: number) => void): number;
+  /** One rtnetlink request (NLM_F_ACK or NLM_F_DUMP) in this network namespace: its replies; a failure throws its errno. */
+  netlinkRoute(request: Buffer, what?: string): Buffer[];
 }
 
 export const LOCK_SH = 1;

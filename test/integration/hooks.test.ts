@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 
 import type { Hook, Spec } from '../../src/spec/types';
+import { defaultSpec } from '../../src/spec/defaults';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { capsaSuite, capsaToFilesIn, runCommand } from '../helpers/capsa';
 import { makeTestNet, netTestsUnavailable } from '../helpers/netns';
@@ -180,7 +181,7 @@ test('every hook kind runs once, in lifecycle order, at its moment, with the sta
       const s = log[k].state;
       assert.is(s.id, id, `${k} state.id`);
       assert.is(s.bundle, bundle.dir, `${k} state.bundle`);
-      assert.is(s.ociVersion, '1.2.0', `${k} state.ociVersion`);
+      assert.is(s.ociVersion, defaultSpec().ociVersion, `${k} state.ociVersion`);
       assert.equal(s.annotations, { 'org.capsa.test': 'hooks' }, `${k} state.annotations`);
       assert.is(log[k].env, `env-of-${k}`, `${k} got its env`);
     }
@@ -292,17 +293,28 @@ test('a failing startContainer hook fails start; the entrypoint never runs; the 
   });
 });
 
-test('failing poststart hooks are warnings: start succeeds, later poststart hooks still run, the container runs', async () => {
+test('a failing poststart hook fails start (spec 1.3): later poststart hooks do not run, the container is stopped and destroyed, poststop runs', async () => {
   await withHooks((e) => ({
-    poststart: [hook(e, 'poststart-0', ['fail', '5']), hook(e, 'poststart-1')],
+    poststart: [hook(e, 'poststart-0'), hook(e, 'poststart-1', ['fail', '5']), hook(e, 'poststart-2')],
+    poststop: [hook(e, 'poststop')],
   }), async ({ env, bundle, id }) => {
     assert.is((await capsaToFiles(['create', '--bundle', bundle.dir, id], env.dir)).code, 0);
+    const { pid } = JSON.parse((await capsaOk(['state', id])).stdout) as { pid: number };
     const r = await capsaToFiles(['start', id], env.dir);
-    assert.is(r.code, 0, r.stderr);
-    assert.match(r.stderr, /level=warning.*hooks\.poststart\[0\].*status 5/);
-    assert.equal(errorLines(r.stderr), []);
-    assert.equal(env.kinds(), ['poststart-0', 'poststart-1']);
-    assert.is(JSON.parse((await capsaOk(['state', id])).stdout).status, 'running');
+    assert.is(r.code, 1, `start must fail: exit ${r.code} ${r.stderr}`);
+    const errs = errorLines(r.stderr);
+    assert.is(errs.length, 1, r.stderr);
+    assert.match(errs[0]!, /hooks\.poststart\[1\].*exited with status 5/);
+    const ran = env.kinds();
+    assert.equal(ran.slice(0, 2), ['poststart-0', 'poststart-1']);
+    assert.is(env.log()[0]!.comm, 'testinit', 'the entrypoint was running when poststart ran');
+    assert.not.ok(ran.includes('poststart-2'), 'no poststart hook after the failing one');
+    // Stopped: the entrypoint (which would sleep forever) is dead when start returns.
+    assert.not.ok(alive(pid), `the container's init (pid ${pid}) was killed`);
+    // Lifecycle step 12 then 13: destroyed, poststop ran.
+    await assertGone(id);
+    assert.is(ran.at(-1), 'poststop', `poststop runs last; ran: ${ran.join(', ')}`);
+    assert.is(env.log().at(-1)!.state.status, 'stopped');
   });
 });
 
@@ -338,16 +350,17 @@ test('a prestart hook over its timeout is killed with everything it started, and
   });
 });
 
-test('a poststart hook over its timeout is killed and reported as a warning; start still succeeds', async () => {
+test('a poststart hook over its timeout is killed with what it started, start fails promptly and the container is destroyed', async () => {
   await withHooks((e) => ({ poststart: [hook(e, 'poststart-0', ['sleep', '60'], { timeout: 1 }), hook(e, 'poststart-1')] }), async ({ env, bundle, id }) => {
     assert.is((await capsaToFiles(['create', '--bundle', bundle.dir, id], env.dir)).code, 0);
     const r = await capsaToFiles(['start', id], env.dir);
-    assert.is(r.code, 0, r.stderr);
-    assert.match(r.stderr, /level=warning.*hooks\.poststart\[0\].*timed out after 1s/);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(errorLines(r.stderr).join('\n'), /hooks\.poststart\[0\].*timed out after 1s/);
     assert.ok(r.ms < 10_000, `start took ${r.ms} ms`);
-    assert.equal(env.kinds(), ['poststart-0', 'poststart-1']);
+    assert.equal(env.kinds(), ['poststart-0']);
     const sleeper = Number(fs.readFileSync(path.join(env.dir, 'poststart-0.sleeper'), 'utf8'));
     assert.not.ok(alive(sleeper), `the hook's child (pid ${sleeper}) was killed`);
+    await assertGone(id);
   });
 });
 
@@ -377,12 +390,9 @@ for (const kind of ['prestart', 'createRuntime', 'createContainer', 'poststart']
       const create = await capsaToFiles(['create', '--bundle', bundle.dir, id], env.dir);
       let r = create;
       if (kind === 'poststart') {
-        // poststart failures are warnings; the hook never ran.
+        // Found at start, when poststart runs: start fails and the container is destroyed (spec 1.3).
         assert.is(create.code, 0);
         r = await capsaToFiles(['start', id], env.dir);
-        assert.is(r.code, 0);
-        assert.match(r.stderr.trim(), /^[^\n]*level=warning[^\n]*not-executable\.sh[^\n]*(permission denied|EACCES)[^\n]*$/i);
-        return;
       }
       assert.is(r.code, 1);
       assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -219,8 +219,9 @@ test('refused with one line naming the field: idmap without mappings or user nam
 });
 
 test('capsa features: mountExtensions.idmap.enabled is true here, where the mounts above work; idmap and ridmap are known options', async () => {
-  const f = JSON.parse((await capsaOk(['features'])).stdout) as { mountOptions: string[]; linux: { mountExtensions: { idmap: { enabled: boolean } } } };
+  const f = JSON.parse((await capsaOk(['features'])).stdout) as { mountOptions: string[]; linux: { mountExtensions: { idmap: { enabled: boolean } } }; annotations: Record<string, string> };
   assert.equal(f.linux.mountExtensions, { idmap: { enabled: true } });
+  assert.is(f.annotations['io.github.capsa.host.idmap'], 'true', 'the probe agrees with the mounts made above');
   assert.ok(f.mountOptions.includes('idmap') && f.mountOptions.includes('ridmap'));
 });
 

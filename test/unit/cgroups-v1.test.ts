@@ -174,6 +174,23 @@ test('memory: every field to its v1 file', () => {
   });
 });
 
+test('memory.useHierarchy: true is written to memory.use_hierarchy; false where the kernel refuses 0 is an error naming the field', () => {
+  withV1((fx, m, dir) => {
+    const file = path.join(dir('memory'), 'memory.use_hierarchy');
+    fx.fs.set(file, '0');
+    m.apply({ memory: { useHierarchy: true } });
+    assert.is(read(file), '1');
+    // Kernels since 5.10: use_hierarchy is always 1 and a 0 is refused with EINVAL.
+    fx.fs.onWrite = (f, value) => (f === file && value === '0' ? 'EINVAL' : undefined);
+    expectError(() => m.update({ memory: { useHierarchy: false } }), 'UNSUPPORTED', 'linux.resources.memory.useHierarchy', /always accounts memory hierarchically/);
+    assert.is(read(file), '1');
+    // An older kernel that takes 0 gets it.
+    fx.fs.onWrite = undefined;
+    m.update({ memory: { useHierarchy: false } });
+    assert.is(read(file), '0');
+  });
+});
+
 // The kernel's rule: memory.limit_in_bytes <= memory.memsw.limit_in_bytes at all times.
 function enforceMemswOrder(fx: Fixture, d: string): void {
   fx.fs.onWrite = (file, value) => {

@@ -145,6 +145,16 @@ test('memory: max, low, swap.max = swap - limit; v1-only fields warn', () => {
   });
 });
 
+test('memory.useHierarchy: true is what cgroup v2 always does (nothing written, no warning); false is an error naming the field', () => {
+  withV2((fx, m) => {
+    const writes = fx.fs.writes.length;
+    m.apply({ memory: { useHierarchy: true } });
+    assert.equal(fx.fs.writes.slice(writes).filter((w) => path.basename(w.file).startsWith('memory.')), [], 'no memory file written');
+    assert.equal((m.warnings ?? []).filter((w) => w.includes('useHierarchy')), []);
+    expectError(() => m.update({ memory: { useHierarchy: false } }), 'UNSUPPORTED', 'linux.resources.memory.useHierarchy', /cgroup v2 always accounts memory hierarchically/);
+  });
+});
+
 test('memory: update with swap alone uses the limit in force', () => {
   withV2((fx, m, dir) => {
     m.apply({ memory: { limit: 1000 } });

@@ -11,9 +11,11 @@ import { parseSeccompProbe, seccompSupport } from '../../src/spec/seccomp-suppor
 test('version range and annotations', () => {
   const f = features();
   assert.is(f.ociVersionMin, '1.0.0');
-  assert.is(f.ociVersionMax, '1.2.0');
+  assert.is(f.ociVersionMax, '1.3.0');
   assert.equal(f.annotations, { 'io.github.capsa.version': CAPSA_VERSION });
   assert.equal(features('9.9.9').annotations, { 'io.github.capsa.version': '9.9.9' });
+  assert.equal(features('9.9.9', { 'io.github.capsa.host.selinux': 'false' }).annotations, { 'io.github.capsa.version': '9.9.9', 'io.github.capsa.host.selinux': 'false' });
+  assert.equal(f.potentiallyUnsafeConfigAnnotations, []);
 });
 
 test('hooks are the six runtime-spec hooks', () => {
@@ -62,9 +64,14 @@ test('linux cgroup, seccomp and security modules', () => {
   // the version table, used only when the probe cannot run
   assert.equal(seccompSupportedFlags('4.16.0'), ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG']);
   assert.equal(seccompSupportedFlags('5.19.2-foo'), linux.seccomp.knownFlags);
-  assert.equal(linux.apparmor, { enabled: false });
-  assert.equal(linux.selinux, { enabled: false });
-  assert.equal(linux.intelRdt, { enabled: false });
+  // What capsa implements, whatever this host has (features-linux.md: "irrelevant to the availability
+  // ... on the host"); the host's side is in the io.github.capsa.host.* annotations (spec13 test).
+  assert.equal(linux.apparmor, { enabled: true });
+  assert.equal(linux.selinux, { enabled: true });
+  assert.equal(linux.intelRdt, { enabled: true, schemata: true, monitoring: true });
+  assert.equal(linux.netDevices, { enabled: true });
+  assert.equal(linux.memoryPolicy.modes, ['MPOL_DEFAULT', 'MPOL_PREFERRED', 'MPOL_BIND', 'MPOL_INTERLEAVE', 'MPOL_LOCAL', 'MPOL_PREFERRED_MANY', 'MPOL_WEIGHTED_INTERLEAVE']);
+  assert.equal(linux.memoryPolicy.flags, ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_NUMA_BALANCING']);
 });
 
 test('the seccomp probe\'s answer is read as it says: a kernel without NOTIFY or WAIT_KILLABLE_RECV, a kernel without seccomp', () => {
@@ -84,7 +91,8 @@ test('mountExtensions.idmap.enabled is what capsa-init\'s probe found on this ho
 
 test('top-level keys follow features.md order and serialize', () => {
   const f = features();
-  assert.equal(Object.keys(f), ['ociVersionMin', 'ociVersionMax', 'hooks', 'mountOptions', 'linux', 'annotations']);
+  assert.equal(Object.keys(f), ['ociVersionMin', 'ociVersionMax', 'hooks', 'mountOptions', 'linux', 'annotations', 'potentiallyUnsafeConfigAnnotations']);
+  assert.equal(Object.keys(f.linux), ['namespaces', 'capabilities', 'cgroup', 'seccomp', 'apparmor', 'selinux', 'memoryPolicy', 'intelRdt', 'mountExtensions', 'netDevices']);
   assert.equal(JSON.parse(JSON.stringify(f)), f);
 });
 

@@ -186,6 +186,38 @@ test('parseSpec: a non-object document is refused', () => {
   }
 });
 
+test('linux.netDevices (runtime-spec 1.3): link names as the kernel allows them, each target name once', () => {
+  const net = (d: unknown) => (s: Raw) => { s.linux.netDevices = d; };
+  accepts(net({ eth1: {}, dummy0: { name: 'ctr0' }, veth9: { name: 'eth%d' } }));
+  rejects(net([]), 'linux.netDevices', /expected an object/);
+  rejects(net({ eth1: 'ctr0' }), 'linux.netDevices["eth1"]', /expected an object/);
+  rejects(net({ 'a/b': {} }), 'linux.netDevices["a/b"]', /not a valid network device name/);
+  rejects(net({ '': {} }), 'linux.netDevices[""]', /1 to 15 bytes/);
+  rejects(net({ eth1: { name: 'x'.repeat(16) } }), 'linux.netDevices["eth1"].name', /1 to 15 bytes/);
+  rejects(net({ eth1: { name: 'a b' } }), 'linux.netDevices["eth1"].name', /whitespace/);
+  rejects(net({ eth1: { name: 'a:b' } }), 'linux.netDevices["eth1"].name', /":"/);
+  rejects(net({ eth1: { name: '..' } }), 'linux.netDevices["eth1"].name');
+  rejects(net({ eth1: { name: 'e%s' } }), 'linux.netDevices["eth1"].name', /"%d"/);
+  rejects(net({ eth1: { name: 'e%d%d' } }), 'linux.netDevices["eth1"].name', /"%d"/);
+  rejects(net({ 'e%d': {} }), 'linux.netDevices["e%d"]', /host device/);
+  rejects(net({ eth1: { name: 'ctr0' }, eth2: { name: 'ctr0' } }), 'linux.netDevices["eth2"].name', /also the name of linux\.netDevices\["eth1"\]/);
+  rejects(net({ eth1: {}, eth2: { name: 'eth1' } }), 'linux.netDevices["eth2"].name');
+  rejects(net({ eth1: { name: 7 } }), 'linux.netDevices["eth1"].name', /expected a string/);
+});
+
+test('linux.intelRdt: closID a group name or "/", schemata lines without newlines, memBwSchema "MB:"', () => {
+  const rdt = (d: unknown) => (s: Raw) => { s.linux.intelRdt = d; };
+  accepts(rdt({ closID: 'gold', l3CacheSchema: 'L3:0=ff', memBwSchema: 'MB:0=50', schemata: ['L2:0=f'], enableMonitoring: true }));
+  accepts(rdt({ closID: '/' }));
+  accepts(rdt({}));
+  for (const bad of ['', '.', '..', 'a/b', '/x', 'a b']) rejects(rdt({ closID: bad }), 'linux.intelRdt.closID', /not a resctrl group name/);
+  rejects(rdt({ memBwSchema: 'L3:0=ff' }), 'linux.intelRdt.memBwSchema', /must start with "MB:"/);
+  rejects(rdt({ l3CacheSchema: 'L3:0=ff\nMB:0=1' }), 'linux.intelRdt.l3CacheSchema', /newline/);
+  rejects(rdt({ schemata: ['L3:0=ff', 'MB:0=1\nL2:0=1'] }), 'linux.intelRdt.schemata[1]', /newline/);
+  rejects(rdt({ schemata: 'L3:0=ff' }), 'linux.intelRdt.schemata', /expected an array/);
+  rejects(rdt({ enableMonitoring: 'yes' }), 'linux.intelRdt.enableMonitoring', /expected a boolean/);
+});
+
 test('a long wrong value is cut in the message', () => {
   const s = base();
   s.process.user.uid = 'x'.repeat(500);
