@@ -81,18 +81,19 @@ test('mountLabel: an idmapped new filesystem (made in P) is labelled too; an idm
   assert.equal(trees[1]!.data, []);
 });
 
-test('intelRdt: the resctrl tasks files are joined first, before any namespace is entered; exec joins them too', () => {
+test('intelRdt: the resctrl tasks files are joined first (after only the initial CPU affinity), before any namespace is entered; exec joins them too', () => {
   const files = ['/sys/fs/resctrl/c1/tasks', '/sys/fs/resctrl/c1/mon_groups/c1/tasks'];
   const p = plan(undefined, { resctrlTasks: files });
   const joins = p.ops.filter((o): o is OpOf<'joinCgroup'> => o.op === 'joinCgroup' && o.file.includes('resctrl'));
   assert.equal(joins.map((j) => j.file), files, 'CTRL_MON group first, then the MON group');
   assert.equal(joins.map((j) => j.optional), [0, 0]);
   assert.equal(joins.map((j) => j.configPath), ['linux.intelRdt', 'linux.intelRdt']);
-  assert.equal(p.ops.slice(0, 2).map((o) => o.op), ['joinCgroup', 'joinCgroup'], 'the first ops');
+  assert.equal(p.ops.slice(0, 3).map((o) => o.op), ['cpuAffinity', 'joinCgroup', 'joinCgroup'], 'the first ops');
   assert.equal(plan().ops.filter((o) => o.op === 'joinCgroup' && (o as OpOf<'joinCgroup'>).file.includes('resctrl')), []);
   const ex = compileExec({ process: spec().process!, containerPid: 42, namespaces: ['pid', 'mount'], lastCap: 40, preserveFds: 0, resctrlTasks: files });
-  assert.equal(ex.slice(0, 2).map((o) => (o as OpOf<'joinCgroup'>).file), files);
-  assert.ok(ex.findIndex((o) => o.op === 'setnsPid') > 1);
+  assert.is(ex[0]!.op, 'cpuAffinity');
+  assert.equal(ex.slice(1, 3).map((o) => (o as OpOf<'joinCgroup'>).file), files);
+  assert.ok(ex.findIndex((o) => o.op === 'setnsPid') > 2);
 });
 
 test('netDevices: after the clone a SYNC_NETDEV, then one netdevUp per link with its name, host index and addresses', () => {
