@@ -15,12 +15,13 @@ import { capsaSuite, messageOf } from '../helpers/capsa';
 import { addNamespace, all, cmd, dropNamespace, type Config } from '../helpers/config';
 import { netTestsUnavailable } from '../helpers/netns';
 import { runnersFor } from '../helpers/run';
+import { skipUnless } from '../helpers/skip';
 
 const { test, capsa } = capsaSuite('netdevices');
 const { runIn } = runnersFor(capsa);
 const skip = netTestsUnavailable();
-/** Skipped, with the reason in its name, where ip(8) or nsenter is missing. */
-const netTest = (name: string, fn: () => Promise<void>) => (skip ? test.skip : test)(`${name}${skip ? ` [SKIPPED: ${skip}]` : ''}`, fn);
+/** Counted as skipped, with the reason, where ip(8) or nsenter is missing. */
+const netTest = (name: string, fn: () => Promise<void>) => test(name, async () => { if (skipUnless(skip === undefined, skip ?? '')) return; await fn(); });
 
 interface Veth {
   /** The end the container gets. */

@@ -10,6 +10,7 @@ import { capsaSuite, capsaToFilesIn } from '../helpers/capsa';
 import { addNamespace, all, cmd, type Config } from '../helpers/config';
 import { alive } from '../helpers/proc';
 import { runnersFor, stateHelpersFor } from '../helpers/run';
+import { skipUnless } from '../helpers/skip';
 import { processesOf, until } from '../helpers/wait';
 
 const { test, root, capsa, capsaOk } = capsaSuite('spec13');
@@ -114,7 +115,8 @@ function kernelTakesUseHierarchy0(): boolean {
 }
 const takesUseHierarchy0 = kernelTakesUseHierarchy0();
 
-(takesUseHierarchy0 ? test.skip : test)(`memory.useHierarchy false where the kernel cannot do it: one line naming the field, nothing left${takesUseHierarchy0 ? ' [SKIPPED: this kernel still turns memory.use_hierarchy off]' : ''}`, async () => {
+test('memory.useHierarchy false where the kernel cannot do it: one line naming the field, nothing left', async () => {
+  if (skipUnless(!takesUseHierarchy0, 'this kernel still turns memory.use_hierarchy off')) return;
   const r = await runIn(all(cmd('true'), (s) => { s.linux!.resources = { ...s.linux!.resources, memory: { useHierarchy: false } }; }));
   assert.is(r.code, 1, r.stderr);
   assert.not.match(r.stderr.trim(), /\n/, 'one line');
@@ -125,7 +127,8 @@ const takesUseHierarchy0 = kernelTakesUseHierarchy0();
 
 const resctrlMount = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' - ')[1]?.startsWith('resctrl '))?.split(' ')[4];
 
-(resctrlMount ? test.skip : test)(`intelRdt without resctrl: one line naming linux.intelRdt, nothing left${resctrlMount ? ' [SKIPPED: resctrl is mounted here; the applied case runs instead]' : ''}`, async () => {
+test('intelRdt without resctrl: one line naming linux.intelRdt, nothing left', async () => {
+  if (skipUnless(!resctrlMount, 'resctrl is mounted here; the applied case runs instead')) return;
   for (const rdt of [{}, { closID: 'gold', schemata: ['L3:0=ff'] }, { enableMonitoring: true }]) {
     const r = await runIn(all(cmd('true'), (s) => { s.linux!.intelRdt = rdt; }));
     assert.is(r.code, 1, r.stderr);
@@ -134,7 +137,8 @@ const resctrlMount = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
   }
 });
 
-(resctrlMount ? test : test.skip)(`intelRdt where resctrl is mounted: the container's init and an exec'd process are in its group; delete removes the group${resctrlMount ? '' : ' [SKIPPED: no resctrl filesystem on this host (no "resctrl" in /proc/filesystems: kernel without CONFIG_X86_CPU_RESCTRL)]'}`, async () => {
+test('intelRdt where resctrl is mounted: the container\'s init and an exec\'d process are in its group; delete removes the group', async () => {
+  if (skipUnless(resctrlMount !== undefined, 'no resctrl filesystem on this host (no "resctrl" in /proc/filesystems: kernel without CONFIG_X86_CPU_RESCTRL)')) return;
   const mount = resctrlMount!;
   const bundles: TestBundle[] = [];
   try {

@@ -10,7 +10,7 @@ import { defaultSpec, SPEC_OCI_VERSION } from '../../src/spec/defaults';
 import { newerSpecWarning, unknownFields } from '../../src/spec/known-fields';
 import { validateSpec } from '../../src/spec/validate';
 
-type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Raw = Record<string, any>;
 
 function config(version: string, edit: (s: Raw) => void = () => {}): Raw {
   const s = JSON.parse(JSON.stringify(defaultSpec())) as Raw;
