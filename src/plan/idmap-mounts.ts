@@ -9,6 +9,12 @@
 //   that is an error;
 // - ridmap idmaps every mount of an rbind tree, idmap only its top;
 // - both uid and gid mappings are needed.
+// The form podman sends for `-v src:dst:idmap=uids=...;gids=...` (crun's) is
+// read too: "idmap=uids=0-100000-65536#...;gids=..." gives the mount's
+// mappings as containerID-hostID-size triplets; a triplet starting with "@"
+// names its hostID as an id of the container's user namespace
+// (linux.uidMappings/gidMappings translate it); uids= and gids= are both
+// needed (crun leaves a missing one unwritten, which the kernel refuses).
 // capsa also idmaps a new filesystem (tmpfs, say) where the kernel allows it.
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
@@ -46,6 +52,44 @@ export function isIdmapped(m: Mount, opts: ParsedMountOptions): boolean {
   return opts.idmap !== undefined || m.uidMappings !== undefined || m.gidMappings !== undefined;
 }
 
+/** uid_map / gid_map lines from the "idmap=uids=...;gids=..." option form. */
+function optionMaps(text: string, spec: Spec, p: string, m: Mount): { uidMap: string; gidMap: string } {
+  const opt = `${p}.options`;
+  if (m.uidMappings !== undefined || m.gidMappings !== undefined) invalid(opt, `"idmap=${text}" and uidMappings/gidMappings on the same mount: give the mappings once`);
+  const lines: Record<'uids' | 'gids', string | undefined> = { uids: undefined, gids: undefined };
+  for (const part of text.split(';')) {
+    const kv = /^(uids|gids)=(.+)$/s.exec(part);
+    if (!kv) invalid(opt, `"idmap=${text}": expected uids=<container>-<host>-<size>[#...] and/or gids=..., separated by ';'`);
+    const kind = kv[1] as 'uids' | 'gids';
+    if (lines[kind] !== undefined) invalid(opt, `"idmap=${text}": ${kind}= given twice`);
+    const ns = kind === 'uids' ? spec.linux?.uidMappings : spec.linux?.gidMappings;
+    const field = kind === 'uids' ? 'linux.uidMappings' : 'linux.gidMappings';
+    const triplets = kv[2]!.split('#');
+    if (triplets.length > MAX_MAP_LINES) invalid(opt, `"idmap=${text}": ${triplets.length} ${kind} ranges; the kernel takes at most ${MAX_MAP_LINES}`);
+    lines[kind] = triplets.map((t) => {
+      const tm = /^(@?)(\d+)-(\d+)-(\d+)$/.exec(t);
+      if (!tm) invalid(opt, `"idmap=${text}": "${t}" is not <container>-<host>-<size>`);
+      const inside = Number(tm[2]);
+      const size = Number(tm[4]);
+      let host = Number(tm[3]);
+      if (inside > MAX_U32 || host > MAX_U32 || size < 1 || size > MAX_U32) invalid(opt, `"idmap=${text}": "${t}" is out of range`);
+      if (tm[1]) {
+        // Relative: host names an id of the container's user namespace.
+        const range = (ns ?? []).find((r) => host >= r.containerID && host + size <= r.containerID + r.size);
+        if (!range) invalid(opt, `"idmap=${text}": "${t}" is relative (@), but no range of ${field} holds container ids ${host}-${host + size - 1}`);
+        host += range.hostID - range.containerID;
+      }
+      return `${inside} ${host} ${size}\n`;
+    }).join('');
+  }
+  // crun writes only the maps given; this kernel refuses (EINVAL) to idmap
+  // with a user namespace that lacks one, so say so before anything is made.
+  for (const kind of ['uids', 'gids'] as const) {
+    if (lines[kind] === undefined) invalid(opt, `"idmap=${text}": ${kind}= is missing; an idmapped mount needs both uids= and gids=`);
+  }
+  return { uidMap: lines.uids!, gidMap: lines.gids! };
+}
+
 /**
  * The P-side op that makes and idmaps the tree, and the C-side op that
  * attaches it. `type` is the mount's filesystem type ('' for a bind).
@@ -59,7 +103,9 @@ export function idmappedMountOps(
   let uidMap = '';
   let gidMap = '';
   let usernsPath = '';
-  if (explicit || (opts.idmap === undefined && (m.uidMappings !== undefined || m.gidMappings !== undefined))) {
+  if (opts.idmapMappings !== undefined) {
+    ({ uidMap, gidMap } = optionMaps(opts.idmapMappings, spec, p, m));
+  } else if (explicit || (opts.idmap === undefined && (m.uidMappings !== undefined || m.gidMappings !== undefined))) {
     if (!m.uidMappings?.length) invalid(`${p}.uidMappings`, 'an idmapped mount needs both uidMappings and gidMappings');
     if (!m.gidMappings?.length) invalid(`${p}.gidMappings`, 'an idmapped mount needs both uidMappings and gidMappings');
     uidMap = mapLines(m.uidMappings, `${p}.uidMappings`);
@@ -67,6 +113,7 @@ export function idmappedMountOps(
   } else if (ns.fresh.has('user')) {
     uidMap = mapLines(spec.linux?.uidMappings ?? [], 'linux.uidMappings');
     gidMap = mapLines(spec.linux?.gidMappings ?? [], 'linux.gidMappings');
+    if (!uidMap || !gidMap) invalid(`${p}.options`, `"${opts.idmap}" uses the container's user namespace mappings, but linux.${uidMap ? 'gid' : 'uid'}Mappings is empty`);
   } else if (ns.joined.has('user')) {
     usernsPath = ns.joined.get('user')!;
   } else {

@@ -36,6 +36,8 @@ export interface ParsedMountOptions {
   copyUp: boolean;
   /** idmap / ridmap (runtime-spec 1.2): an idmapped mount, recursively for ridmap. */
   idmap?: 'idmap' | 'ridmap';
+  /** What follows "idmap=" (podman/crun form: "uids=0-100000-65536#...;gids=..."). */
+  idmapMappings?: string;
   warnings: string[];
 }
 
@@ -95,6 +97,8 @@ export function parseMountOptions(options: readonly string[], type: string | und
       continue;
     }
     if (opt === 'idmap' || opt === 'ridmap') { r.idmap = opt; continue; }
+    const idmapWith = /^(r?idmap)=(.*)$/s.exec(opt);
+    if (idmapWith) { r.idmap = idmapWith[1] as 'idmap' | 'ridmap'; r.idmapMappings = idmapWith[2]; continue; }
     if (opt === 'tmpcopyup') {
       if (type !== 'tmpfs') throw new CapsaError('INVALID_CONFIG', `config.${configPath}.options: "tmpcopyup" is only valid for tmpfs mounts`, { configPath: `${configPath}.options` });
       r.copyUp = true;

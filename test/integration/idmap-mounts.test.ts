@@ -197,6 +197,32 @@ test('exec sees the idmapped mount as the init does: ownership inside, and its w
   });
 });
 
+test('podman\'s option form: idmap=uids=...;gids=... without a user namespace maps like uidMappings/gidMappings (several ranges with #)', async () => {
+  await withSource(async (src) => {
+    const out = await runOk(all(
+      addMounts(bind(src, '/mnt/both', ['bind', `idmap=uids=0-${HOST_ID}-65536;gids=0-3000-1#1000-4000-1`])),
+      statAll('/mnt/both/foo', '/mnt/both/bar'),
+    ));
+    assert.equal(owners(out), [`${HOST_ID}:3000`, `${HOST_ID + 1000}:4000`]);
+  });
+});
+
+test('podman\'s option form with a user namespace: "@" triplets are relative to the container\'s mappings (uids=@0-0-65536 is 0-100000-65536)', async () => {
+  await withSource(async (src) => {
+    await withRootfsCopy(async (rootfs) => {
+      const out = await runOk(all(
+        userNs, writable,
+        addMounts(bind(src, '/mnt/rel', ['bind', 'idmap=uids=@0-0-65536;gids=@0-0-65536']), bind(src, '/mnt/shift', ['bind', 'idmap=uids=@0-1000-1;gids=@0-1000-1'])),
+        statAll('/mnt/rel/foo', '/mnt/rel/bar', '/mnt/shift/foo', '/mnt/shift/bar'),
+      ), { rootfs });
+      // shift: disk 0 shows as container 1000; disk 1000 is not mapped.
+      assert.equal(owners(out), ['0:0', '1000:1000', '1000:1000', '65534:65534']);
+      assert.is(await runOk(all(userNs, writable, addMounts(bind(src, '/mnt/rel', ['bind', 'idmap=uids=@0-0-65536;gids=@0-0-65536'])), cmd('touch', '/mnt/rel/from-option')), { rootfs }), '');
+      assert.is(hostOwner(path.join(src, 'from-option')), '0:0');
+    }, chownRootfs);
+  });
+});
+
 // ---- refusals and features ----
 
 test('refused with one line naming the field: idmap without mappings or user namespace, one of two mappings, bad entries, a filesystem the kernel cannot idmap, overlapping ranges', async () => {
@@ -215,6 +241,13 @@ test('refused with one line naming the field: idmap without mappings or user nam
     await expectRefusal(bind(src, '/mnt/x', ['bind'], { uidMappings: map(0, 1, 0), gidMappings: map(0, 1, 1) }), (i) => `mounts[${i}].uidMappings[0].size`, /integer/);
     await expectRefusal({ destination: '/mnt/mq', type: 'mqueue', source: 'mqueue', options: ['idmap'], uidMappings: map(0, HOST_ID, 1), gidMappings: map(0, HOST_ID, 1) }, (i) => `mounts[${i}]`, /invalid argument/);
     await expectRefusal(bind(src, '/mnt/x', ['bind'], { uidMappings: [{ containerID: 0, hostID: 1, size: 10 }, { containerID: 5, hostID: 50, size: 10 }], gidMappings: map(0, 1, 1) }), (i) => `mounts[${i}]`, /invalid argument/);
+    // podman's option form: malformed, mixed with mappings, "@" outside the container's mappings.
+    await expectRefusal(bind(src, '/mnt/x', ['bind', 'idmap=uids=0-1']), (i) => `mounts[${i}].options`, /0-1\\?" is not <container>-<host>-<size>/);
+    await expectRefusal(bind(src, '/mnt/x', ['bind', 'idmap=users=0-1-1']), (i) => `mounts[${i}].options`, /expected uids=/);
+    await expectRefusal(bind(src, '/mnt/x', ['bind', 'idmap=uids=0-1-1']), (i) => `mounts[${i}].options`, /gids= is missing/);
+    await expectRefusal(bind(src, '/mnt/x', ['bind', 'idmap=uids=0-1-1;gids=0-1-1'], { uidMappings: map(0, 1, 1), gidMappings: map(0, 1, 1) }), (i) => `mounts[${i}].options`, /give the mappings once/);
+    await expectRefusal(bind(src, '/mnt/x', ['bind', 'idmap=uids=@0-70000-1;gids=@0-0-1']), (i) => `mounts[${i}].options`, /no range of linux\.uidMappings holds container ids 70000-70000/, userNs);
+    await expectRefusal(bind(src, '/mnt/x', ['bind', 'idmap=uids=@0-0-1;gids=@0-0-1']), (i) => `mounts[${i}].options`, /no range of linux\.uidMappings/);
   });
 });
 

@@ -201,6 +201,16 @@ test('idmapped new filesystem (tmpfs with idmap): made in P with its data, attac
   assert.equal([m.kind, m.fstype], [MOUNT_KIND.IDMAPPED, 'tmpfs']);
 });
 
+test('podman\'s "idmap=uids=...;gids=..." option: triplets as map lines, "@" relative to the container\'s mappings, ridmap= recursive', () => {
+  const p = plan((s) => { USERNS(s); s.mounts!.push({ destination: '/d', source: '/v', options: ['rbind', 'ridmap=uids=0-5000-10#@10-7-1;gids=@0-1000-1'] }); });
+  const t = of(p.ops, 'idmapTree')[0]!;
+  assert.equal([t.uidMap, t.gidMap, t.recursiveIdmap, t.usernsPath], ['0 5000 10\n10 100007 1\n', '0 201000 1\n', 1, '']);
+  const bare = plan((s) => { s.mounts!.push({ destination: '/d', source: '/v', options: ['bind', 'idmap=gids=0-3-1;uids=0-2-1'] }); });
+  const b = of(bare.ops, 'idmapTree')[0]!;
+  assert.equal([b.uidMap, b.gidMap, b.recursiveIdmap], ['0 2 1\n', '0 3 1\n', 0]);
+  assert.not.ok(of(bare.ops, 'mount').find((m) => m.destination === '/d')!.data.some((d) => d.startsWith('idmap')), 'not passed on as filesystem data');
+});
+
 test('idmapped mounts refused naming the field', () => {
   const mnt = (m: object, edit?: (s: Spec) => void) => () => plan((s) => { edit?.(s); s.mounts!.push({ destination: '/d', source: '/v', ...m }); });
   const idx = spec().mounts!.length;
@@ -209,6 +219,13 @@ test('idmapped mounts refused naming the field', () => {
   refused(mnt({ options: ['bind'], uidMappings: [], gidMappings: [] }), `mounts[${idx}].uidMappings`);
   refused(mnt({ options: ['bind'], uidMappings: [{ containerID: 0, hostID: 1, size: 0 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] }), `mounts[${idx}].uidMappings[0].size`);
   refused(mnt({ type: 'cgroup2', source: 'cgroup2', options: ['idmap'] }, USERNS), `mounts[${idx}].type`);
+  refused(mnt({ options: ['bind', 'idmap=uids=0-1-1'] }), `mounts[${idx}].options`, /gids= is missing/);
+  refused(mnt({ options: ['bind', 'idmap=uids=0-1-1;uids=0-1-1;gids=0-1-1'] }), `mounts[${idx}].options`, /given twice/);
+  refused(mnt({ options: ['bind', 'idmap=uids=0-1-0;gids=0-1-1'] }), `mounts[${idx}].options`, /out of range/);
+  refused(mnt({ options: ['bind', 'idmap=uids=0-1-1;gids=0-1-1;'] }), `mounts[${idx}].options`, /expected uids=/);
+  refused(mnt({ options: ['bind', 'idmap=uids=@0-0-1;gids=@0-0-1'] }), `mounts[${idx}].options`, /no range of linux\.uidMappings/);
+  refused(mnt({ options: ['bind', 'idmap=uids=@0-65000-1000;gids=@0-0-1'] }, USERNS), `mounts[${idx}].options`, /holds container ids 65000-65999/);
+  refused(mnt({ options: ['bind', 'idmap=uids=0-1-1;gids=0-1-1'], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] }), `mounts[${idx}].options`, /once/);
 });
 
 test.run();
