@@ -186,7 +186,7 @@ test('memory.useHierarchy: true is written to memory.use_hierarchy; false where 
     assert.is(read(file), '1');
     // An older kernel that takes 0 gets it.
     fx.fs.onWrite = undefined;
-    m.update({ memory: { useHierarchy: false } });
+    sync(m.update({ memory: { useHierarchy: false } }));
     assert.is(read(file), '0');
   });
 });
