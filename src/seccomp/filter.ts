@@ -17,6 +17,7 @@
 import { SECCOMP_RET, isNotifyAction } from './actions';
 import { ArchInfo, ARCHES, AUDIT_ARCH, NAMES_ON_OTHER_ARCHES, X32_SYSCALL_BIT, syscallNumber } from './arch';
 import { enosysZones, type Zone } from './enosys';
+import { multiplexedCall, multiplexedRule } from './multiplexed';
 import { NEXT, ProgramBuilder } from './bpf';
 import { emitCondition, splitU64 } from './conditions';
 import type { SyscallRule } from './profile';
@@ -58,17 +59,31 @@ export function planFilter(
   const { warnings } = report;
   const byArch = new Map<ArchInfo, Map<number, SyscallRule[]>>(arches.map((a) => [a, new Map()]));
   const unknown = new Set<string>();
+  const add = (arch: ArchInfo, nr: number, rule: SyscallRule) => {
+    const list = byArch.get(arch)!;
+    const forNr = list.get(nr) ?? [];
+    if (!forNr.includes(rule)) forNr.push(rule);
+    list.set(nr, forNr);
+  };
+  // one derived rule per (rule, multiplexer, call), so a name listed twice adds it once
+  const derived = new Map<SyscallRule, Map<string, SyscallRule>>();
   for (const rule of rules) {
     for (const name of rule.names) {
       let known = false;
       for (const arch of arches) {
         const nr = syscallNumber(arch, name);
+        const mux = multiplexedCall(arch, name);
+        if (mux) {
+          known = true;
+          const mine = derived.get(rule) ?? new Map<string, SyscallRule>();
+          derived.set(rule, mine);
+          const key = `${mux.via}:${mux.call}`;
+          if (!mine.has(key)) mine.set(key, multiplexedRule(rule, mux.via, mux.call));
+          add(arch, syscallNumber(arch, mux.via)!, mine.get(key)!);
+        }
         if (nr === undefined) continue;
         known = true;
-        const list = byArch.get(arch)!;
-        const forNr = list.get(nr) ?? [];
-        if (!forNr.includes(rule)) forNr.push(rule);
-        list.set(nr, forNr);
+        add(arch, nr, rule);
         if (arch.args32) warnWideValues(rule, arch, warnings);
       }
       if (!known && !unknown.has(name)) {

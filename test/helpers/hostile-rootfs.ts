@@ -33,6 +33,7 @@ const SECPROBE_SOURCE = String.raw`
 #include <string.h>
 #include <linux/magic.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -73,6 +74,32 @@ static int cmd_sys(int argc, char **argv) {
   long rc = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   printf("%s\n", res(rc));
   return 0;
+}
+
+/* sys32 socketcall|ipc CALL [ARG...]: the i386 multiplexed call made with
+ * int 0x80 from this 64-bit process (seccomp sees AUDIT_ARCH_I386): socketcall
+ * gets CALL and a pointer to the args as 32-bit words (in memory below 4 GiB),
+ * ipc gets CALL and the args in registers. */
+static int cmd_sys32(int argc, char **argv) {
+#ifdef __x86_64__
+  int mux = !strcmp(argv[0], "socketcall") ? 102 : !strcmp(argv[0], "ipc") ? 117 : -1;
+  if (mux < 0 || argc < 2) { printf("usage\n"); return 2; }
+  unsigned int *words = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  if (words == MAP_FAILED) { printf("mmap %s\n", en(errno)); return 1; }
+  unsigned long a[4] = {0};
+  for (int i = 2; i < argc && i < 6; i++) { a[i - 2] = num(argv[i]); words[i - 2] = (unsigned int)a[i - 2]; }
+  long b = (long)num(argv[1]), c = mux == 102 ? (long)(unsigned long)words : (long)a[0];
+  long d = mux == 102 ? 0 : (long)a[1], si = mux == 102 ? 0 : (long)a[2];
+  long rc;
+  __asm__ volatile("int $0x80" : "=a"(rc) : "a"((long)mux), "b"(b), "c"(c), "d"(d), "S"(si) : "r8", "r9", "r10", "r11", "memory");
+  if (rc < 0 && rc > -4096) { errno = (int)-rc; rc = -1; }
+  printf("%s\n", res(rc));
+  return 0;
+#else
+  (void)argc; (void)argv;
+  printf("unsupported\n");
+  return 0;
+#endif
 }
 
 static int cmd_umount(int argc, char **argv) {
@@ -356,7 +383,7 @@ static int cmd_ptrace_fds(int argc, char **argv) {
 
 static const struct { const char *name; int min; int (*fn)(int, char **); } cmds[] = {
   {"covered", 2, cmd_covered}, {"writable", 1, cmd_writable}, {"ptrace-fds", 4, cmd_ptrace_fds},
-  {"sys", 1, cmd_sys}, {"umount", 1, cmd_umount}, {"remount-rw", 1, cmd_remount_rw},
+  {"sys", 1, cmd_sys}, {"sys32", 2, cmd_sys32}, {"umount", 1, cmd_umount}, {"remount-rw", 1, cmd_remount_rw},
   {"mount-tmpfs", 1, cmd_mount_tmpfs}, {"exe", 1, cmd_exe}, {"hold-exe", 1, cmd_hold_exe},
   {"fd-escape", 3, cmd_fd_escape}, {"steal-exe", 2, cmd_steal_exe},
 };

@@ -77,6 +77,21 @@ test('seccomp: SCMP_ACT_TRACE without a tracer fails the syscall with ENOSYS', a
   assert.is(await runOk(all(allowBut({ names: ['umask'], action: 'SCMP_ACT_TRACE' }), probe('sys', 'umask', '022'))), 'ENOSYS\n');
 });
 
+// i386's socketcall and ipc multiplex every socket and SysV IPC call: a rule
+// on socket or shmget must decide them too (libseccomp adds that rule, so
+// runc blocks this; the issue-18 red-team round found capsa did not).
+test('seccomp: a deny rule on socket and shmget also stops socketcall(SYS_SOCKET) and ipc(SHMGET) made with int 0x80; without the rule both work', async () => {
+  const x86 = ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
+  const socketcall = probe('sys32', 'socketcall', '1', '2', '1', '0'); // socket(AF_INET, SOCK_STREAM, 0)
+  const shmget = probe('sys32', 'ipc', '23', '0', '4096', '0x1b6'); // shmget(IPC_PRIVATE, 4096, 0666)
+  const denied = seccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: x86, syscalls: [{ names: ['socket', 'shmget'], action: 'SCMP_ACT_ERRNO' }] });
+  const allowed = seccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: x86, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
+  assert.is(await runOk(all(allowed, socketcall)), 'ok\n', 'socketcall without a socket rule');
+  assert.is(await runOk(all(allowed, shmget)), 'ok\n', 'ipc without a shmget rule');
+  assert.is(await runOk(all(denied, socketcall)), 'EPERM\n', 'socketcall(SYS_SOCKET) under a socket deny rule');
+  assert.is(await runOk(all(denied, shmget)), 'EPERM\n', 'ipc(SHMGET) under a shmget deny rule');
+});
+
 // ---- argument conditions ----
 
 test('seccomp args: personality(0xffffffff) allowed by SCMP_CMP_EQ, every other value denied', async () => {

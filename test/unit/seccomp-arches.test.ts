@@ -93,8 +93,10 @@ test('ABI-specific calls resolve: riscv_flush_icache, s390_runtime_instr, ppc64l
     assert.is(runFilter(program, { nr: nr + 1, arch: token }, { bigEndian }), ALLOW, `${node} ${nr + 1}`);
   }
   // loongarch64 has no fstat/newfstatat, renameat or getrlimit (statx, renameat2, prlimit64 instead)
-  const { warnings } = compileSeccomp(profile(['newfstatat', 'renameat', 'getrlimit']), 'loong64');
-  assert.is(warnings.length, 3, warnings.join('\n'));
+  // (other ABIs have them: skipped with a debug note each, not a warning)
+  const { warnings, notes } = compileSeccomp(profile(['newfstatat', 'renameat', 'getrlimit']), 'loong64');
+  assert.equal(warnings, []);
+  assert.is(notes.length, 3, notes.join('\n'));
 });
 
 test('Docker\'s current profile on s390x: the clone rule reads the flags from the second argument there', () => {

@@ -372,4 +372,48 @@ test('the same name in several entries and several names per entry', () => {
   ]);
 });
 
+
+// i386 socketcall (102) and ipc (117): a rule on socket or shmget also decides
+// the multiplexed call, as libseccomp (runc) does; otherwise a 32-bit program
+// calls around it. Found by the issue-18 red-team round.
+test('i386: a deny rule on socket and shmget also denies socketcall(SYS_SOCKET) and ipc(SHMGET); other calls through them stay allowed', () => {
+  const { program } = compileSeccomp(
+    {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+      syscalls: [{ names: ['socket', 'shmget'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+    },
+    'x64',
+  );
+  expectAll(program, [
+    ['i386 socketcall(SYS_SOCKET=1)', AUDIT_ARCH.I386, 102, [1n], EPERM],
+    ['i386 socketcall(SYS_CONNECT=3)', AUDIT_ARCH.I386, 102, [3n], ALLOW],
+    ['i386 socket (359)', AUDIT_ARCH.I386, 359, [], EPERM],
+    ['i386 ipc(SHMGET=23)', AUDIT_ARCH.I386, 117, [23n], EPERM],
+    ['i386 ipc(SHMAT=21)', AUDIT_ARCH.I386, 117, [21n], ALLOW],
+    ['i386 shmget (395)', AUDIT_ARCH.I386, 395, [], EPERM],
+    ['x86_64 socket', AUDIT_ARCH.X86_64, NR.x86_64.socket, [], EPERM],
+    ['x86_64 nr 102 is getuid, not socketcall', AUDIT_ARCH.X86_64, 102, [1n], ALLOW],
+  ]);
+});
+
+test('i386: an allow-list naming socket (no socketcall) lets socketcall(SYS_SOCKET) through and nothing else; argument conditions cannot follow it behind the pointer', () => {
+  const { program } = compileSeccomp(
+    {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      architectures: ['SCMP_ARCH_X86'],
+      syscalls: [{ names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 1, op: 'SCMP_CMP_EQ' }] }],
+    },
+    'x64',
+  );
+  expectAll(program, [
+    ['i386 socket(AF_UNIX) direct', AUDIT_ARCH.I386, 359, [1n], ALLOW],
+    ['i386 socket(AF_INET) direct', AUDIT_ARCH.I386, 359, [2n], EPERM],
+    ['i386 socketcall(SYS_SOCKET)', AUDIT_ARCH.I386, 102, [1n], ALLOW],
+    ['i386 socketcall(SYS_BIND)', AUDIT_ARCH.I386, 102, [2n], EPERM],
+    ['i386 ipc', AUDIT_ARCH.I386, 117, [23n], EPERM],
+  ]);
+});
+
 test.run();
