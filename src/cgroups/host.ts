@@ -1,7 +1,6 @@
 // Which cgroup layout the host has, and where each hierarchy is mounted,
 // read from /proc/self/mountinfo (text injected so it is unit-testable) or
 // rebuilt by scanning a mount root (fixtures, state.json records).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import type { CgroupLayout } from './manager';

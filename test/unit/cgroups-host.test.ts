@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { cgroupHostFromSystem, createCgroupManager } from '../../src/cgroups';
 import type { CgroupHost } from '../../src/cgroups';
 import type { CgroupManager } from '../../src/cgroups/manager';
+import { sync } from '../fixtures/cgroups/fake-cgroupfs';
 
 const isRoot = process.getuid?.() === 0;
 let host: CgroupHost | undefined;
@@ -82,13 +83,13 @@ test('real v1/hybrid host: create, limits, join, pids, freeze, stats, destroy', 
     if (host!.hierarchies.cpuset) assert.is.not(read(path.join(host!.hierarchies.cpuset, m.path, 'cpuset.cpus')), '');
 
     // Kernel memory on this kernel: applied or a warning, never a failure.
-    m.update({ memory: { kernel: 64 << 20 } });
+    sync(m.update({ memory: { kernel: 64 << 20 } }));
     // A raise of memory past memsw must be ordered memsw-first.
-    m.update({ memory: { limit: 256 << 20, swap: 512 << 20 } });
+    sync(m.update({ memory: { limit: 256 << 20, swap: 512 << 20 } }));
     assert.is(read(path.join(mem, 'memory.limit_in_bytes')), String(256 << 20));
     // A kernel rejection names the file and value.
     try {
-      m.update({ cpu: { period: 1 } }); // below the kernel's 1ms minimum
+      sync(m.update({ cpu: { period: 1 } })); // below the kernel's 1ms minimum
       assert.unreachable();
     } catch (e) {
       assert.match((e as Error).message, new RegExp(`^linux.resources.cpu.period: write 1 to ${cpu}/cpu.cfs_period_us: invalid argument$`));
@@ -96,7 +97,7 @@ test('real v1/hybrid host: create, limits, join, pids, freeze, stats, destroy', 
 
     child = spawn('sleep', ['60'], { stdio: 'ignore' });
     await new Promise((res) => child!.once('spawn', res));
-    m.addProcess(child.pid!);
+    sync(m.addProcess(child.pid!));
     assert.equal(m.pids(), [child.pid]);
     for (const d of dirs) assert.ok(read(path.join(d, 'cgroup.procs')).split('\n').includes(String(child.pid)), d);
     const stats = m.stats();
@@ -114,7 +115,7 @@ test('real v1/hybrid host: create, limits, join, pids, freeze, stats, destroy', 
 
     child.kill('SIGKILL');
     await waitExit(child);
-    m.destroy();
+    sync(m.destroy());
     for (const d of dirs) assert.not.ok(fs.existsSync(d), `${d} removed`);
     for (const d of dirs) assert.not.ok(fs.existsSync(path.dirname(d)), `${path.dirname(d)} removed`);
   } finally {
@@ -123,7 +124,7 @@ test('real v1/hybrid host: create, limits, join, pids, freeze, stats, destroy', 
       await waitExit(child);
     }
     try {
-      m.destroy();
+      sync(m.destroy());
     } catch {
       /* reported by the assertions above */
     }
@@ -147,7 +148,7 @@ test('real v1 devices: a default-denied device cannot be opened from the cgroup'
   } finally {
     for (let i = 0; i < 50; i++) {
       try {
-        m.destroy();
+        sync(m.destroy());
         break;
       } catch {
         await new Promise((res) => setTimeout(res, 20));
@@ -173,7 +174,7 @@ test('real hybrid host: hugetlb limits land on the cgroup2 side', async () => {
     assert.is(read(path.join(u, 'hugetlb.2MB.max')), String(2 << 20));
     assert.ok('2MB' in m.stats().hugetlb);
   } finally {
-    m.destroy();
+    sync(m.destroy());
     if (!before) fs.writeFileSync(control, '-hugetlb');
   }
   for (const d of dirsOf(m)) assert.not.ok(fs.existsSync(d), `${d} removed`);

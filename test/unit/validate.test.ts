@@ -8,7 +8,7 @@ import { parseSpec } from '../../src/spec/load';
 import { defaultSpec } from '../../src/spec/defaults';
 import { validateSpec } from '../../src/spec/validate';
 
-type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Raw = Record<string, any>;
 
 function base(): Raw {
   const s = defaultSpec() as unknown as Raw;
