@@ -8,4 +8,4 @@ export { defaultSpec } from './spec/defaults';
 export { spec, SpecBuilder, type BindOptions, type TmpfsOptions } from './builder';
 export { runOnce, type RunResult, type RunOnceOptions, type RunSource, type RunTimeoutError } from './runtime/oneshot';
 export type { ContainerStats } from './runtime/runtime';
-export type { ContainerEvent } from './runtime/cgroup-verbs';
+export type { ContainerEvent } from './runtime/cgroup-operations';

@@ -20,7 +20,7 @@ export { cgroupHostAt, cgroupHostFromSystem, detectLayout, parseCgroupMounts } f
 export { DEFAULT_CGROUP_PARENT, resolveCgroupPath } from './paths';
 export { defaultDeviceRules, effectiveDeviceRules, reduceDeviceRules } from './devices-rules';
 export { compileDeviceFilter } from './devices-ebpf';
-export { isSystemdRunning, parseSystemdCgroupsPath, requireSystemd } from './systemd';
+export { isSystemdRunning, parseSystemdCgroupsPath, requireSystemd } from './systemd-host';
 export { sharesToWeight, blkioWeightToIoWeight, swapToV2 } from './conversions';
 
 export interface CreateCgroupOptions {
@@ -53,11 +53,16 @@ export function createCgroupManager(opts: CreateCgroupOptions): CgroupManager {
  * Rebuild a manager from state.json. `inject` replaces file access, bpf or
  * the sleep function (tests).
  */
-export function loadCgroupManager(record: CgroupRecord, inject: Pick<CgroupHost, 'fs' | 'deviceFilter' | 'sleep'> & { systemdClient?: SystemdScopeClient } = {}): CgroupManager {
+export function loadCgroupManager(
+  record: CgroupRecord,
+  inject: Pick<CgroupHost, 'fs' | 'deviceFilter' | 'sleep'> & { systemdClient?: SystemdScopeClient } = {},
+  opts: { /** made with --systemd-cgroup by a capsa whose record kept only the path */ olderSystemdRecord?: boolean } = {},
+): CgroupManager {
   const { systemdClient, ...hostInject } = inject;
   const host: CgroupHost = record.hierarchies || record.unified
     ? { ...hostInject, layout: record.layout, mountRoot: record.mountRoot, hierarchies: record.hierarchies ?? {}, ...(record.unified ? { unified: record.unified } : {}) }
     : { ...cgroupHostAt(record.mountRoot, hostInject), layout: record.layout };
   if (record.systemd) return systemdDriver().loadSystemdManager(host, record, systemdClient);
-  return record.layout === 'v2' ? new (v2Driver())(host, record.path, record.created, !!record.creating) : new (v1Driver())(host, record.path, record.created, !!record.creating);
+  const mgr = record.layout === 'v2' ? new (v2Driver())(host, record.path, record.created, !!record.creating) : new (v1Driver())(host, record.path, record.created, !!record.creating);
+  return opts.olderSystemdRecord ? systemdDriver().stopScopeOnDestroy(mgr, record.path, systemdClient) : mgr;
 }

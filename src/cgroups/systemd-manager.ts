@@ -11,14 +11,14 @@ import { CapsaError } from '../errors';
 import type { ApplyOptions, CgroupManager, CgroupMembership, CgroupRecord, CgroupStats } from './manager';
 import type { CgroupHost } from './host';
 import { parseCgroupInt } from './fsio';
-import { parseSystemdCgroupsPath, requireSystemd, type SystemdCgroupName, type SystemdScopeClient } from './systemd';
+import { parseSystemdCgroupsPath, requireSystemd, type SystemdCgroupName, type SystemdScopeClient } from './systemd-host';
 import { systemdPropertiesFromAnnotations, type UnitProperty } from './systemd-annotations';
 import { pidsProperty, resourcesToProperties, type PropertyContext } from './systemd-properties';
 import { validateResources } from './validate';
 import { V1Manager } from './v1';
 import { V2Manager } from './v2';
 
-export type { SystemdScopeClient } from './systemd';
+export type { SystemdScopeClient } from './systemd-host';
 
 export interface SystemdManagerOptions {
   id: string;
@@ -33,7 +33,7 @@ export interface SystemdManagerOptions {
 
 function dbusClient(): SystemdScopeClient {
   // The D-Bus client (and net) load only for this driver.
-  return new (require('./systemd-dbus') as typeof import('./systemd-dbus')).DbusSystemdClient();
+  return new (require('./systemd-scope-client') as typeof import('./systemd-scope-client')).DbusSystemdClient();
 }
 
 export function createSystemdManager(opts: SystemdManagerOptions): CgroupManager {
@@ -45,6 +45,22 @@ export function createSystemdManager(opts: SystemdManagerOptions): CgroupManager
 }
 
 /** The manager of a container whose scope was started earlier (from state.json). */
+/**
+ * A record written before the systemd driver kept its scope's name names only
+ * the cgroup path, whose last component is the unit: destroying that cgroup
+ * also stops the scope (systemd would collect it once empty anyway).
+ */
+export function stopScopeOnDestroy(mgr: CgroupManager, cgroupPath: string, client?: SystemdScopeClient): CgroupManager {
+  const unit = cgroupPath.split('/').pop();
+  if (!unit?.endsWith('.scope')) return mgr;
+  const destroyCgroup = mgr.destroy.bind(mgr);
+  mgr.destroy = async () => {
+    await destroyCgroup();
+    await (client ?? dbusClient()).stopUnit(unit);
+  };
+  return mgr;
+}
+
 export function loadSystemdManager(host: CgroupHost, record: CgroupRecord, client?: SystemdScopeClient): CgroupManager {
   const sd = record.systemd!;
   const name: SystemdCgroupName = { slice: sd.slice, prefix: '', name: sd.unit, unit: sd.unit, path: record.path };

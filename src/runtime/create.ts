@@ -11,7 +11,7 @@ import type { IdMapping, NamespaceType, Spec } from '../spec/types';
 import { type ContainerDir, type StateRecord, StateStore } from '../state/store';
 import { addon } from '../sys/addon';
 import { hostLastCap, ownStartTime } from '../sys/proc';
-import { cgroupMountSources, makeCgroupManager } from './cgroups';
+import { cgroupMountSources, makeCgroupManager } from './container-cgroup';
 import { startInit, type InitOptions } from './init-process';
 import { processStartTime } from './status';
 import { signalProcess, waitForExit, type ProcessHandle } from './process-exit';

@@ -6,7 +6,7 @@ import { CapsaError, fromSystemError } from '../errors';
 import { compileExec } from '../plan/compile-exec';
 import type { NamespaceType, Process } from '../spec/types';
 import type { StateStore } from '../state/store';
-import type { CgroupMembership, CgroupRecord } from '../cgroups/manager';
+import { execCgroupMembership } from '../cgroups/exec-membership';
 import { addon } from '../sys/addon';
 import { hostLastCap, readProcStat } from '../sys/proc';
 import { startInit, type InitOptions } from './init-process';
@@ -76,38 +76,6 @@ function readNamespacesToJoin(pid: number): NamespaceType[] {
   return out;
 }
 
-/**
- * The cgroup dirs the exec process joins: the container's, or with runc's
- * exec --cgroup ([CONTROLLER[,...]:]PATH) existing sub-cgroups of it.
- */
-function execMembership(record: CgroupRecord | undefined, base: CgroupMembership | undefined, specs: string[]): CgroupMembership | undefined {
-  if (!specs.length) return base;
-  if (!record || !base) throw new CapsaError('BAD_STATE', 'exec --cgroup: the container has no cgroup');
-  const v1 = [...base.v1];
-  let v2 = base.v2;
-  for (const spec of specs) {
-    const colon = spec.indexOf(':');
-    const sub = colon >= 0 ? spec.slice(colon + 1) : spec;
-    if (sub.split('/').includes('..')) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: ".." is not allowed`);
-    const check = (dir: string) => {
-      if (!fs.existsSync(dir)) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: ${dir} does not exist`);
-      return dir;
-    };
-    if (record.layout === 'v2') {
-      v2 = { dir: check(path.join(record.mountRoot, record.path, sub)), optional: false };
-      continue;
-    }
-    const controllers = colon >= 0 ? spec.slice(0, colon).split(',') : Object.keys(record.hierarchies ?? {});
-    for (const c of controllers) {
-      const mount = record.hierarchies?.[c];
-      if (!mount) throw new CapsaError('INVALID_ARGUMENT', `exec --cgroup ${spec}: controller "${c}" is not mounted`);
-      const i = v1.indexOf(path.join(mount, record.path));
-      if (i >= 0) v1[i] = check(path.join(mount, record.path, sub));
-    }
-  }
-  return { v1, ...(v2 ? { v2 } : {}) };
-}
-
 /** Which LSMs this host enforces: fixed while we run. */
 let hostLsm: import('../security/lsm').LsmFacts | undefined;
 
@@ -149,7 +117,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     const ops = compileExec({ lsm,
       process: proc, containerPid: o.record.pid, namespaces: namespacesToJoin(o.record.pid, o.record.initStartTime), lastCap: hostLastCap(),
       preserveFds, consoleFd: consoleFd === undefined ? undefined : 3 + preserveFds + 1, seccomp,
-      cgroupMembership: execMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
+      cgroupMembership: execCgroupMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
       memoryPolicy: o.record.memoryPolicy, topology: hostTopology(proc, o.record.memoryPolicy),
       resctrlTasks: o.record.intelRdt && (require('./resctrl') as typeof import('./resctrl')).resctrlTasksFiles(o.record.intelRdt),
     });

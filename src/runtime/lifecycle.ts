@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { CapsaError } from '../errors';
 import type { CgroupManager } from '../cgroups/manager';
 import { notExist, type ContainerDir, type StateRecord, type StateStore } from '../state/store';
-import { loadCgroup } from './cgroups';
+import { loadCgroup } from './container-cgroup';
 import type { Hook, State } from '../spec/types';
 import { signalProcess, waitForExit, watchExit, type ProcessHandle } from './process-exit';
 import { readProcStat } from '../sys/proc';
@@ -31,7 +31,7 @@ export async function openLocked(store: StateStore, id: string): Promise<Opened>
     dir.unlock();
     throw notExist(id);
   }
-  const cgroup = loadCgroup(record.cgroup);
+  const cgroup = loadCgroup(record.cgroup, record.useSystemd);
   return { dir, record, cgroup, status: deriveStatus(record, dir, cgroup) };
 }
 
@@ -41,7 +41,7 @@ export function readState(store: StateStore, id: string) {
   const record = dir.read();
   if (!record) throw notExist(id);
   let cgroup: CgroupManager | undefined;
-  try { cgroup = loadCgroup(record.cgroup); } catch { cgroup = undefined; }
+  try { cgroup = loadCgroup(record.cgroup, record.useSystemd); } catch { cgroup = undefined; }
   return toOciState(record, deriveStatus(record, dir, cgroup));
 }
 
@@ -220,14 +220,6 @@ function childrenIn(cgroup: CgroupManager | undefined): ProcessHandle[] {
   return out;
 }
 
-/** --systemd-cgroup: stop the container's scope (systemd would also collect it once empty). */
-async function stopSystemdScope(cgroupPath: string | undefined): Promise<void> {
-  const unit = cgroupPath?.split('/').pop();
-  if (!unit?.endsWith('.scope')) return;
-  const { DbusSystemdClient } = require('../cgroups/systemd-dbus') as typeof import('../cgroups/systemd-dbus');
-  await new DbusSystemdClient().stopUnit(unit);
-}
-
 async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void> {
   // Processes left in the cgroup (no private pid namespace) die with the container.
   faultPoint('delete:before-cgroup');
@@ -237,9 +229,8 @@ async function destroy(o: Opened, onWarning: (m: string) => void): Promise<void>
       await new Promise((r) => setImmediate(r));
     }
     try {
-      // The systemd driver stops the scope itself; records from before it did name only the path.
+      // The systemd driver stops the scope itself (loadCgroup gives a record from before it did a manager that does).
       await o.cgroup.destroy();
-      if (o.record.useSystemd && !o.record.cgroup?.systemd) await stopSystemdScope(o.record.cgroup?.path);
     } catch (e) {
       onWarning(`remove cgroup of ${o.record.id}: ${(e as Error).message}`);
     }

@@ -8,7 +8,7 @@ import { deleteContainer, killContainer, readState, startContainer } from './lif
 import { ChildExit, exitCodeOf, signalProcess } from './process-exit';
 import type { ExitStatus } from '../sys/addon';
 import type { CgroupStats } from '../cgroups/manager';
-import type { ContainerEvent } from './cgroup-verbs';
+import type { ContainerEvent } from './cgroup-operations';
 
 /** cgroup statistics of a container (cpu, memory, pids, blkio, hugetlb). */
 export type ContainerStats = CgroupStats;
@@ -116,7 +116,7 @@ export class ExecProcess {
   }
 }
 
-const verbs = () => require('./cgroup-verbs') as typeof import('./cgroup-verbs');
+const verbs = () => require('./cgroup-operations') as typeof import('./cgroup-operations');
 
 export class Runtime {
   readonly store: StateStore;

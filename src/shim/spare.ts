@@ -86,7 +86,7 @@ export async function runSpare(): Promise<void> {
   const { claimGroup, parseOptions, adjustOomScore } = require('./start') as typeof import('./start');
   require('../runtime/create');
   require('../runtime/exec');
-  require('../runtime/cgroup-verbs');
+  require('../runtime/cgroup-operations');
   addon();
 
   // Reply FIFOs of launchers that were killed while they waited.

@@ -3,7 +3,7 @@
 // implements (features.md), these say what would work here and now. One
 // probe per fact, each cheap and never throwing.
 import * as fs from 'node:fs';
-import { SYSTEMD_PROBE_PATH } from '../cgroups/systemd';
+import { SYSTEMD_PROBE_PATH } from '../cgroups/systemd-host';
 import { detectLsm } from '../security/lsm';
 import { hostLastCap } from '../sys/proc';
 import { CAPABILITIES } from './features';

@@ -10,7 +10,7 @@ import { CapsaError } from '../../src/errors';
 import { parseGVariantText } from '../../src/cgroups/gvariant-text';
 import { systemdPropertiesFromAnnotations } from '../../src/cgroups/systemd-annotations';
 import { deviceProps, listToMask, pidsProperty, quotaPerSecUsec, resourcesToProperties, SYSTEMD_INFINITY } from '../../src/cgroups/systemd-properties';
-import { systemdMajorVersion } from '../../src/cgroups/systemd-dbus';
+import { systemdMajorVersion } from '../../src/cgroups/systemd-scope-client';
 
 const INF = SYSTEMD_INFINITY;
 const props = (r: Parameters<typeof resourcesToProperties>[0], layout: 'v1' | 'v2' | 'hybrid' = 'v2', version = 252, current?: { quota?: number; period?: number; memoryLimit?: number }) =>

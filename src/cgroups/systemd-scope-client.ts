@@ -5,7 +5,7 @@
 // cgroup exists (or is gone) when the call returns.
 import { CapsaError } from '../errors';
 import { BusConnection, systemBusPath, type Message, type Variant } from './dbus';
-import type { PropertiesFor, SystemdScopeClient } from './systemd';
+import type { PropertiesFor, SystemdScopeClient } from './systemd-host';
 
 const SYSTEMD = { destination: 'org.freedesktop.systemd1', path: '/org/freedesktop/systemd1', interface: 'org.freedesktop.systemd1.Manager' };
 const JOB_REMOVED_MATCH = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";

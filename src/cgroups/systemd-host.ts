@@ -1,8 +1,10 @@
-// The systemd cgroup driver (--systemd-cgroup). With systemd as PID 1 the
-// container's cgroup is a transient scope unit that systemd creates; capsa
-// asks for it over D-Bus (systemd-dbus.ts) and then uses the cgroupfs drivers
-// on the path systemd made. Without systemd there is nobody to ask, so capsa
-// says so in one line instead of hanging on a socket.
+// What the systemd cgroup driver (--systemd-cgroup) needs to know of the
+// host and the config: whether systemd is PID 1, what a "slice:prefix:name"
+// cgroupsPath names, and the client interface the driver talks through. With
+// systemd the container's cgroup is a transient scope unit that systemd
+// creates (systemd-manager.ts, over D-Bus in systemd-scope-client.ts).
+// Without systemd there is nobody to ask, so capsa says so in one line
+// instead of hanging on a socket.
 import * as fs from 'node:fs';
 import { CapsaError } from '../errors';
 import type { UnitProperty } from './systemd-annotations';

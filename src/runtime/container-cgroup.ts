@@ -33,8 +33,9 @@ export function cgroupOwnerUid(spec: Spec): number | undefined {
   return root ? root.hostID - root.containerID : undefined;
 }
 
-export function loadCgroup(record: CgroupRecord | undefined): CgroupManager | undefined {
-  return record ? loadCgroupManager(record) : undefined;
+/** The manager of a recorded container (`useSystemd`: it was made with --systemd-cgroup). */
+export function loadCgroup(record: CgroupRecord | undefined, useSystemd = false): CgroupManager | undefined {
+  return record ? loadCgroupManager(record, {}, { olderSystemdRecord: useSystemd && !record.systemd }) : undefined;
 }
 
 /** Each hierarchy's dir for this container, as seen under /sys/fs/cgroup. */

@@ -6,7 +6,7 @@ import { CapsaError } from '../errors';
 import type { CgroupManager, CgroupStats } from '../cgroups/manager';
 import type { Resources } from '../spec/types';
 import { notExist, type StateStore } from '../state/store';
-import { loadCgroup } from './cgroups';
+import { loadCgroup } from './container-cgroup';
 import { openLocked, type Opened } from './lifecycle';
 
 function requireCgroup(o: Opened): CgroupManager {
@@ -131,7 +131,7 @@ async function pollEvents(store: StateStore, id: string, intervalMs: number, emi
 function readCgroup(store: StateStore, id: string): CgroupManager | undefined {
   const record = store.open(id).read();
   if (!record) throw notExist(id);
-  return loadCgroup(record.cgroup);
+  return loadCgroup(record.cgroup, record.useSystemd);
 }
 
 /** OOM kills in the container's cgroup so far (0 when it has none); no lock, like state. */
