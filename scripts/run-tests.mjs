@@ -112,7 +112,38 @@ if (!only && order.includes('final')) {
   }
 }
 
+// The cgroup v2 + systemd guest (scripts/cgroup2/run.sh, what `npm run
+// test:cgroup2` runs): part of a whole-suite run, after the host's own tests
+// and before the final leak check; its "N passed, M failed" joins the totals.
+// CAPSA_SKIP_CGROUP2=1 leaves it out (said, and counted as one skipped).
+function runCgroup2Guest() {
+  return new Promise((resolve) => {
+    process.stdout.write('\n=== cgroup v2 guest: bash scripts/cgroup2/run.sh\n');
+    const child = spawn('bash', ['scripts/cgroup2/run.sh', '--timeout', '45'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.on('error', () => resolve({ passed: 0, failed: 1 }));
+    child.on('close', () => {
+      const m = [...out.matchAll(/^(\d+) passed, (\d+) failed$/gm)].pop();
+      resolve(m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 1 });
+    });
+  });
+}
+let withGuest = !only && order.includes('final');
+
 for (const file of files) {
+  if (withGuest && file.startsWith(join('build/test', 'final'))) {
+    withGuest = false;
+    if (process.env.CAPSA_SKIP_CGROUP2 === '1') {
+      process.stdout.write(`\n${SKIP_MARKER} cgroup v2 guest left out (CAPSA_SKIP_CGROUP2=1)\n`);
+      skipped++;
+    } else {
+      const r = await runCgroup2Guest();
+      passed += r.passed;
+      failed += r.failed;
+      if (r.failed) failedFiles.push('cgroup v2 guest (scripts/cgroup2/run.sh)');
+    }
+  }
   process.stdout.write(`\n=== ${file}\n`);
   const r = await runFile(file);
   passed += r.passed;
