@@ -18,6 +18,8 @@
 //           the Go runc shim measured the same way.
 // Runs alternate between runtimes after warm-up runs; prints median, min and
 // p90 and how many runs failed (a failed run is not counted in the times).
+// Every run starts once no spare shim is booting (see settled()); the spares'
+// CPU is printed on its own line.
 //
 // Usage (as root, after `npm run build`):
 //   node scripts/bench-engines.mjs [--runs N] [--warmup N] [--engines ctr,exec,cri,podman,memory]
@@ -103,15 +105,47 @@ function guard(c) {
   c.ctr = (...a) => (interrupted() ? Promise.reject(new Error('bench-engines: interrupted')) : ctr(...a));
 }
 
-/** Runs op(rt) RUNS times per runtime, alternating (the order rotates), after WARMUP rounds. */
+const SHIM_LAUNCHER = path.join(path.dirname(SHIM_DIST), 'containerd-shim-capsa-v2.cjs');
+/** Spare shims of this build still booting or warming up (src/shim/spare.ts), not yet announced. */
+function sparesBooting() {
+  const ready = shimSparePid();
+  const pids = new Set([...common.pidsMatching(SHIM_LAUNCHER, '-spare'), ...common.pidsMatching('containerd-shim-capsa-v2 spare')]);
+  return [...pids].filter((p) => p !== ready && common.alive(p));
+}
+/** CPU (user + system, ms) of each spare from its start to its announcement. */
+const spareCpuMs = [];
+const ticks = Number(process.env.CLK_TCK ?? 100);
+function cpuMsOf(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').slice(0).split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / ticks;
+}
+/**
+ * Waits until no spare shim is booting. A capsa shim run leaves the next
+ * spare booting (at nice 19) behind it; without this, that boot would run
+ * during the next measured run, usually another runtime's, and slow it:
+ * every run starts on a settled machine. What the spares cost is reported
+ * as their CPU time instead.
+ */
+async function settled() {
+  const booting = sparesBooting();
+  if (!booting.length) return;
+  await common.until('the spare shim to finish booting', () => (sparesBooting().length ? undefined : true), 30_000).catch(() => {});
+  const ready = shimSparePid();
+  if (ready !== undefined && booting.includes(ready)) {
+    try { spareCpuMs.push(cpuMsOf(ready)); } catch { /* taken meanwhile */ }
+  }
+}
+
+/** Runs op(rt) RUNS times per runtime, alternating (the order rotates), after WARMUP rounds; each run starts settled(). */
 async function timeRuns(engine, runtimes, op) {
   const times = Object.fromEntries(runtimes.map((rt) => [rt, []]));
   const failures = Object.fromEntries(runtimes.map((rt) => [rt, []]));
-  for (let i = 0; i < WARMUP; i++) for (const rt of runtimes) await op(rt);
+  for (let i = 0; i < WARMUP; i++) for (const rt of runtimes) { await settled(); await op(rt); }
   for (let i = 0; i < RUNS; i++) {
     const order = runtimes.map((_, k) => runtimes[(k + i) % runtimes.length]);
     for (const rt of order) {
       if (interrupted()) throw new Error('bench-engines: interrupted');
+      await settled();
       const started = process.hrtime.bigint();
       const r = await op(rt);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -308,6 +342,10 @@ try {
     for (const r of results.filter((x) => x.engine === engine && x.runtime !== 'runc')) {
       if (r.median && base?.median) console.log(`\n${engine}: ${r.runtime} / runc = ×${(r.median / base.median).toFixed(2)} (median ${fmt(r.median)} vs ${fmt(base.median)})`);
     }
+  }
+  if (spareCpuMs.length) {
+    const c = stats(spareCpuMs);
+    console.log(`\nspare shims (boot + warm-up at nice 19, off the measured runs): CPU per spare median ${fmt(c.median)}, min ${fmt(c.min)}, p90 ${fmt(c.p90)} (${spareCpuMs.length} spares)`);
   }
   if (memRows.length) {
     const mb = (kb) => `${(kb / 1024).toFixed(1)} MB`;

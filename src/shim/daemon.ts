@@ -28,7 +28,7 @@ function openLog(debug: boolean): (level: Level, msg: string) => void {
   };
 }
 
-function isUnified(): boolean {
+export function isUnified(): boolean {
   try { return fs.statfsSync('/sys/fs/cgroup').type === 0x63677270; } catch { return false; }
 }
 
@@ -51,6 +51,7 @@ export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> 
   const publisher = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace);
   publisher.onDrop = (name, e) => log('error', `event ${name} dropped: ${(e as Error)?.message ?? e}`);
   // Only with -debug: the JSON of every event is not made for nothing.
+  publisher.dialEarly();
   if (flags.debug) publisher.onPublish = (p) => log('debug', `publish ${p.topic} ${JSON.stringify(p.event, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
   const runtimes = new Map<string, Runtime>();
   const socket = flags.socket || undefined;

@@ -16,6 +16,7 @@ export class EventPublisher {
   private readonly queue: { body: Buffer; name: EventName }[] = [];
   private client?: TtrpcClient;
   private running = false;
+  private dialing?: Promise<TtrpcClient>;
   private idle: (() => void)[] = [];
   /** Every event handed to publish(), in order (for the daemon's debug log). */
   onPublish: (p: Published) => void = () => {};
@@ -69,8 +70,19 @@ export class EventPublisher {
 
   private async connection(): Promise<TtrpcClient> {
     if (this.client && !this.client.closed) return this.client;
-    this.client = await TtrpcClient.connect(this.ttrpcAddress, 5000);
+    this.dialing ??= TtrpcClient.connect(this.ttrpcAddress, 5000).finally(() => { this.dialing = undefined; });
+    this.client = await this.dialing;
     return this.client;
+  }
+
+  /**
+   * Dials containerd now, before the first event: the connection is then
+   * ready when TaskCreate is published instead of being made on the clock of
+   * the Create that publishes it. A failure is left to the first publish.
+   */
+  dialEarly(): void {
+    if (!this.ttrpcAddress || this.client || this.dialing) return;
+    this.connection().then((c) => { if (!this.running) c.unref(); }, () => { this.client = undefined; });
   }
 
   /** Resolves when everything queued was sent or dropped (at most timeoutMs). */

@@ -12,10 +12,15 @@
 // through the FIFO <base>.req; it exits after SPARE_IDLE_MS without work.
 // Any doubt (no spare, an error, no answer in 2 s) and the launcher runs the
 // ordinary Node `start`, which gives the same address.
+// A spare boots at nice 19: its Node start (100+ ms of CPU) then takes only
+// idle CPU instead of slowing the pod that started it. It returns every
+// thread to nice 0 before it serves a pod, so a shim, its capsa-inits and
+// the containers they start never inherit the spare's nice.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import { addon, LOCK_EX, LOCK_NB } from '../sys/addon';
@@ -25,6 +30,9 @@ import { parseFlags, requireFlags } from './flags';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_NONBLOCK } = fs.constants;
 export const SPARE_IDLE_MS = 10 * 60_000;
+/** The nice value a spare boots and waits at. */
+export const SPARE_NICE = 19;
+const NICE_BINARY = '/usr/bin/nice';
 
 /** <dir>/capsa-spare-<key>: the key names this install (dist dir + node), as the launcher computes it at build time. */
 export function spareBase(distDir = path.dirname(fs.realpathSync(process.argv[1]!)), node = process.execPath): string {
@@ -50,11 +58,25 @@ export function ensureSpare(): void {
     delete env.CAPSA_SHIM_CONFIG;
     // A process title can only be as long as the arguments it started with:
     // room for the shim's "-namespace … -id … -address …" once it has a pod.
-    const argv = [process.argv[1]!, '-spare', '-title-room', '.'.repeat(400)];
-    const child = spawn(process.execPath, [...process.execArgv, ...argv], { cwd: '/', detached: true, stdio: 'ignore', env });
+    const argv = [process.execPath, ...process.execArgv, process.argv[1]!, '-spare', '-title-room', '.'.repeat(400)];
+    // Through nice(1): every thread Node starts inherits the nice value.
+    const niced = fs.existsSync(NICE_BINARY) ? [NICE_BINARY, '-n', String(SPARE_NICE)] : [];
+    const [file, ...args] = [...niced, ...argv];
+    const child = spawn(file!, args, { cwd: '/', detached: true, stdio: 'ignore', env });
     child.on('error', () => {});
     child.unref();
   } catch { /* an optimisation only */ }
+}
+
+/**
+ * Nice is per thread on Linux: the main thread first (threads it starts from
+ * now on inherit its value), then every thread that runs already.
+ */
+export function restoreNormalPriority(): void {
+  os.setPriority(process.pid, 0);
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try { os.setPriority(Number(tid), 0); } catch { /* the thread ended */ }
+  }
 }
 
 function environOf(pid: number): Record<string, string> {
@@ -88,6 +110,18 @@ export async function runSpare(): Promise<void> {
   require('../runtime/exec');
   require('../runtime/cgroup-operations');
   addon();
+  // Warmed before it is announced: a request never waits for the warm-up. A
+  // SIGTERM meanwhile ends the spare once the warm-up has cleaned up.
+  let stopAfterWarmUp = false;
+  const stopRequested = () => { stopAfterWarmUp = true; restoreNormalPriority(); };
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, stopRequested);
+  const { isUnified } = require('./daemon') as typeof import('./daemon');
+  await (require('./warmup') as typeof import('./warmup')).warmUp(isUnified());
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, stopRequested);
+  if (stopAfterWarmUp) {
+    fs.rmSync(`${base}.pid`, { force: true });
+    process.exit(0);
+  }
 
   // Reply FIFOs of launchers that were killed while they waited.
   for (const name of fs.readdirSync(SOCKET_ROOT)) {
@@ -176,6 +210,7 @@ export async function runSpare(): Promise<void> {
       }
       // This pod's shim from here on.
       retire();
+      restoreNormalPriority();
       for (const k of Object.keys(process.env)) delete process.env[k];
       Object.assign(process.env, env);
       process.chdir(bundle);

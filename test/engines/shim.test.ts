@@ -143,6 +143,25 @@ void engineGroup<Ctx>('engines/shim', {
     } finally { await remove(id); }
   });
 
+  test('a task served by the spare shim (booted at nice 19) runs at nice 0, as does every thread of its shim', async () => {
+    // The spare: started by an earlier task's shim; one is started here if none waits.
+    if (shimSparePid() === undefined) expectOk(await ctrRun(['--rm'], newId('sparer'), ['/bin/testinit', 'true']), 'ctr run --rm');
+    const spare = await until('a waiting spare shim', () => shimSparePid(), 30_000);
+    const niceOf = (stat: string) => Number(stat.split(') ')[1]!.split(' ')[16]);
+    assert.is(niceOf(fs.readFileSync(`/proc/${spare}/stat`, 'utf8')), 19, 'the spare waits at nice 19');
+    const id = newId('nice');
+    const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);
+    try {
+      assert.is(readProcStat(row.pid)?.ppid, spare, 'the spare became this task\'s shim');
+      assert.is(niceOf(fs.readFileSync(`/proc/${row.pid}/stat`, 'utf8')), 0, 'the task\'s init is at nice 0');
+      const threads = fs.readdirSync(`/proc/${spare}/task`).map((t) => niceOf(fs.readFileSync(`/proc/${spare}/task/${t}/stat`, 'utf8')));
+      assert.ok(threads.every((n) => n === 0), `the shim's threads: ${threads.join(' ')}`);
+      const exec = await cd.ctr(['task', 'exec', '--exec-id', 'nice', id, '/bin/sh', '-c', 'cut -d" " -f19 /proc/self/stat'], { timeoutMs: 60_000 });
+      expectOk(exec, 'ctr task exec');
+      assert.is(exec.stdout.trim(), '0', 'an exec in the task is at nice 0 (read inside the container)');
+    } finally { await remove(id); }
+  });
+
   test('--runtime io.containerd.capsa.v2 finds the shim on containerd\'s PATH, and the node first on that PATH is not used', async () => {
     const id = newId('bypath');
     const r = await cd.ctr(['run', '--runtime', 'io.containerd.capsa.v2', '--rm', CTR_IMAGE, id, '/bin/testinit', 'echo', 'via PATH'], { timeoutMs: 60_000 });

@@ -19,6 +19,7 @@ import { Any, RuntimeOptions, task as T } from '../../src/shim/proto/messages';
 import { TtrpcClient } from '../../src/shim/ttrpc/client';
 import { RpcError } from '../../src/shim/ttrpc/frame';
 import { TtrpcServer } from '../../src/shim/ttrpc/server';
+import { WARMUP_PREFIX, warmupNames } from '../../src/shim/warmup';
 import { SHIM_DIST, shimSparePid, stopSpare } from '../helpers/engines/shim';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-shim-actions-'));
@@ -199,6 +200,90 @@ test('a waiting spare shim becomes the next new pod\'s shim (no Node start for i
   // its title can it be found (and stopped) by it.
   await until('the fallback start\'s daemon to take its title', () => (daemonOn('').some((p) => cmdlineOf(p).includes(' -id sp2 ')) ? true : undefined));
   daemonOn('').forEach((p) => { daemons.add(p); process.kill(p, 'SIGTERM'); });
+});
+
+/** The nice value of every thread of pid. */
+const threadNices = (pid: number) => fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+  try { return Number(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]); } catch { return undefined; }
+}).filter((n): n is number => n !== undefined);
+/** Live processes whose parent is pid. */
+const childrenOf = (pid: number) => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
+  try { return Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid && alive(p); } catch { return false; }
+});
+/** Where the warm-up's cgroup appears: a v1 hierarchy's root (hybrid) or the v2 root. */
+const cgroupRoot = fs.existsSync('/sys/fs/cgroup/pids/cgroup.procs') ? '/sys/fs/cgroup/pids' : '/sys/fs/cgroup';
+/** Directories named name in any cgroup hierarchy (depth ≤ 2). */
+const cgroupDirsNamed = (name: string) => {
+  const found: string[] = [];
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    for (const dir of [path.join('/sys/fs/cgroup', h), '/sys/fs/cgroup']) {
+      if (fs.existsSync(path.join(dir, name))) found.push(path.join(dir, name));
+    }
+  }
+  return [...new Set(found)];
+};
+const niceOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+
+test('a spare boots at nice 19 and warms up with a throwaway task (its dir in /run and its cgroup seen made) that leaves nothing behind; serving a pod, every thread of it is back at nice 0', async () => {
+  await stopSpare();
+  const made = new Set<string>();
+  const watchers = [
+    fs.watch('/run', (_e, f) => { if (f?.startsWith(WARMUP_PREFIX)) made.add(`run/${f}`); }),
+    fs.watch(cgroupRoot, (_e, f) => { if (f?.startsWith(WARMUP_PREFIX)) made.add(`cgroup/${f}`); }),
+  ];
+  try {
+    // No spare: the ordinary start, which starts one.
+    const first = await shim(startArgs('wu1'), { cwd: bundle('wu1', { 'io.kubernetes.cri.sandbox-id': 'pod-wu-1' }) });
+    assert.is(first.code, 0, first.stderr);
+    const spare = await until('the spare to be announced', () => shimSparePid());
+    const { dir, cgroupsPath } = warmupNames(spare);
+    assert.ok(made.has(`run/${path.basename(dir)}`), `the warm-up made its dir ${dir} (seen: ${[...made].join(', ') || 'nothing'})`);
+    assert.ok(made.has(`cgroup/${cgroupsPath.slice(1)}`), `the warm-up task had its cgroup ${cgroupsPath} in ${cgroupRoot}`);
+    assert.not.ok(fs.existsSync(dir), `${dir} is removed`);
+    assert.equal(cgroupDirsNamed(cgroupsPath.slice(1)), [], 'its cgroup is removed in every hierarchy');
+    assert.equal(childrenOf(spare), [], 'no process of the warm-up task (capsa-init, its container) is left');
+    const waiting = threadNices(spare);
+    assert.ok(waiting.length > 1 && waiting.every((n) => n === 19), `every thread of the waiting spare is at nice 19: ${waiting.join(' ')}`);
+    const r = await shim(startArgs('wu2'), { cwd: bundle('wu2', { 'io.kubernetes.cri.sandbox-id': 'pod-wu-2' }) });
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(daemonOn('').includes(spare), 'the spare serves the new pod');
+    daemons.add(spare);
+    const serving = threadNices(spare);
+    assert.ok(serving.length > 1 && serving.every((n) => n === 0), `every thread of the pod's shim is at nice 0: ${serving.join(' ')}`);
+  } finally {
+    watchers.forEach((w) => w.close());
+  }
+});
+
+test('a spare stopped (SIGTERM) in the middle of its warm-up removes the warm-up task, its dir and its cgroup before it exits, and is never announced', async () => {
+  await stopSpare();
+  let stopped: number | undefined;
+  const name = new RegExp(`^${WARMUP_PREFIX}(\\d+)$`);
+  // Frozen the moment the warm-up task's cgroup is made: its create is under way.
+  const w = fs.watch(cgroupRoot, (_e, f) => {
+    const m = f ? name.exec(f) : null;
+    if (m && stopped === undefined) { stopped = Number(m[1]); process.kill(stopped, 'SIGSTOP'); }
+  });
+  try {
+    const first = await shim(startArgs('wu3'), { cwd: bundle('wu3', { 'io.kubernetes.cri.sandbox-id': 'pod-wu-3' }) });
+    assert.is(first.code, 0, first.stderr);
+    const spare = await until('the spare\'s warm-up cgroup', () => stopped);
+    daemons.add(spare);
+    await until('the spare to be stopped', () => (fs.readFileSync(`/proc/${spare}/stat`, 'utf8').split(') ')[1]![0] === 'T' ? true : undefined));
+    const { dir, cgroupsPath } = warmupNames(spare);
+    assert.ok(fs.existsSync(dir), 'stopped during the warm-up (its dir is there)');
+    assert.is(niceOf(spare), 19, 'it warms up at nice 19');
+    process.kill(spare, 'SIGTERM');
+    process.kill(spare, 'SIGCONT');
+    await until('the spare to exit', () => (alive(spare) ? undefined : true), 20_000);
+    const orphans = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => cmdlineOf(Number(p)).startsWith('capsa-init')).length;
+    assert.not.ok(fs.existsSync(dir), `${dir} is removed`);
+    assert.equal(cgroupDirsNamed(cgroupsPath.slice(1)), [], 'its cgroup is removed in every hierarchy');
+    assert.is(orphans, 0, 'no capsa-init is left');
+    assert.is(shimSparePid(), undefined, 'it was never announced');
+  } finally {
+    w.close();
+  }
 });
 
 test('delete: a DeleteResponse on stdout (exit status 137, exited_at now) for a task capsa never had', async () => {

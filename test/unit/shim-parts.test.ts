@@ -161,6 +161,37 @@ test('events: Forward requests in publish order with namespace metadata, retried
 });
 
 
+test('events: dialEarly() connects to containerd before the first event, and the events then go over that one connection', async () => {
+  const sock = path.join(tmp, 'events-early.sock');
+  const got: string[] = [];
+  const server = new TtrpcServer();
+  server.register('containerd.services.events.ttrpc.v1.Events', {
+    Forward: (p) => { got.push(decode<{ envelope: { topic: string } }>(ForwardRequest, p).envelope.topic); return Buffer.alloc(0); },
+  });
+  let connections = 0;
+  const l = net.createServer((s) => { connections++; server.serve(s); });
+  await new Promise<void>((r) => l.listen(sock, r));
+  const pub = new EventPublisher(sock, 'ns1', 5);
+  try {
+    pub.dialEarly();
+    pub.dialEarly(); // a second call while dialing makes no second connection
+    await until(() => connections === 1);
+    assert.is(got.length, 0, 'connected before any event');
+    pub.publish('TaskCreate', { containerId: 'a' });
+    pub.publish('TaskStart', { containerId: 'a' });
+    await pub.flush(5000);
+    assert.equal(got, ['/tasks/create', '/tasks/start']);
+    assert.is(connections, 1, 'the early connection carried the events');
+    const none = new EventPublisher('', 'ns1');
+    none.dialEarly(); // no TTRPC_ADDRESS: nothing to dial, no error
+  } finally {
+    pub.close();
+    server.closeAll();
+    l.close();
+  }
+});
+
+
 test('Stats on cgroup v2: the v2 Metrics containerd\'s own v2 manager (containerd/cgroups v2/manager.go Stat) reads from the same files', () => {
   const dir = path.join(tmp, 'cg2');
   fs.mkdirSync(dir);
