@@ -129,7 +129,7 @@ function cpuMsOf(pid) {
 async function settled() {
   const booting = sparesBooting();
   if (!booting.length) return;
-  await common.until('the spare shim to finish booting', () => (sparesBooting().length ? undefined : true), 30_000).catch(() => {});
+  await common.until('the spare shim to finish booting', () => (sparesBooting().length ? undefined : true), 10_000).catch(() => {});
   const ready = shimSparePid();
   if (ready !== undefined && booting.includes(ready)) {
     try { spareCpuMs.push(cpuMsOf(ready)); } catch { /* taken meanwhile */ }

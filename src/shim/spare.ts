@@ -79,6 +79,13 @@ export function restoreNormalPriority(): void {
   }
 }
 
+/** Whether pidFile is still the file pidFd has open (and locked). */
+function ownsPidFile(pidFd: number, pidFile: string): boolean {
+  const own = fs.fstatSync(pidFd);
+  const named = fs.statSync(pidFile, { throwIfNoEntry: false });
+  return !!named && named.ino === own.ino && named.dev === own.dev;
+}
+
 function environOf(pid: number): Record<string, string> {
   const env: Record<string, string> = {};
   for (const kv of fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
@@ -101,8 +108,12 @@ export async function runSpare(): Promise<void> {
   const bundleFile = path.join(path.dirname(fs.realpathSync(process.argv[1]!)), 'containerd-shim-capsa-v2.js');
   const bootedWith = fs.statSync(bundleFile).mtimeMs;
   fs.mkdirSync(SOCKET_ROOT, { recursive: true, mode: 0o711 });
-  const pidFd = fs.openSync(`${base}.pid`, O_RDWR | O_CREAT, 0o600);
+  const pidFile = `${base}.pid`;
+  const pidFd = fs.openSync(pidFile, O_RDWR | O_CREAT, 0o600);
   if (!addon().flock(pidFd, LOCK_EX | LOCK_NB)) process.exit(0);
+  // Opened just before a retiring spare removed it: the lock is on a file
+  // nobody finds, and a second spare would wait beside this one.
+  if (!ownsPidFile(pidFd, pidFile)) process.exit(0);
   // What a task needs, loaded now rather than on its clock.
   const { serve } = require('./daemon') as typeof import('./daemon');
   const { claimGroup, parseOptions, adjustOomScore } = require('./start') as typeof import('./start');
@@ -119,7 +130,7 @@ export async function runSpare(): Promise<void> {
   await (require('./warmup') as typeof import('./warmup')).warmUp(isUnified());
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, stopRequested);
   if (stopAfterWarmUp) {
-    fs.rmSync(`${base}.pid`, { force: true });
+    if (ownsPidFile(pidFd, pidFile)) fs.rmSync(pidFile, { force: true });
     process.exit(0);
   }
 
@@ -148,7 +159,8 @@ export async function runSpare(): Promise<void> {
     requests.destroy();
     try { fs.closeSync(keepFd); } catch { /* closed */ }
     // The pid file goes before its lock: the launcher then sees no spare at once.
-    fs.rmSync(`${base}.pid`, { force: true });
+    // Only its own: the path may name the next spare's file by now.
+    if (ownsPidFile(pidFd, pidFile)) fs.rmSync(pidFile, { force: true });
     fs.closeSync(pidFd);
   }
 

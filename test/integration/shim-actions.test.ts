@@ -246,7 +246,7 @@ test('a spare boots at nice 19 and warms up with a throwaway task (its dir in /r
     assert.ok(waiting.length > 1 && waiting.every((n) => n === 19), `every thread of the waiting spare is at nice 19: ${waiting.join(' ')}`);
     const r = await shim(startArgs('wu2'), { cwd: bundle('wu2', { 'io.kubernetes.cri.sandbox-id': 'pod-wu-2' }) });
     assert.is(r.code, 0, r.stderr);
-    assert.ok(daemonOn('').includes(spare), 'the spare serves the new pod');
+    assert.ok(daemonOn('').includes(spare), `the spare serves the new pod (spare ${spare}: ${cmdlineOf(spare).slice(0, 60)}; daemons ${daemonOn('').join(' ')}; answer ${r.stdout.toString()})`);
     daemons.add(spare);
     const serving = threadNices(spare);
     assert.ok(serving.length > 1 && serving.every((n) => n === 0), `every thread of the pod's shim is at nice 0: ${serving.join(' ')}`);

@@ -75,7 +75,9 @@ export function spareFiles(killed: readonly number[] = []): string[] {
  */
 export async function stopSpare(): Promise<void> {
   const launcher = path.join(path.dirname(SHIM_DIST), 'containerd-shim-capsa-v2.cjs');
-  const pids = new Set([...pidsMatching(launcher, '-spare').filter(alive), ...[shimSparePid()].filter((p): p is number => p !== undefined)]);
+  // A spare that has taken its title but is not announced yet (booting or
+  // warming up) is found by that title.
+  const pids = new Set([...pidsMatching(launcher, '-spare'), ...pidsMatching('containerd-shim-capsa-v2 spare'), ...[shimSparePid()].filter((p): p is number => p !== undefined)].filter(alive));
   await Promise.all([...pids].map((pid) => stopPid(pid, 3000)));
   const base = spareBase(fs.realpathSync(path.dirname(SHIM_DIST)), process.execPath);
   for (const f of [`${base}.pid`, `${base}.req`]) fs.rmSync(f, { force: true });
