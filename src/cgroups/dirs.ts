@@ -202,7 +202,13 @@ export function pidsUnder(cfs: CgroupFs, dir: string): number[] {
       if (gone(e)) return;
       throw syscallError(`read ${path.join(d, 'cgroup.procs')}`, e);
     }
-    for (const line of procs.split('\n')) if (line.trim()) out.push(Number(line.trim()));
+    // 0 is what the kernel lists for a process it cannot name in the reader's
+    // pid namespace (or one being released): no pid to signal or wait for,
+    // and kill(0) would signal our own process group.
+    for (const line of procs.split('\n')) {
+      const pid = Number(line.trim());
+      if (pid > 0) out.push(pid);
+    }
     try {
       children = cfs.subdirs(d);
     } catch (e) {

@@ -12,6 +12,8 @@ export interface ProcessHandle {
 
 /** Opens a pidfd for the process, or undefined when it is gone or was replaced. */
 export function openPidfd(h: ProcessHandle): number | undefined {
+  // No pid names no process (pidfd_open would fail with EINVAL).
+  if (!(h.pid > 0)) return undefined;
   let fd: number;
   try {
     fd = addon().pidfdOpen(h.pid);

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
+import { openPidfd } from '../../src/runtime/process-exit';
 import * as assert from 'uvu/assert';
 
 import { CapsaError } from '../../src/errors';
@@ -477,6 +478,12 @@ test('pids: a cgroup removed while it is walked (systemd collects an empty scope
   // anything else is still an error naming the file
   const denied = { read: () => { throw errno('EACCES'); }, subdirs: () => [] } as unknown as CgroupFs;
   assert.throws(() => pidsUnder(denied, '/sys/fs/cgroup/x.scope'), /cgroup\.procs/);
+});
+
+test('pids: a 0 in cgroup.procs (a process the kernel cannot name in our pid namespace, or one being released) is no pid: never signalled, never waited for', () => {
+  const procs = { read: () => '0\n42\n0\n', subdirs: () => [] } as unknown as CgroupFs;
+  assert.equal(pidsUnder(procs, '/sys/fs/cgroup/x'), [42]);
+  assert.is(openPidfd({ pid: 0, startTime: 0 }), undefined, 'pid 0 opens no pidfd (pidfd_open would fail with EINVAL)');
 });
 
 test('killAll: one write of 1 to cgroup.kill', () => {
