@@ -9,3 +9,4 @@ export { spec, SpecBuilder, type BindOptions, type TmpfsOptions } from './builde
 export { runOnce, type RunResult, type RunOnceOptions, type RunSource, type RunTimeoutError } from './runtime/oneshot';
 export type { ContainerStats } from './runtime/runtime';
 export type { ContainerEvent } from './runtime/cgroup-operations';
+export type { OomKillWatch, OomEvidence } from './cgroups/oom-watch';

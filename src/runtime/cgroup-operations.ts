@@ -1,9 +1,9 @@
 // Verbs that act through the container's cgroup: pause, resume, ps, stats,
 // update and events.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
 import type { CgroupManager, CgroupStats } from '../cgroups/manager';
+import { OomKillWatch, type OomEvidence } from '../cgroups/oom-watch';
 import type { Resources } from '../spec/types';
 import { notExist, type StateStore } from '../state/store';
 import { loadCgroup } from './container-cgroup';
@@ -73,46 +73,23 @@ export interface ContainerEvent {
  */
 export async function watchEvents(store: StateStore, id: string, intervalMs: number, emit: (e: ContainerEvent) => void, opts: { oomCheckMs?: number; signal?: AbortSignal } = {}): Promise<void> {
   const first = await withContainer(store, id, (o) => requireCgroup(o));
-  let lastOom = first.oomKillCount?.() ?? 0;
-  let reported = false;
-  const checkOom = (cg: CgroupManager) => {
-    let oom = lastOom;
-    try { oom = cg.oomKillCount?.() ?? 0; } catch { /* cgroup gone */ }
-    if (oom > lastOom) {
-      emit({ type: 'oom', id });
-      reported = true;
-      lastOom = oom;
-    }
-  };
-  // v2: the kernel notifies memory.events as it counts the kill. Reading it
-  // then, not at the next poll, matters with systemd: it removes a scope's
-  // cgroup (and its count) as soon as the OOM-killed container has exited.
-  let watcher: fs.FSWatcher | undefined;
-  const eventsFile = first.oomEventsFile?.();
-  if (eventsFile) {
-    try {
-      watcher = fs.watch(eventsFile, { persistent: false }, () => checkOom(first));
-      watcher.on('error', () => watcher?.close());
-    } catch { /* no inotify for it: polling only */ }
-  }
+  const tick = opts.oomCheckMs ?? Math.min(intervalMs, 100);
+  const oom = new OomKillWatch(first, () => emit({ type: 'oom', id }), { pollMs: tick });
   try {
-    await pollEvents(store, id, intervalMs, emit, checkOom, opts);
+    await pollEvents(store, id, intervalMs, tick, emit, oom, opts);
+    if (!opts.signal?.aborted) await oom.finish();
   } finally {
-    watcher?.close();
+    oom.stop();
   }
-  // The scope (and the kernel's count) may be gone before we looked: systemd remembers.
-  const gone = !!eventsFile && !fs.existsSync(eventsFile);
-  if (!reported && gone && !opts.signal?.aborted && (await first.oomKilledPerSystemd?.().catch(() => false))) emit({ type: 'oom', id });
 }
 
-async function pollEvents(store: StateStore, id: string, intervalMs: number, emit: (e: ContainerEvent) => void, checkOom: (cg: CgroupManager) => void, opts: { oomCheckMs?: number; signal?: AbortSignal }): Promise<void> {
+async function pollEvents(store: StateStore, id: string, intervalMs: number, tick: number, emit: (e: ContainerEvent) => void, oom: OomKillWatch, opts: { signal?: AbortSignal }): Promise<void> {
   let nextStats = 0;
-  const tick = opts.oomCheckMs ?? Math.min(intervalMs, 100);
   while (!opts.signal?.aborted) {
     const done = await withContainer(store, id, (o) => {
       const cg = requireCgroup(o);
       // OOM first: a container the OOM killer stopped still reports it.
-      checkOom(cg);
+      oom.check();
       if (o.status === 'stopped') return true;
       if (Date.now() >= nextStats) {
         emit({ type: 'stats', id, data: cg.stats() });
@@ -126,6 +103,13 @@ async function pollEvents(store: StateStore, id: string, intervalMs: number, emi
     if (done) return;
     await new Promise((r) => setTimeout(r, tick));
   }
+}
+
+/** Calls onOom for each OOM kill in the container's cgroup from now on, until stop(). */
+export function watchContainerOom(store: StateStore, id: string, onOom: (seen: OomEvidence) => void, opts: { pollMs?: number } = {}): OomKillWatch {
+  const cg = readCgroup(store, id);
+  if (!cg) throw new CapsaError('BAD_STATE', `container ${id} has no cgroup`);
+  return new OomKillWatch(cg, onOom, opts);
 }
 
 function readCgroup(store: StateStore, id: string): CgroupManager | undefined {

@@ -8,6 +8,7 @@ import { deleteContainer, killContainer, readState, startContainer } from './lif
 import { ChildExit, exitCodeOf, signalProcess } from './process-exit';
 import type { ExitStatus } from '../sys/addon';
 import type { CgroupStats } from '../cgroups/manager';
+import type { OomEvidence, OomKillWatch } from '../cgroups/oom-watch';
 import type { ContainerEvent } from './cgroup-operations';
 
 /** cgroup statistics of a container (cpu, memory, pids, blkio, hugetlb). */
@@ -81,6 +82,8 @@ export class Container {
   oomKillCount(): number { return this.runtime.oomKillCount(this.id); }
   /** cgroup v2: the memory.events file to watch for OOM kills; undefined on v1. */
   memoryEventsFile(): string | undefined { return this.runtime.memoryEventsFile(this.id); }
+  /** Calls onOom for each OOM kill in the container's cgroup from now on; finish() once the container has stopped, stop() when done. */
+  watchOom(onOom: (seen: OomEvidence) => void, opts: { pollMs?: number } = {}): OomKillWatch { return this.runtime.watchOom(this.id, onOom, opts); }
   /** The process the container's config gives (what exec's flags start from). */
   process(): Process { return this.runtime.process(this.id); }
 
@@ -164,6 +167,7 @@ export class Runtime {
   oomKillCount(id: string): number { return verbs().containerOomKills(this.store, id); }
   /** cgroup v2: the memory.events file to watch for OOM kills; undefined on v1. */
   memoryEventsFile(id: string): string | undefined { return verbs().memoryEventsFile(this.store, id); }
+  watchOom(id: string, onOom: (seen: OomEvidence) => void, opts: { pollMs?: number } = {}): OomKillWatch { return verbs().watchContainerOom(this.store, id, onOom, opts); }
 
   /** The process the container's config gives (what exec's flags start from). */
   process(id: string): Process {

@@ -12,7 +12,6 @@ import type { ShimConfig } from './config';
 import { configFromOptions } from './config';
 import type { EventPublisher } from './events';
 import { ProcessIo } from './io';
-import { OomWatch } from './oom';
 import { decode, encode, type Msg, type Schema } from './proto/codec';
 import { Empty, ProcessDetails, task as T, TaskStatus, TYPE_URL, type AnyMsg, type MountMsg } from './proto/messages';
 import { metricsAny, readV2Files } from './proto/metrics';
@@ -154,8 +153,7 @@ export class TaskService {
       const t = new Task(id, bundle, container, init, rootfs, hasPrivatePidNs);
       this.tasks.set(id, t);
       container.wait().then((res) => this.initExited(t, res)).catch((e) => this.o.log('error', `${id}: waiting for the init: ${(e as Error).message}`));
-      t.oom = new OomWatch({ count: () => container.oomKillCount(), eventsFile: this.o.unified ? container.memoryEventsFile() : undefined },
-        () => this.o.publisher.publish('TaskOOM', { containerId: id }));
+      t.oom = container.watchOom(() => this.o.publisher.publish('TaskOOM', { containerId: id }));
       this.o.publisher.publish('TaskCreate', {
         containerId: id, bundle, rootfs: r.rootfs, io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, pid: init.pid,
       });
@@ -171,7 +169,7 @@ export class TaskService {
     // Without its own pid namespace, what the init leaves behind would be
     // reparented to the shim: it dies with the init, as with runc.
     if (!t.hasPrivatePidNs) await t.container.kill(SIGKILL, { all: true }).catch(() => {});
-    t.oom?.check();
+    await t.oom?.finish();
     const exit = t.init.setExited(exitStatusOf(res));
     await t.init.startGate;
     this.o.publisher.publish('TaskExit', { containerId: t.id, id: t.id, pid: t.init.pid, exitStatus: exit.status, exitedAt: exit.at });

@@ -4,7 +4,7 @@
 import type { Container, ExecProcess, WaitResult } from '../runtime/runtime';
 import type { Process } from '../spec/types';
 import type { ProcessIo, IoRequest } from './io';
-import type { OomWatch } from './oom';
+import type { OomKillWatch } from '../cgroups/oom-watch';
 import type { TimestampMsg } from './proto/messages';
 
 export interface Exit {
@@ -60,7 +60,7 @@ export class Proc {
 
 export class Task {
   readonly execs = new Map<string, Proc>();
-  oom?: OomWatch;
+  oom?: OomKillWatch;
 
   constructor(
     readonly id: string,

@@ -16,7 +16,6 @@ import { groupOf, socketPath } from '../../src/shim/address';
 import { configFromOptions, parseShimToml } from '../../src/shim/config';
 import { EventPublisher } from '../../src/shim/events';
 import { parseFlags } from '../../src/shim/flags';
-import { OomWatch } from '../../src/shim/oom';
 import { decode, encode } from '../../src/shim/proto/codec';
 import { events, ForwardRequest, RuncOptions, RuntimeOptions } from '../../src/shim/proto/messages';
 import { MetricsV2, metricsAny, readV2Files } from '../../src/shim/proto/metrics';
@@ -82,37 +81,6 @@ test('rootfs: mount(8) arguments for overlay and bind mounts; long lowerdirs bec
   assert.is(long.cwd, '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots');
   assert.ok(long.args[3]!.startsWith('lowerdir=1/fs:2/fs:'), long.args[3]);
   assert.ok(Buffer.byteLength(long.args[3]!) < 4096);
-});
-
-test('OOM watch, cgroup v2 path: a change of memory.events (inotify) with a higher oom_kill publishes once per kill', async () => {
-  const file = path.join(tmp, 'memory.events');
-  const write = (n: number) => fs.writeFileSync(file, `low 0\nhigh 0\nmax ${n}\noom ${n}\noom_kill ${n}\n`);
-  write(0);
-  const count = () => Number(/oom_kill (\d+)/.exec(fs.readFileSync(file, 'utf8'))![1]);
-  let published = 0;
-  const w = new OomWatch({ count, eventsFile: file }, () => { published++; }, 60_000);
-  try {
-    write(0);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.is(published, 0, 'a change without a new kill publishes nothing');
-    write(1);
-    await until(() => published === 1);
-    write(3);
-    await until(() => published === 2);
-    w.check();
-    assert.is(published, 2, 'no kill since: nothing more');
-  } finally { w.stop(); }
-});
-
-test('OOM watch, cgroup v1 path: polled counter; check() at exit catches a kill between polls', () => {
-  let kills = 0;
-  let published = 0;
-  const w = new OomWatch({ count: () => kills }, () => { published++; }, 60_000);
-  kills = 1;
-  w.check();
-  w.check();
-  assert.is(published, 1);
-  w.stop();
 });
 
 async function until(cond: () => boolean, ms = 3000): Promise<void> {
