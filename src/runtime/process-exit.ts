@@ -18,7 +18,11 @@ export function openPidfd(h: ProcessHandle): number | undefined {
   try {
     fd = addon().pidfdOpen(h.pid);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+    // EINVAL (Linux 6.1) or ENOENT (6.18) for a pid > 0: it names no
+    // process but a thread of one (a pid reused since), or a process being
+    // released: either way not ours.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH' || code === 'EINVAL' || code === 'ENOENT') return undefined;
     throw e;
   }
   // The pidfd pins the pid: checking the start time now closes the reuse race.

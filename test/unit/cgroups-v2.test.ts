@@ -486,6 +486,13 @@ test('pids: a 0 in cgroup.procs (a process the kernel cannot name in our pid nam
   assert.is(openPidfd({ pid: 0, startTime: 0 }), undefined, 'pid 0 opens no pidfd (pidfd_open would fail with EINVAL)');
 });
 
+test('openPidfd: a pid that now names a thread, not a process (pidfd_open: EINVAL on Linux 6.1, ENOENT on 6.18), is no process: undefined, not an error', () => {
+  const tids = fs.readdirSync('/proc/self/task').map(Number).filter((t) => t !== process.pid);
+  assert.ok(tids.length > 0, 'node has threads besides its main one');
+  const tid = tids[0]!;
+  assert.is(openPidfd({ pid: tid, startTime: 0 }), undefined, `thread ${tid} of pid ${process.pid}`);
+});
+
 test('killAll: one write of 1 to cgroup.kill', () => {
   withV2((fx, m, dir) => {
     assert.is(m.killAll!(), true);
