@@ -69,10 +69,15 @@ export class OomKillWatch {
 
   /**
    * onOom runs once per kill count growth seen, with how it was seen. pollMs:
-   * how often to poll where nothing notifies; inotify false: poll only.
+   * how often to poll where nothing notifies; inotify false: poll only. A
+   * container without a cgroup (cg undefined) has nothing to watch.
    */
-  constructor(private readonly cg: CgroupManager, private readonly onOom: (seen: OomEvidence) => void, opts: { pollMs?: number; inotify?: boolean } = {}) {
-    this.eventsFile = cg.oomEventsFile?.();
+  constructor(private readonly cg: CgroupManager | undefined, private readonly onOom: (seen: OomEvidence) => void, opts: { pollMs?: number; inotify?: boolean } = {}) {
+    this.eventsFile = cg?.oomEventsFile?.();
+    if (!cg) {
+      this.lastKills = 0;
+      return;
+    }
     if (this.eventsFile) {
       const first = readCounters(this.eventsFile);
       this.lastKills = first?.oom_kill ?? 0;
@@ -104,7 +109,10 @@ export class OomKillWatch {
         onEvent?.(type);
         this.check();
       });
-      w.on('error', () => w.close());
+      w.on('error', () => {
+        w.close();
+        this.watchers.splice(this.watchers.indexOf(w), 1);
+      });
       this.watchers.push(w);
       return true;
     } catch {
@@ -113,7 +121,7 @@ export class OomKillWatch {
   }
 
   private safeCount(): number | undefined {
-    try { return this.cg.oomKillCount?.() ?? 0; } catch { return undefined; }
+    try { return this.cg?.oomKillCount?.() ?? 0; } catch { return undefined; }
   }
 
   private kills(now: number, seen: OomEvidence = 'count'): void {
@@ -170,7 +178,7 @@ export class OomKillWatch {
     if (parentKills > (this.parentKills0 ?? 0) && (this.memoryEvent || (await this.memoryEventWithin(NOTIFY_LATENCY_MS)))) {
       return this.kills(this.lastKills + 1, 'parent');
     }
-    if (await this.cg.oomKilledPerSystemd?.().catch(() => false)) this.kills(this.lastKills + 1, 'systemd');
+    if (await this.cg?.oomKilledPerSystemd?.().catch(() => false)) this.kills(this.lastKills + 1, 'systemd');
   }
 
   /** Resolves true as soon as memory.events' notification arrives, false after ms (or at once with no watcher). */

@@ -105,11 +105,9 @@ async function pollEvents(store: StateStore, id: string, intervalMs: number, tic
   }
 }
 
-/** Calls onOom for each OOM kill in the container's cgroup from now on, until stop(). */
+/** Calls onOom for each OOM kill in the container's cgroup from now on, until stop() (nothing to watch without a cgroup). */
 export function watchContainerOom(store: StateStore, id: string, onOom: (seen: OomEvidence) => void, opts: { pollMs?: number } = {}): OomKillWatch {
-  const cg = readCgroup(store, id);
-  if (!cg) throw new CapsaError('BAD_STATE', `container ${id} has no cgroup`);
-  return new OomKillWatch(cg, onOom, opts);
+  return new OomKillWatch(readCgroup(store, id), onOom, opts);
 }
 
 function readCgroup(store: StateStore, id: string): CgroupManager | undefined {

@@ -178,4 +178,13 @@ test('cgroup v1: the counter is polled; check() at exit catches a kill between p
   w.stop();
 });
 
+test('a container without a cgroup: nothing watched, nothing reported, finish() and stop() are no-ops', async () => {
+  const seen: OomEvidence[] = [];
+  const w = new OomKillWatch(undefined, (s) => seen.push(s), { pollMs: 1 });
+  w.check();
+  await w.finish();
+  w.stop();
+  assert.equal(seen, []);
+});
+
 test.run();
