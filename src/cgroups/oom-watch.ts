@@ -22,6 +22,7 @@
 //   - last, asks systemd whether it saw the scope OOM-killed (finish()).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseKeyValues } from './fsio';
 import type { CgroupManager } from './manager';
 
 /** How long and how often to re-read memory.events after the limit was hit. */
@@ -39,15 +40,9 @@ type Counters = Record<string, number>;
 /** How a kill was seen: the cgroup's own counter, its parent's, or systemd's scope Result. */
 export type OomEvidence = 'count' | 'parent' | 'systemd';
 
+/** A memory.events file's counters; undefined when it cannot be read (the cgroup is gone). */
 function readCounters(file: string): Counters | undefined {
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch { return undefined; }
-  const out: Counters = {};
-  for (const line of text.split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k && v !== undefined) out[k] = Number(v);
-  }
-  return out;
+  try { return parseKeyValues(fs.readFileSync(file, 'utf8')); } catch { return undefined; }
 }
 
 const limitHits = (c: Counters) => (c.max ?? 0) + (c.oom ?? 0);

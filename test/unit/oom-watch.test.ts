@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 
 import type { CgroupManager } from '../../src/cgroups/manager';
 import { OomKillWatch, type OomEvidence } from '../../src/cgroups/oom-watch';
+import { until } from '../helpers/wait';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'capsa-test-oom-watch-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -45,14 +46,6 @@ function fakeV2(file: string, systemdSaw = false): CgroupManager {
   } as Partial<CgroupManager> as CgroupManager;
 }
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 test('cgroup v2: a change of memory.events (inotify) with a higher oom_kill publishes once per kill', async () => {
   const t = tree();
   const seen: OomEvidence[] = [];
@@ -62,9 +55,9 @@ test('cgroup v2: a change of memory.events (inotify) with a higher oom_kill publ
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(seen, [], 'a change without a new kill publishes nothing');
     t.child(1, 1);
-    await until(() => seen.length === 1);
+    await until('the first kill published', () => (seen.length === 1 ? true : undefined), 3000);
     t.child(3, 3);
-    await until(() => seen.length === 2);
+    await until('the second kill published', () => (seen.length === 2 ? true : undefined), 3000);
     w.check();
     assert.equal(seen, ['count', 'count'], 'no kill since: nothing more');
   } finally { w.stop(); }
@@ -79,7 +72,7 @@ test('cgroup v2: after a read shows the limit hit without a kill, memory.events 
     t.child(1, 0);
     w.check();
     t.child(1, 1);
-    await until(() => seen.length === 1, 150);
+    await until('the kill found by a re-read', () => (seen.length === 1 ? true : undefined), 3000); // only the re-reads can: nothing polls (60 s) or notifies
     assert.equal(seen, ['count']);
   } finally { w.stop(); }
 });
