@@ -7,6 +7,7 @@ export type * from './spec/types';
 export { defaultSpec } from './spec/defaults';
 export { spec, SpecBuilder, type BindOptions, type TmpfsOptions } from './builder';
 export { runOnce, type RunResult, type RunOnceOptions, type RunSource, type RunTimeoutError } from './runtime/oneshot';
-export type { ContainerStats } from './runtime/runtime';
+export type { ContainerStats, ExecProcess, PreparedExec } from './runtime/runtime';
+export type { ExecOptions } from './runtime/exec';
 export type { ContainerEvent } from './runtime/cgroup-operations';
 export type { OomKillWatch, OomEvidence } from './cgroups/oom-watch';

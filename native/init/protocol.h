@@ -44,6 +44,14 @@
  *  10     C          execve. An execve failure is sent as MSG_ERROR if anyone
  *                    still listens.
  *
+ * A prepared exec (the shim's Exec before its Start) has one more sync point,
+ * as its last step before MSG_CREATED and execve, after the credentials, the
+ * seccomp filter and the LSM label: C has become the process in everything
+ * but its program, so nothing waits in the container with more privilege
+ * than the process will have.
+ *         C   -> TS  MSG_SYNC(val=SYNC_START)
+ *         TS  -> C   MSG_ACK when the process is started (MSG_ABORT: C exits)
+ *
  * Seccomp placement: without no_new_privs loading a filter needs
  * CAP_SYS_ADMIN, so when the process will not keep it the filter is loaded
  * before the credentials ("early"); otherwise just before execve. Whatever
@@ -89,6 +97,7 @@ enum sync_code {
   SYNC_HOOKS = 3,
   SYNC_SECCOMP = 4, /* the notify listener was sent on OP_SECCOMP's socket */
   SYNC_NETDEV = 5,
+  SYNC_START = 6, /* a prepared exec waits here until it is started */
 };
 
 enum error_kind {

@@ -3,7 +3,7 @@
 import { CapsaError } from '../errors';
 import type { NamespaceType, Process } from '../spec/types';
 import { capabilitySets, envPath, lsmOps, rlimitOps, seccompPlacement, type LsmExec, type PlanSeccomp } from './process';
-import { CLONE, type Op } from './schema';
+import { CLONE, SYNC, type Op } from './schema';
 import type { CgroupMembership } from '../cgroups/manager';
 import { cgroupJoinOps, resctrlJoinOps } from './cgroup-join';
 import { execAffinity, finalAffinityOps, initialAffinityOp, ioPriorityOps, memoryPolicyOps, schedulerOps, type HostTopology } from './process-attrs';
@@ -27,6 +27,11 @@ export interface ExecInput {
   topology?: HostTopology;
   /** linux.intelRdt: the container's resctrl tasks files. */
   resctrlTasks?: string[];
+  /**
+   * A prepared exec: the process waits (SYNC.START) as its last step before
+   * execve, once it has its credentials, seccomp filter and LSM label.
+   */
+  startGate?: boolean;
 }
 
 const NS_FLAG: Record<NamespaceType, number> = {
@@ -75,9 +80,13 @@ export function compileExec(input: ExecInput): Op[] {
   const env = proc.env ?? [];
   ops.push({ op: 'resolveExec', file: proc.args[0]!, path: envPath(env), configPath: 'process.args', what: 'find the command' });
   ops.push(...seccomp.beforeReport());
-  ops.push({ op: 'reportCreated', what: 'report started' });
-  ops.push(...lsmOps(input.lsm));
-  ops.push(...seccomp.beforeExec());
+  const created: Op = { op: 'reportCreated', what: 'report started' };
+  if (input.startGate) {
+    ops.push(...lsmOps(input.lsm), ...seccomp.beforeExec());
+    ops.push({ op: 'sync', code: SYNC.START, what: 'wait to be started' }, created);
+  } else {
+    ops.push(created, ...lsmOps(input.lsm), ...seccomp.beforeExec());
+  }
   ops.push({ op: 'exec', argv: proc.args, env, configPath: 'process.args', what: 'exec the command' });
   return ops;
 }

@@ -126,7 +126,7 @@ export const CLONE = {
 } as const;
 
 // Sync points and message types (protocol.h).
-export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3, SECCOMP: 4, NETDEV: 5 } as const;
+export const SYNC = { READY: 1, MAPS: 2, HOOKS: 3, SECCOMP: 4, NETDEV: 5, START: 6 } as const;
 export const MSG = { SYNC: 1, CHILD: 2, CREATED: 3, ERROR: 4, WARN: 5, DEBUG: 6, ACK: 100, ABORT: 101 } as const;
 /** MSG_ERROR's val: a refusal's detail is the whole message; a syscall's gets the errno's text added. */
 export const ERR = { SYSCALL: 0, REFUSED: 1 } as const;

@@ -79,22 +79,94 @@ function readNamespacesToJoin(pid: number): NamespaceType[] {
 /** Which LSMs this host enforces: fixed while we run. */
 let hostLsm: import('../security/lsm').LsmFacts | undefined;
 
-export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecResult> {
-  const o = await openLocked(store, id);
+/** A prepared exec's process, waiting at its last step before execve. */
+export interface PreparedExecResult {
+  /** Its host pid. */
+  pid: number;
+  /** Lets it execve: resolves (or fails) as execProcess does. */
+  start(): Promise<ExecResult>;
+  /** Makes it exit without running anything; resolves once it has left the container. */
+  cancel(): Promise<void>;
+}
+
+/** How execProcess holds a prepared process before its execve. */
+interface StartGate {
+  /** The process waits: the container's lock is released until `opened` settles. */
+  reached(pid: number): void;
+  /** Resolves to start the process, rejects to cancel it. */
+  opened: Promise<void>;
+}
+
+function checkExecStatus(status: string, ignorePaused: boolean | undefined): void {
+  switch (status) {
+    // As runc: a created container's namespaces and cgroup exist already.
+    case 'running': case 'created': return;
+    case 'stopped': throw new CapsaError('BAD_STATE', 'cannot exec in a stopped container');
+    case 'paused':
+      if (ignorePaused) return;
+      throw new CapsaError('BAD_STATE', 'cannot exec in a paused container (use --ignore-paused to override)');
+    default: throw new CapsaError('BAD_STATE', `cannot exec in a ${status} container`);
+  }
+}
+
+/**
+ * execProcess in two halves: everything up to the execve now (joining the
+ * container, credentials, filter, finding the command), the execve when
+ * start() is called. A failure before the wait rejects here; one after it
+ * (the container stopped or paused meanwhile, the execve) rejects start().
+ */
+export function prepareExecProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}, reapFailed = false): Promise<PreparedExecResult> {
+  let open!: () => void;
+  let refuse!: (e: Error) => void;
+  const opened = new Promise<void>((resolve, reject) => { open = resolve; refuse = reject; });
+  opened.catch(() => {});
+  return new Promise((resolve, reject) => {
+    let waiting = false;
+    const gate: StartGate = {
+      opened,
+      reached: (pid) => {
+        waiting = true;
+        resolve({
+          pid,
+          start: () => { open(); return finished; },
+          cancel: async () => {
+            refuse(new CapsaError('BAD_STATE', 'the exec was canceled before it started'));
+            await finished.catch(() => {});
+          },
+        });
+      },
+    };
+    const finished = execProcess(store, id, proc, opts, { gate, reapFailed });
+    finished.then(
+      () => { if (!waiting) reject(new CapsaError('INTERNAL', 'the exec did not wait to be started')); },
+      (e: unknown) => { if (!waiting) reject(e); },
+    );
+  });
+}
+
+/** What the library's Runtime adds to ExecOptions. */
+export interface ExecInternals {
+  /** Holds the process before its execve (prepareExecProcess). */
+  gate?: StartGate;
+  /**
+   * A process that fails (or is canceled) before its execve is ours to reap
+   * (the library reaps its children; the CLI leaves them to its adopter).
+   * Unreaped, it would keep the container's cgroup populated.
+   */
+  reapFailed?: boolean;
+}
+
+export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}, internals: ExecInternals = {}): Promise<ExecResult> {
+  const { gate, reapFailed = false } = internals;
+  let o = await openLocked(store, id);
+  /** Set once this exec has ended either way (its lock released). */
+  let over = false;
   let consoleFd: number | undefined;
   let ptyPeer: number | undefined;
   let pidfdSock: number | undefined;
   let agent: ReturnType<typeof prepareSeccomp> | undefined;
   try {
-    switch (o.status) {
-      // As runc: a created container's namespaces and cgroup exist already.
-      case 'running': case 'created': break;
-      case 'stopped': throw new CapsaError('BAD_STATE', 'cannot exec in a stopped container');
-      case 'paused':
-        if (opts.ignorePaused) break;
-        throw new CapsaError('BAD_STATE', 'cannot exec in a paused container (use --ignore-paused to override)');
-      default: throw new CapsaError('BAD_STATE', `cannot exec in a ${o.status} container`);
-    }
+    checkExecStatus(o.status, opts.ignorePaused);
     if (proc.terminal && !opts.consoleSocket && !opts.foregroundTerminal) throw new CapsaError('INVALID_ARGUMENT', 'cannot allocate tty if capsa will detach without setting console socket');
     if (opts.consoleSocket && !proc.terminal) throw new CapsaError('INVALID_ARGUMENT', 'cannot use console socket if capsa will not detach or allocate tty');
     if (opts.pidfdSocket !== undefined) pidfdSock = connectPidfdSocket(opts.pidfdSocket);
@@ -120,6 +192,7 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       cgroupMembership: execCgroupMembership(o.record.cgroup, o.cgroup?.membership?.(), opts.cgroup ?? []),
       memoryPolicy: o.record.memoryPolicy, topology: hostTopology(proc, o.record.memoryPolicy),
       resctrlTasks: o.record.intelRdt && (require('./resctrl') as typeof import('./resctrl')).resctrlTasksFiles(o.record.intelRdt),
+      startGate: !!gate,
     });
     let pid = 0;
     let childStart: number | undefined;
@@ -132,12 +205,27 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       onMaps: () => {},
       onHooks: () => {},
       onChild: (p) => { pid = p; childStart = readProcStat(p)?.startTime; faultPoint('exec:child'); },
+      onStartGate: gate && (async (p) => {
+        // Nothing holds the container while the process waits: it is checked again when started.
+        const { pid: initPid, initStartTime } = o.record;
+        o.dir.unlock();
+        gate.reached(p);
+        await gate.opened;
+        // The process may have died meanwhile (its container stopped): then
+        // startInit has failed and the lock is not ours to take again.
+        if (over) return;
+        const again = await openLocked(store, id);
+        if (over) return again.dir.unlock();
+        o = again;
+        if (o.record.pid !== initPid || o.record.initStartTime !== initStartTime) throw new CapsaError('BAD_STATE', 'the container was replaced before the exec started');
+        checkExecStatus(o.status, opts.ignorePaused);
+      }),
     }).catch(async (e: unknown) => {
       // The process that failed (a command that does not exist, say) is
       // exiting: report once it has left the container, as runc does. (A
       // fast caller — the compiled CLI — otherwise returns while it is still
       // in the container's cgroup.) Not reaped: it is the adopter's.
-      if (pid && childStart !== undefined) await waitForExit({ pid, startTime: childStart }, 5_000, false).catch(() => {});
+      if (pid && childStart !== undefined) await waitForExit({ pid, startTime: childStart }, 5_000, reapFailed).catch(() => {});
       throw e;
     });
     // Read when capsa-init reported the child: the process is still ours, unreaped.
@@ -160,5 +248,6 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     if (pidfdSock !== undefined) addon().closeFd(pidfdSock);
     agent?.close();
     o.dir.unlock();
+    over = true;
   }
 }

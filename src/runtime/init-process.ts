@@ -25,6 +25,11 @@ export interface InitHandlers {
   onSeccomp?(pid: number): void | Promise<void>;
   /** The container process is in its network namespace: move linux.netDevices in. */
   onNetDevices?(pid: number): void | Promise<void>;
+  /**
+   * A prepared exec waits to be started (SYNC.START): resolve to let it
+   * execve, reject to make it exit. No step timeout runs meanwhile.
+   */
+  onStartGate?(pid: number): Promise<void>;
 }
 
 export interface InitOptions {
@@ -196,6 +201,8 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
     let done = false;
     let createdEarly = false;
     let watchId = 0;
+    /** Waiting in onStartGate: messages queue behind it, so its death is reported at once. */
+    let atGate = false;
     const armTimer = (what: string) => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => finish(new CapsaError('TIMEOUT', `container init did not ${what} within ${opts.stepTimeoutMs} ms`)), opts.stepTimeoutMs);
@@ -240,6 +247,13 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
             await handlers.onSeccomp(childPid);
           }
           else if (m.val === SYNC.NETDEV) await handlers.onNetDevices?.(childPid);
+          else if (m.val === SYNC.START) {
+            if (!handlers.onStartGate) throw new CapsaError('INTERNAL', 'container init waits to be started but nobody will start it');
+            if (timer) clearTimeout(timer);
+            atGate = true;
+            try { await handlers.onStartGate(childPid); } finally { atGate = false; }
+            if (done) return;
+          }
           ack();
           armTimer('continue after a sync point');
           return;
@@ -271,8 +285,10 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       }
     };
     const onGone = () => {
+      const gone = () => finish(new CapsaError('INIT', 'container init exited before the container was created'));
+      if (atGate) return gone();
       // Let queued messages (an ERROR just before EOF) be handled first.
-      busy = busy.then(() => finish(new CapsaError('INIT', 'container init exited before the container was created')));
+      busy = busy.then(gone);
     };
     const onReadable = () => {
       watchId = 0;

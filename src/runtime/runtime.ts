@@ -71,6 +71,8 @@ export class Container {
   }
   /** Runs a process inside this running container. */
   exec(proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> { return this.runtime.exec(this.id, proc, opts); }
+  /** exec up to its execve now, the execve on start() (see Runtime.prepareExec). */
+  prepareExec(proc: Process, opts: ExecOptions = {}): Promise<PreparedExec> { return this.runtime.prepareExec(this.id, proc, opts); }
   /** Freezes every process of the container (runc pause). */
   pause(): Promise<void> { return this.runtime.pause(this.id); }
   resume(): Promise<void> { return this.runtime.resume(this.id); }
@@ -119,6 +121,26 @@ export class ExecProcess {
   }
 }
 
+/**
+ * An exec made up to its last step before execve: the process is in the
+ * container with its credentials, filter and label, waiting. start() lets it
+ * execve; cancel() makes it exit without running anything. Until then it
+ * counts in the container's cgroup (pids.max, `ps`).
+ */
+export class PreparedExec {
+  constructor(private readonly prepared: import('./exec').PreparedExecResult, private readonly reap: boolean) {}
+
+  /** Its host pid while it waits (and after, when started). */
+  get pid(): number { return this.prepared.pid; }
+
+  async start(): Promise<ExecProcess> {
+    const r = await this.prepared.start();
+    return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster }, this.reap);
+  }
+
+  cancel(): Promise<void> { return this.prepared.cancel(); }
+}
+
 const verbs = () => require('./cgroup-operations') as typeof import('./cgroup-operations');
 
 export class Runtime {
@@ -145,8 +167,20 @@ export class Runtime {
   /** Starts a new process in a running container; wait() on the result for its exit. */
   async exec(id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> {
     const { execProcess } = require('./exec') as typeof import('./exec');
-    const r = await execProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts });
+    const r = await execProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts }, { reapFailed: this.opts.reapChildren !== false });
     return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster }, this.opts.reapChildren !== false);
+  }
+
+  /**
+   * Does all of exec but the execve: joining the container, credentials,
+   * seccomp, finding the command. A failure there rejects here; start() on
+   * the result then costs only the execve (what a shim's Exec/Start pair or
+   * a prepared probe wants). The container is not locked while it waits.
+   */
+  async prepareExec(id: string, proc: Process, opts: ExecOptions = {}): Promise<PreparedExec> {
+    const { prepareExecProcess } = require('./exec') as typeof import('./exec');
+    const reap = this.opts.reapChildren !== false;
+    return new PreparedExec(await prepareExecProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts }, reap), reap);
   }
 
   start(id: string): Promise<void> {

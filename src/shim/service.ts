@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CapsaError } from '../errors';
-import type { Runtime, WaitResult } from '../runtime/runtime';
+import type { ExecProcess, Runtime, WaitResult } from '../runtime/runtime';
 import { loadBundleSpec } from '../spec/load';
 import type { Process, Resources } from '../spec/types';
 import type { ShimConfig } from './config';
@@ -195,18 +195,30 @@ export class TaskService {
   private async startExec(t: Task, execId: string): Promise<Msg> {
     const p = t.execs.get(execId);
     if (!p) throw notFound(`process ${execId} does not exist`);
-    if (p.started || p.exit) throw precondition(`process ${execId} has already been started`);
+    if (p.started || p.exit || p.startRequested) throw precondition(`process ${execId} has already been started`);
     if (t.init.exit) throw precondition('cannot exec in a stopped container');
+    p.startRequested = true;
     let release!: () => void;
     p.startGate = new Promise((res) => { release = res; });
     try {
       const t0 = performance.now();
-      p.io = await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
-      const spec = { ...p.spec!, terminal: !!p.ioRequest.terminal };
-      const t1 = performance.now();
-      const handle = await t.container.exec(spec, { stdio: p.io.stdio, foregroundTerminal: spec.terminal });
-      this.o.log('debug', `${t.id}/${execId}: start: io ${(t1 - t0).toFixed(1)} ms, exec ${(performance.now() - t1).toFixed(1)} ms`);
-      p.io.attach(handle.io.ptyMaster);
+      const prepared = await p.prepared;
+      let handle: ExecProcess | undefined;
+      if (prepared) {
+        handle = await prepared.start().catch((e: unknown) => {
+          // Redone from scratch below, whose outcome is the answer: the
+          // prepared process also needs read(2) under the container's
+          // seccomp filter, which a strict profile may refuse.
+          this.o.log('info', `${t.id}/${execId}: the prepared exec failed (${(e as Error).message}); starting it anew`);
+          return undefined;
+        });
+      }
+      if (!handle) {
+        p.io ??= await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
+        handle = await t.container.exec(this.execSpec(p), { stdio: p.io.stdio, foregroundTerminal: !!p.ioRequest.terminal });
+      }
+      this.o.log('debug', `${t.id}/${execId}: start: ${prepared ? 'prepared' : 'not prepared'}, ${(performance.now() - t0).toFixed(1)} ms`);
+      p.io!.attach(handle.io.ptyMaster);
       p.handle = handle;
       p.pid = handle.pid;
       p.started = true;
@@ -220,11 +232,42 @@ export class TaskService {
     } catch (e) {
       await p.io?.close(0);
       p.io = undefined;
+      p.startRequested = false;
       throw e;
     } finally {
+      p.prepared = undefined;
       release();
     }
     return { pid: p.pid };
+  }
+
+  private execSpec(p: Proc): Process {
+    return { ...p.spec!, terminal: !!p.ioRequest.terminal };
+  }
+
+  /**
+   * Right after Exec is answered: opens the process's stdio and makes it
+   * ready to execve (Runtime.prepareExec), while containerd and its client
+   * take their turn before Start. Any failure leaves Start to do it all.
+   */
+  private prepareExec(t: Task, p: Proc): void {
+    p.prepared = (async () => {
+      if (t.init.exit || !p.spec) return undefined;
+      try {
+        p.io ??= await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
+        return await t.container.prepareExec(this.execSpec(p), { stdio: p.io.stdio, foregroundTerminal: !!p.ioRequest.terminal });
+      } catch (e) {
+        this.o.log('debug', `${t.id}/${p.execId}: preparing the exec failed (${(e as Error).message}); Start will do it all`);
+        return undefined;
+      }
+    })();
+  }
+
+  /** A prepared exec that will never start: its process leaves the container. */
+  private async cancelPrepared(p: Proc): Promise<void> {
+    const prepared = await p.prepared;
+    p.prepared = undefined;
+    await prepared?.cancel();
   }
 
   private async delete(r: IdRequest): Promise<Msg> {
@@ -233,6 +276,7 @@ export class TaskService {
       const p = t.execs.get(r.execId);
       if (!p) throw notFound(`process ${r.execId} does not exist`);
       if (p.started && !p.exit) throw precondition(`cannot delete a running process ${r.execId}`);
+      await this.cancelPrepared(p);
       await p.io?.close();
       t.execs.delete(r.execId);
       return { pid: p.pid, exitStatus: p.exit?.status ?? 0, exitedAt: p.exit?.at };
@@ -242,6 +286,7 @@ export class TaskService {
       const status = t.container.state().status;
       if (status !== 'created' && status !== 'stopped') throw precondition(`cannot delete a ${status} process`);
     }
+    for (const e of t.execs.values()) await this.cancelPrepared(e);
     await t.container.delete({ force: true });
     // A created init was killed by the delete: its exit is known shortly.
     const exit: Exit | undefined = p.exit ?? await Promise.race([p.wait(), new Promise<undefined>((res) => setTimeout(() => res(undefined), 2000).unref())]);
@@ -274,8 +319,11 @@ export class TaskService {
     } catch (e) {
       throw new RpcError(Code.InvalidArgument, `exec ${execId}: invalid process spec: ${(e as Error).message}`);
     }
-    t.execs.set(execId, new Proc(execId, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, spec));
+    const p = new Proc(execId, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, spec);
+    t.execs.set(execId, p);
     this.o.publisher.publish('TaskExecAdded', { containerId: t.id, execId });
+    // After this answer has been written (setImmediate runs after the write).
+    setImmediate(() => { if (t.execs.get(execId) === p && !p.startRequested) this.prepareExec(t, p); });
     return {};
   }
 
@@ -314,10 +362,9 @@ export class TaskService {
     let status: TaskStatus;
     if (p.exit) status = TaskStatus.STOPPED;
     else if (p.execId) status = p.started ? TaskStatus.RUNNING : TaskStatus.CREATED;
-    else {
-      const s = t.container.state().status;
-      status = ({ created: TaskStatus.CREATED, running: TaskStatus.RUNNING, paused: TaskStatus.PAUSED, stopped: TaskStatus.STOPPED } as Record<string, TaskStatus>)[s] ?? TaskStatus.UNKNOWN;
-    }
+    // The init's status as this shim made it, as runc's shim keeps it (no
+    // state files read for the State calls containerd makes around every exec).
+    else status = !p.started ? TaskStatus.CREATED : t.paused ? TaskStatus.PAUSED : TaskStatus.RUNNING;
     const io = p.ioRequest;
     return {
       id: p.execId || t.id, bundle: t.bundle, pid: p.pid, status, stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, terminal: io.terminal,
@@ -328,7 +375,13 @@ export class TaskService {
   private async pids(r: IdRequest): Promise<Msg> {
     const t = this.task(r.id);
     const byPid = new Map([...t.execs.values()].filter((p) => p.started && !p.exit).map((p) => [p.pid, p.execId]));
-    const pids = await t.container.pids();
+    // A prepared exec's process is not there yet for containerd (runc's shim has none).
+    const waiting = new Set<number>();
+    for (const p of t.execs.values()) {
+      const w = await p.prepared;
+      if (w && !p.started) waiting.add(w.pid);
+    }
+    const pids = (await t.container.pids()).filter((pid) => !waiting.has(pid));
     return {
       processes: pids.map((pid) => {
         const execId = byPid.get(pid);
@@ -341,6 +394,7 @@ export class TaskService {
     const t = this.task(r.id);
     if (t.init.exit) throw precondition('container not running');
     if (pause) await t.container.pause(); else await t.container.resume();
+    t.paused = pause;
     this.o.publisher.publish(pause ? 'TaskPaused' : 'TaskResumed', { containerId: t.id });
     return {};
   }

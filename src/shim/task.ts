@@ -1,7 +1,7 @@
 // What the shim knows of each task: its container (the library's handle),
 // its init and exec'd processes with their stdio, exit status and waiters.
 // An exit is recorded once and returned to every Wait, State and Delete.
-import type { Container, ExecProcess, WaitResult } from '../runtime/runtime';
+import type { Container, ExecProcess, PreparedExec, WaitResult } from '../runtime/runtime';
 import type { Process } from '../spec/types';
 import type { ProcessIo, IoRequest } from './io';
 import type { OomKillWatch } from '../cgroups/oom-watch';
@@ -29,6 +29,13 @@ export class Proc {
   io?: ProcessIo;
   /** exec'd processes: the library's handle once started */
   handle?: ExecProcess;
+  /**
+   * exec'd processes: made ready to execve right after Exec, so Start only
+   * lets it run; undefined when that failed (Start then execs from scratch).
+   */
+  prepared?: Promise<PreparedExec | undefined>;
+  /** Start has been called (an exec is then no longer prepared behind its back). */
+  startRequested = false;
   /**
    * Settles once Start has published its event (or failed): the exit event
    * waits for it, so TaskStart/TaskExecStarted always come before TaskExit.
@@ -61,6 +68,8 @@ export class Proc {
 export class Task {
   readonly execs = new Map<string, Proc>();
   oom?: OomKillWatch;
+  /** Paused by this shim (Pause, until Resume). */
+  paused = false;
 
   constructor(
     readonly id: string,

@@ -241,6 +241,48 @@ void engineGroup<Ctx>('engines/shim', {
     } finally { await remove(id); }
   });
 
+  test('Exec prepares the process before Start: it waits in the task\'s cgroup as capsa-init, not listed by Pids, State CREATED; Start runs it (its exit status); an exec deleted unstarted leaves', async () => {
+    const id = newId('prepared');
+    const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);
+    const shim = await taskClient(cd, id);
+    const procs = () => fs.readFileSync(cgroupFile(row.pid, 'pids', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    const comm = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
+    const waiting = () => until('the exec\'s process to wait in the cgroup', () => procs().find((pid) => pid !== row.pid && comm(pid) === 'capsa-init'));
+    const spec = (args: string[]) => ({ typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args, cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } })) });
+    try {
+      await shim.call('Exec', shim.T.ExecProcessRequest, shim.T.StartResponse, { id, execId: 'p1', spec: spec(['/bin/testinit', 'exit', '7']) });
+      const pid = await waiting();
+      const listed = (await shim.call<{ processes?: { pid?: number }[] }>('Pids', shim.T.PidsRequest, shim.T.PidsResponse, { id })).processes?.map((p) => p.pid) ?? [];
+      assert.ok(listed.includes(row.pid) && !listed.includes(pid), `Pids ${listed.join(' ')} lists the init, not the waiting ${pid}`);
+      const st = await shim.call<{ status?: number; pid?: number }>('State', shim.T.StateRequest, shim.T.StateResponse, { id, execId: 'p1' });
+      assert.is(st.status ?? 0, 1, 'CREATED');
+      assert.is(st.pid ?? 0, 0);
+      const waited = shim.call<{ exitStatus?: number }>('Wait', shim.T.WaitRequest, shim.T.WaitResponse, { id, execId: 'p1' });
+      const started = await shim.call<{ pid?: number }>('Start', shim.T.StartRequest, shim.T.StartResponse, { id, execId: 'p1' });
+      assert.is(started.pid, pid, 'the prepared process is the one started');
+      assert.is((await waited).exitStatus, 7);
+      await shim.call('Delete', shim.T.DeleteRequest, shim.T.DeleteResponse, { id, execId: 'p1' });
+      await shim.call('Exec', shim.T.ExecProcessRequest, shim.T.StartResponse, { id, execId: 'p2', spec: spec(['/bin/testinit', 'echo', 'never']) });
+      const unstarted = await waiting();
+      await shim.call('Delete', shim.T.DeleteRequest, shim.T.DeleteResponse, { id, execId: 'p2' });
+      assert.not.ok(procs().includes(unstarted), 'the unstarted exec\'s process left the cgroup');
+      await until('the unstarted exec\'s process to be gone', () => (alive(unstarted) ? undefined : true));
+      assert.equal(procs(), [row.pid]);
+    } finally { shim.close(); await remove(id); }
+  });
+
+  test('a task whose seccomp profile refuses read(2): the prepared exec cannot wait for its Start, which starts the process anew (exit status reaches ctr)', async () => {
+    const id = newId('noread');
+    const profile = path.join(cd.dir, `${id}-seccomp.json`);
+    fs.writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }));
+    try {
+      await detached(id, ['/bin/testinit', 'sleep', 'forever'], ['--seccomp', '--seccomp-profile', profile]);
+      const e = await cd.ctr(['task', 'exec', '--exec-id', 'x', id, '/bin/testinit', 'exit', '3']);
+      assert.is(e.code, 3, describe(e));
+      assert.match(fs.readFileSync(cd.log, 'utf8'), /the prepared exec failed .*; starting it anew/);
+    } finally { await remove(id); fs.rmSync(profile, { force: true }); }
+  });
+
   test('pause / resume: the freezer state and ctr\'s view follow; task ps and task metrics', async () => {
     const id = newId('pause');
     const row = await detached(id, ['/bin/testinit', 'sleep', 'forever'], ['--memory-limit', String(96 << 20)]);

@@ -333,6 +333,87 @@ test('exec with streams into a running container', async () => {
   }
 });
 
+// ---- prepareExec: everything but the execve now, the execve on start() ----
+
+const statusOf = (pid: number) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+const statusField = (pid: number, field: string) => new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(statusOf(pid))?.[1]?.trim();
+
+test('prepareExec: the process waits in the container as the process it will be (uid, no_new_privs, seccomp filter, pid namespace), still capsa-init; start() lets it run the command', async () => {
+  const { id, c, dir } = await sleeper(base().withSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }));
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'echo', 'ran'], cwd: '/', user: { uid: 1000, gid: 1000 }, env: ['PATH=/bin'], noNewPrivileges: true };
+    const prepared = await c.prepareExec(proc, { stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.is(fs.readFileSync(`/proc/${prepared.pid}/comm`, 'utf8').trim(), 'capsa-init', 'not exec\'d yet');
+    assert.is(statusField(prepared.pid, 'Uid'), '1000\t1000\t1000\t1000');
+    assert.is(statusField(prepared.pid, 'NoNewPrivs'), '1');
+    assert.is(statusField(prepared.pid, 'Seccomp'), '2', 'its filter is loaded');
+    assert.is(statusField(prepared.pid, 'CapEff'), '0000000000000000', 'no capabilities left (uid 1000)');
+    assert.is(fs.readlinkSync(`/proc/${prepared.pid}/ns/pid`), fs.readlinkSync(`/proc/${c.pid}/ns/pid`));
+    assert.ok((await c.pids()).includes(prepared.pid), 'in the container\'s cgroup');
+    const p = await prepared.start();
+    assert.is(p.pid, prepared.pid);
+    const [out, status] = await Promise.all([readAll(p.io.stdio[1]), p.wait()]);
+    assert.is(out, 'ran\n');
+    assert.equal(status, { exitCode: 0, signal: null });
+    assert.ok(runtime.list().some((st) => st.id === id && st.status === 'running'));
+  } finally {
+    await cleanUp(dir, c);
+  }
+});
+
+test('prepareExec: the container is not locked while the exec waits (pause and resume go through); cancel() makes the process leave without running anything', async () => {
+  const { c, dir } = await sleeper();
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'echo', 'should not print'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    const prepared = await c.prepareExec(proc, { stdio: ['ignore', 'pipe', 'ignore'] });
+    await c.pause();
+    await c.resume();
+    assert.ok((await c.pids()).includes(prepared.pid));
+    await prepared.cancel();
+    await untilTrue(() => !alive(prepared.pid), 'the waiting process exited');
+    assert.not.ok((await c.pids()).includes(prepared.pid), 'and left the cgroup');
+    await expectCapsaError(prepared.start(), 'BAD_STATE', 'canceled');
+  } finally {
+    await cleanUp(dir, c);
+  }
+});
+
+test('exec and prepareExec of a command that does not exist: INIT errors; the failed processes are reaped (no zombie keeps the cgroup populated), so delete goes through', async () => {
+  const { c, dir } = await sleeper();
+  const zombies = () => ourChildren().filter((pid) => { try { return /^State:\s+Z/m.test(statusOf(pid)); } catch { return false; } });
+  try {
+    await c.start();
+    const missing = { args: ['/no-such-command'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    await expectCapsaError(c.exec(missing, { stdio: 'ignore' }), 'INIT', '/no-such-command');
+    await expectCapsaError(c.prepareExec(missing, { stdio: 'ignore' }), 'INIT', '/no-such-command');
+    assert.equal(await c.pids(), [c.pid], 'nothing left waiting in the container');
+    assert.equal(zombies(), []);
+  } finally {
+    await cleanUp(dir, c);
+  }
+});
+
+test('prepareExec: the container stops while the exec waits: start() rejects and the command never ran', async () => {
+  const { c, dir } = await sleeper();
+  try {
+    await c.start();
+    const prepared = await c.prepareExec({ args: ['/bin/testinit', 'echo', 'late'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: ['ignore', 'pipe', 'ignore'] });
+    await c.kill('SIGKILL');
+    await c.wait();
+    await untilTrue(() => !alive(prepared.pid), 'the waiting process died with the pid namespace');
+    try {
+      await prepared.start();
+      assert.unreachable('start() after the container stopped');
+    } catch (e) {
+      assert.instance(e, CapsaError, String(e));
+    }
+  } finally {
+    await cleanUp(dir, c);
+  }
+});
+
 test('exec output printed before anyone reads it is kept until it is read', async () => {
   const { c, dir } = await sleeper(base());
   try {

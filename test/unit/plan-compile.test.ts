@@ -709,4 +709,23 @@ test('compile is pure: the same input gives the same plan, and the spec is not m
   assert.is(JSON.stringify(s), before);
 });
 
+test('compileExec with startGate (a prepared exec): the START sync is its last step before reporting and execve, after the credentials, no_new_privs, the filter and the LSM label; without it the order is as before', () => {
+  const input = (nnp: boolean, startGate: boolean) => compileExec({
+    process: { ...defaultSpec().process!, terminal: false, noNewPrivileges: nnp, apparmorProfile: 'capsa-test' }, containerPid: 42, namespaces: ['mount', 'pid'],
+    lastCap: 40, preserveFds: 0, seccomp, lsm: { apparmorExec: 'capsa-test' }, startGate,
+  }).map((o) => (o.op === 'sync' ? `sync:${(o as OpOf<'sync'>).code}` : o.op));
+  for (const nnp of [true, false]) {
+    const gated = input(nnp, true);
+    assert.equal(gated.slice(-3), [`sync:${SYNC.START}`, 'reportCreated', 'exec'], gated.join(' '));
+    const gate = gated.indexOf(`sync:${SYNC.START}`);
+    for (const before of ['creds', 'seccomp', 'writeProc', 'resolveExec', 'chdir', ...(nnp ? ['noNewPrivs'] : [])]) {
+      assert.ok(gated.indexOf(before) >= 0 && gated.indexOf(before) < gate, `${before} before the gate (nnp ${nnp}): ${gated.join(' ')}`);
+    }
+    const plain = input(nnp, false);
+    assert.not.ok(plain.includes(`sync:${SYNC.START}`));
+    assert.equal(gated.filter((o) => o !== `sync:${SYNC.START}`).sort(), [...plain].sort(), 'the same ops otherwise');
+    assert.ok(plain.indexOf('reportCreated') < plain.indexOf('writeProc'), 'ungated: reported before the label, as before');
+  }
+});
+
 test.run();
