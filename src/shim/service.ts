@@ -185,11 +185,23 @@ export class TaskService {
     try {
       await t.container.start();
       p.started = true;
-      this.o.publisher.publish('TaskStart', { containerId: t.id, pid: p.pid });
     } finally {
-      release();
+      if (p.started) this.afterAnswer(() => this.o.publisher.publish('TaskStart', { containerId: t.id, pid: p.pid }), release);
+      else release();
     }
     return { pid: p.pid };
+  }
+
+  /**
+   * Publishes an event once the answer being made has been written (a
+   * setImmediate runs after the write), then releases the exit event that
+   * waits for it. The client's next step waits on the answer, not the
+   * event; runc's shim sends its events from their own goroutine too.
+   */
+  private afterAnswer(publish: () => void, release: () => void = () => {}): void {
+    setImmediate(() => {
+      try { publish(); } finally { release(); }
+    });
   }
 
   private async startExec(t: Task, execId: string): Promise<Msg> {
@@ -228,7 +240,6 @@ export class TaskService {
         await p.startGate;
         this.o.publisher.publish('TaskExit', { containerId: t.id, id: execId, pid: p.pid, exitStatus: exit.status, exitedAt: exit.at });
       }).catch((e) => this.o.log('error', `${t.id}/${execId}: ${(e as Error).message}`));
-      this.o.publisher.publish('TaskExecStarted', { containerId: t.id, execId, pid: p.pid });
     } catch (e) {
       await p.io?.close(0);
       p.io = undefined;
@@ -236,7 +247,8 @@ export class TaskService {
       throw e;
     } finally {
       p.prepared = undefined;
-      release();
+      if (p.started) this.afterAnswer(() => this.o.publisher.publish('TaskExecStarted', { containerId: t.id, execId, pid: p.pid }), release);
+      else release();
     }
     return { pid: p.pid };
   }
@@ -321,9 +333,10 @@ export class TaskService {
     }
     const p = new Proc(execId, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, spec);
     t.execs.set(execId, p);
-    this.o.publisher.publish('TaskExecAdded', { containerId: t.id, execId });
-    // After this answer has been written (setImmediate runs after the write).
-    setImmediate(() => { if (t.execs.get(execId) === p && !p.startRequested) this.prepareExec(t, p); });
+    this.afterAnswer(() => {
+      this.o.publisher.publish('TaskExecAdded', { containerId: t.id, execId });
+      if (t.execs.get(execId) === p && !p.startRequested) this.prepareExec(t, p);
+    });
     return {};
   }
 
