@@ -1,13 +1,13 @@
 // A spare shim's warm-up: one throwaway task through the shim's own Task
-// service (Create, Start, Wait, Delete, with the requests encoded as
-// containerd sends them) before the spare announces itself. The first pod a
+// service (Create, a few Execs, Start, Wait, Delete, with the requests
+// encoded as containerd sends them) before the spare announces itself. The first pod a
 // spare serves then runs code V8 has already compiled and profiled: a cold
 // create took ~33 ms here against ~13 ms warm, all of it on the pod's clock.
 // (The spare runs it at nice 19, on idle CPU: see spare.ts.)
 // The task mirrors what containerd sends for a plain container (its own
 // pid, ipc, uts, mount and network namespaces; an overlay rootfs made in
-// the container; a cgroup); its entrypoint is an empty executable file, so
-// it exits at its exec. Everything it makes lives under one directory in
+// the container; a cgroup); its entrypoint (and the execs' command) is
+// capsa-init bound read-only over an empty file, which exits at once. Everything it makes lives under one directory in
 // /run and one cgroup, both named capsa-spare-warmup-<pid>, and is removed
 // before the spare is announced. A failure only means a colder first pod.
 import * as fs from 'node:fs';
@@ -18,12 +18,35 @@ import { EventPublisher } from './events';
 import { encode } from './proto/codec';
 import { task as T } from './proto/messages';
 import { TaskService } from './service';
-import type { CallContext } from './ttrpc/server';
+import { initBinaryPath } from '../sys/paths';
+import type { CallContext, Method } from './ttrpc/server';
 
 export const WARMUP_PREFIX = 'capsa-spare-warmup-';
 const TASK_ID = 'warmup';
 /** Two rounds: the second create ran at about half the first's time here, a third gained little more. */
 export const WARMUP_ROUNDS = 2;
+
+/** Execs per round: a few, for the code of the exec path (each is a real capsa-init). */
+export const WARMUP_EXECS = 2;
+
+/** One exec of the entrypoint (capsa-init, exits 2); its outcome does not matter. */
+async function warmExec(m: Record<string, Method>, ctx: CallContext, id: string, execId: string): Promise<void> {
+  const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args: [`/${TASK_ID}`], cwd: '/', env: ['PATH=/'], user: { uid: 0, gid: 0 } })) };
+  const waiting = new AbortController();
+  try {
+    await m.Exec!(encode(T.ExecProcessRequest, { id, execId, spec }), ctx);
+    await m.State!(encode(T.StateRequest, { id, execId }), ctx);
+    const waited = Promise.resolve(m.Wait!(encode(T.WaitRequest, { id, execId }), { metadata: ctx.metadata, signal: waiting.signal }));
+    waited.catch(() => {});
+    await m.Start!(encode(T.StartRequest, { id, execId }), ctx);
+    await waited;
+  } catch {
+    /* a failed exec still warmed what it ran */
+  } finally {
+    waiting.abort();
+    await Promise.resolve(m.Delete!(encode(T.DeleteRequest, { id, execId }), ctx)).catch(() => {});
+  }
+}
 
 /** The warm-up's directory (removed when it ends) and cgroup path for this process. */
 export function warmupNames(pid = process.pid): { dir: string; cgroupsPath: string } {
@@ -42,6 +65,11 @@ function writeBundle(dir: string, cgroupsPath: string): { bundle: string; lower:
   spec.process!.terminal = false;
   spec.process!.args = [`/${TASK_ID}`];
   spec.root = { path: 'rootfs' };
+  // The entrypoint is capsa-init itself, bound over the empty file: it
+  // exits at once (status 2, no arguments), after a successful execve, so
+  // the start path is warmed to its end. (An empty file fails its execve,
+  // which ended the warm-up at its first start.)
+  spec.mounts = [...(spec.mounts ?? []), { destination: `/${TASK_ID}`, type: 'bind', source: initBinaryPath(), options: ['bind', 'ro', 'nosuid', 'nodev'] }];
   spec.linux!.cgroupsPath = cgroupsPath;
   spec.linux!.resources = { ...spec.linux!.resources, cpu: { shares: 1024 } };
   fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
@@ -74,6 +102,9 @@ export async function warmUp(unified: boolean, rounds = WARMUP_ROUNDS): Promise<
           id, bundle, rootfs: [{ type: 'overlay', source: 'overlay', options: ['index=off', `workdir=${work}`, `upperdir=${upper}`, `lowerdir=${lower}`] }],
         }), ctx);
         await m.Connect!(encode(T.ConnectRequest, { id }), ctx);
+        // Execs as containerd makes them (an exec probe's path: Exec, the
+        // prepared process, Start, Wait, Delete), into the created task.
+        for (let e = 0; e < WARMUP_EXECS; e++) await warmExec(m, ctx, id, `warmup-${round}-${e}`);
         await m.Start!(encode(T.StartRequest, { id }), ctx);
         await m.State!(encode(T.StateRequest, { id }), ctx);
         await m.Wait!(encode(T.WaitRequest, { id }), ctx);
