@@ -224,7 +224,8 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       // The process that failed (a command that does not exist, say) is
       // exiting: report once it has left the container, as runc does. (A
       // fast caller — the compiled CLI — otherwise returns while it is still
-      // in the container's cgroup.) Not reaped: it is the adopter's.
+      // in the container's cgroup.) The library reaps it (a zombie would
+      // keep the cgroup populated); the CLI leaves it to its adopter.
       if (pid && childStart !== undefined) await waitForExit({ pid, startTime: childStart }, 5_000, reapFailed).catch(() => {});
       throw e;
     });
