@@ -226,8 +226,8 @@ export class TaskService {
         });
       }
       if (!handle) {
-        p.io ??= await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
-        handle = await t.container.exec(this.execSpec(p), { stdio: p.io.stdio, foregroundTerminal: !!p.ioRequest.terminal });
+        const io = await this.openIo(t, p);
+        handle = await t.container.exec(this.execSpec(p), { stdio: io.stdio, foregroundTerminal: !!p.ioRequest.terminal });
       }
       this.o.log('debug', `${t.id}/${execId}: start: ${prepared ? 'prepared' : 'not prepared'}, ${(performance.now() - t0).toFixed(1)} ms`);
       p.io!.attach(handle.io.ptyMaster);
@@ -257,6 +257,12 @@ export class TaskService {
     return { ...p.spec!, terminal: !!p.ioRequest.terminal };
   }
 
+  /** The exec's stdio, opened once (by its preparation or by Start). */
+  private async openIo(t: Task, p: Proc): Promise<ProcessIo> {
+    p.io ??= await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
+    return p.io;
+  }
+
   /**
    * Right after Exec is answered: opens the process's stdio and makes it
    * ready to execve (Runtime.prepareExec), while containerd and its client
@@ -266,8 +272,8 @@ export class TaskService {
     p.prepared = (async () => {
       if (t.init.exit || !p.spec) return undefined;
       try {
-        p.io ??= await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
-        return await t.container.prepareExec(this.execSpec(p), { stdio: p.io.stdio, foregroundTerminal: !!p.ioRequest.terminal });
+        const io = await this.openIo(t, p);
+        return await t.container.prepareExec(this.execSpec(p), { stdio: io.stdio, foregroundTerminal: !!p.ioRequest.terminal });
       } catch (e) {
         this.o.log('debug', `${t.id}/${p.execId}: preparing the exec failed (${(e as Error).message}); Start will do it all`);
         return undefined;

@@ -1,22 +1,23 @@
 // A spare shim's warm-up: one throwaway task through the shim's own Task
 // service (Create, a few Execs, Start, Wait, Delete, with the requests
-// encoded as containerd sends them) before the spare announces itself. The first pod a
-// spare serves then runs code V8 has already compiled and profiled: a cold
-// create took ~33 ms here against ~13 ms warm, all of it on the pod's clock.
-// (The spare runs it at nice 19, on idle CPU: see spare.ts.)
+// encoded as containerd sends them) before the spare announces itself. The
+// first pod a spare serves then runs code V8 has already compiled and
+// profiled: a cold create took ~33 ms here against ~13 ms warm, all of it on
+// the pod's clock. (The spare runs it at nice 19, on idle CPU: see spare.ts.)
 // The task mirrors what containerd sends for a plain container (its own
 // pid, ipc, uts, mount and network namespaces; an overlay rootfs made in
 // the container; a cgroup); its entrypoint (and the execs' command) is
-// capsa-init bound read-only over an empty file, which exits at once. Everything it makes lives under one directory in
-// /run and one cgroup, both named capsa-spare-warmup-<pid>, and is removed
-// before the spare is announced. A failure only means a colder first pod.
+// capsa-init bound read-only over an empty file, which exits at once.
+// Everything it makes lives under one directory in /run and one cgroup, both
+// named capsa-spare-warmup-<pid>, and is removed before the spare is
+// announced. A failure only means a colder first pod.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Runtime } from '../runtime/runtime';
 import { defaultSpec } from '../spec/defaults';
 import { EventPublisher } from './events';
 import { encode } from './proto/codec';
-import { task as T } from './proto/messages';
+import { task as T, TYPE_URL } from './proto/messages';
 import { TaskService } from './service';
 import { initBinaryPath } from '../sys/paths';
 import type { CallContext, Method } from './ttrpc/server';
@@ -31,7 +32,7 @@ export const WARMUP_EXECS = 2;
 
 /** One exec of the entrypoint (capsa-init, exits 2); its outcome does not matter. */
 async function warmExec(m: Record<string, Method>, ctx: CallContext, id: string, execId: string): Promise<void> {
-  const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args: [`/${TASK_ID}`], cwd: '/', env: ['PATH=/'], user: { uid: 0, gid: 0 } })) };
+  const spec = { typeUrl: TYPE_URL.process, value: Buffer.from(JSON.stringify({ args: [`/${TASK_ID}`], cwd: '/', env: ['PATH=/'], user: { uid: 0, gid: 0 } })) };
   const waiting = new AbortController();
   try {
     await m.Exec!(encode(T.ExecProcessRequest, { id, execId, spec }), ctx);

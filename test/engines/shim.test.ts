@@ -271,6 +271,28 @@ void engineGroup<Ctx>('engines/shim', {
     } finally { shim.close(); await remove(id); }
   });
 
+  test('under containerd\'s own default seccomp profile (ctr run --seccomp, no_new_privs as ctr sets it): the prepared exec waits with that filter loaded, and Start runs it', async () => {
+    const id = newId('ctrseccomp');
+    const row = await detached(id, ['/bin/testinit', 'sleep', 'forever'], ['--seccomp']);
+    const shim = await taskClient(cd, id);
+    const procs = () => fs.readFileSync(cgroupFile(row.pid, 'pids', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    const status = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return ''; } };
+    try {
+      assert.match(status(row.pid), /^Seccomp:\s+2$/m, 'the task itself runs under the profile');
+      const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args: ['/bin/testinit', 'exit', '5'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 }, noNewPrivileges: true })) };
+      await shim.call('Exec', shim.T.ExecProcessRequest, shim.T.StartResponse, { id, execId: 's1', spec });
+      const pid = await until('the exec\'s process to wait in the cgroup', () => procs().find((p) => p !== row.pid && /^Name:\s+capsa-init$/m.test(status(p))));
+      assert.match(status(pid), /^Seccomp:\s+2$/m, 'waiting with the filter loaded');
+      assert.match(status(pid), /^NoNewPrivs:\s+1$/m);
+      const waited = shim.call<{ exitStatus?: number }>('Wait', shim.T.WaitRequest, shim.T.WaitResponse, { id, execId: 's1' });
+      assert.is((await shim.call<{ pid?: number }>('Start', shim.T.StartRequest, shim.T.StartResponse, { id, execId: 's1' })).pid, pid);
+      assert.is((await waited).exitStatus, 5);
+      await shim.call('Delete', shim.T.DeleteRequest, shim.T.DeleteResponse, { id, execId: 's1' });
+      const e = await cd.ctr(['task', 'exec', '--exec-id', 'x', id, '/bin/sh', '-c', 'echo under the profile']);
+      assert.is(e.stdout, 'under the profile\n', describe(e));
+    } finally { shim.close(); await remove(id); }
+  });
+
   test('a task whose seccomp profile refuses read(2): the prepared exec cannot wait for its Start, which starts the process anew (exit status reaches ctr)', async () => {
     const id = newId('noread');
     const profile = path.join(cd.dir, `${id}-seccomp.json`);

@@ -395,11 +395,12 @@ test('exec and prepareExec of a command that does not exist: INIT errors; the fa
   }
 });
 
-test('prepareExec: the container stops while the exec waits: start() rejects and the command never ran', async () => {
+test('prepareExec: the container stops while the exec waits: the waiting process dies with its pid namespace, still capsa-init, and start() rejects', async () => {
   const { c, dir } = await sleeper();
   try {
     await c.start();
     const prepared = await c.prepareExec({ args: ['/bin/testinit', 'echo', 'late'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.is(fs.readFileSync(`/proc/${prepared.pid}/comm`, 'utf8').trim(), 'capsa-init');
     await c.kill('SIGKILL');
     await c.wait();
     await untilTrue(() => !alive(prepared.pid), 'the waiting process died with the pid namespace');
