@@ -20,6 +20,27 @@ import { RpcError } from '../../src/shim/ttrpc/frame';
 
 interface Ctx { cd: Containerd; binDir: string; configDir: string }
 
+/** A cgroup file of a process's cgroup: under its v1 controller's hierarchy, or the unified one. */
+function cgroupFile(pid: number, controller: string, file: string): string {
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  const line = lines.find((l) => l.split(':')[1]?.split(',').includes(controller));
+  return line ? path.join('/sys/fs/cgroup', controller, line.split(':')[2]!, file) : path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), file);
+}
+
+/** The process of an exec that waits for its Start: capsa-init inside the task's pid namespace (not the
+ *  capsa-init that joined from the host and forked it), in the task's cgroup, once `ready` holds for its
+ *  /proc/<pid>/status. It is found by polling, so a process seen before it reached its wait could still
+ *  be on its way there: `ready` names what must already be true of it while it waits. */
+function waitingExec(initPid: number, ready: (status: string) => boolean = () => true): Promise<number> {
+  const read = (file: string) => { try { return fs.readFileSync(file, 'utf8'); } catch { return ''; } };
+  const pidns = (pid: number) => { try { return fs.readlinkSync(`/proc/${pid}/ns/pid`); } catch { return ''; } };
+  const procs = () => read(cgroupFile(initPid, 'pids', 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  return until('the exec\'s process to wait in the task\'s cgroup and pid namespace', () => procs().find((pid) => {
+    const status = read(`/proc/${pid}/status`);
+    return pid !== initPid && /^Name:\s+capsa-init$/m.test(status) && pidns(pid) === pidns(initPid) && ready(status);
+  }));
+}
+
 let seq = 0;
 const used = new Set<string>();
 const newId = (tag: string) => {
@@ -116,11 +137,6 @@ void engineGroup<Ctx>('engines/shim', {
     await cd.ctr(['task', 'delete', id]);
     await cd.ctr(['containers', 'rm', id]);
   };
-  const cgroupFile = (pid: number, controller: string, file: string) => {
-    const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
-    return line ? path.join('/sys/fs/cgroup', controller, line.split(':')[2]!, file) : path.join('/sys/fs/cgroup', fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'))!.slice(3), file);
-  };
-
   test('ctr run --rm --runtime /abs/containerd-shim-capsa-v2: output, exit 0, no capsa state or shim left', async () => {
     const id = newId('run');
     const r = await ctrRun(['--rm'], id, ['/bin/testinit', 'echo', 'hello from the shim']);
@@ -246,8 +262,7 @@ void engineGroup<Ctx>('engines/shim', {
     const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);
     const shim = await taskClient(cd, id);
     const procs = () => fs.readFileSync(cgroupFile(row.pid, 'pids', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-    const comm = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
-    const waiting = () => until('the exec\'s process to wait in the cgroup', () => procs().find((pid) => pid !== row.pid && comm(pid) === 'capsa-init'));
+    const waiting = () => waitingExec(row.pid);
     const spec = (args: string[]) => ({ typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args, cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } })) });
     try {
       await shim.call('Exec', shim.T.ExecProcessRequest, shim.T.StartResponse, { id, execId: 'p1', spec: spec(['/bin/testinit', 'exit', '7']) });
@@ -275,14 +290,13 @@ void engineGroup<Ctx>('engines/shim', {
     const id = newId('ctrseccomp');
     const row = await detached(id, ['/bin/testinit', 'sleep', 'forever'], ['--seccomp']);
     const shim = await taskClient(cd, id);
-    const procs = () => fs.readFileSync(cgroupFile(row.pid, 'pids', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
     const status = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return ''; } };
     try {
       assert.match(status(row.pid), /^Seccomp:\s+2$/m, 'the task itself runs under the profile');
       const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args: ['/bin/testinit', 'exit', '5'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 }, noNewPrivileges: true })) };
       await shim.call('Exec', shim.T.ExecProcessRequest, shim.T.StartResponse, { id, execId: 's1', spec });
-      const pid = await until('the exec\'s process to wait in the cgroup', () => procs().find((p) => p !== row.pid && /^Name:\s+capsa-init$/m.test(status(p))));
-      assert.match(status(pid), /^Seccomp:\s+2$/m, 'waiting with the filter loaded');
+      // the filter is loaded before the wait, so a waiting process without it never shows (the wait times out)
+      const pid = await waitingExec(row.pid, (s) => /^Seccomp:\s+2$/m.test(s));
       assert.match(status(pid), /^NoNewPrivs:\s+1$/m);
       const waited = shim.call<{ exitStatus?: number }>('Wait', shim.T.WaitRequest, shim.T.WaitResponse, { id, execId: 's1' });
       assert.is((await shim.call<{ pid?: number }>('Start', shim.T.StartRequest, shim.T.StartResponse, { id, execId: 's1' })).pid, pid);
