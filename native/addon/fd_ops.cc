@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "addon.h"
 
 #ifndef P_PIDFD
@@ -80,6 +82,27 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
+// sendmsg of `len` bytes with `fds` attached (SCM_RIGHTS); false with errno set.
+bool SendWithFds(int sock, const void* data, size_t len, const int* fds, size_t n) {
+  struct iovec iov = {const_cast<void*>(data), len};
+  std::vector<char> cbuf(CMSG_SPACE(n * sizeof(int)), 0);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf.data();
+  msg.msg_controllen = cbuf.size();
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(n * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+  ssize_t sent;
+  do sent = sendmsg(sock, &msg, MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
+  if (sent >= 0 && (size_t)sent != len) errno = EMSGSIZE;  // the fds went with a part only
+  return sent >= 0 && (size_t)sent == len;
+}
+
 // sendFd(sock, fd, name = "/dev/ptmx"): one fd over a unix socket (SCM_RIGHTS),
 // as the console-socket protocol wants.
 Napi::Value SendFd(const Napi::CallbackInfo& info) {
@@ -88,21 +111,27 @@ Napi::Value SendFd(const Napi::CallbackInfo& info) {
   int fd = a.Fd(1, "fd");
   std::string name = a.OptStr(2, "name", "/dev/ptmx");
   if (!a.ok()) return Napi::Value();
-  struct iovec iov = {(void*)name.data(), name.size()};
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof cbuf);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (sendmsg(sock, &msg, 0) < 0) ThrowErrno(info.Env(), "sendmsg(SCM_RIGHTS)", errno);
+  if (!SendWithFds(sock, name.data(), name.size(), &fd, 1)) ThrowErrno(info.Env(), "sendmsg(SCM_RIGHTS)", errno);
+  return info.Env().Undefined();
+}
+
+// sendFds(sock, data, fds): a small message with fds attached (SCM_RIGHTS),
+// sent whole: a parked capsa-init's plan length and its stdio.
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  Args a(info, "sendFds");
+  int sock = a.Fd(0, "sock");
+  Napi::Buffer<uint8_t> data = a.Buf(1, "data");
+  Napi::Array list = a.Arr(2, "fds");
+  std::vector<int> fds;
+  for (uint32_t i = 0; a.ok() && i < list.Length(); i++) {
+    Napi::Value v = list.Get(i);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (d < 0 || d > INT32_MAX || (double)(int)d != d) { a.Invalid("fds", "an array of file descriptors"); break; }
+    fds.push_back((int)d);
+  }
+  if (a.ok() && fds.empty()) a.Invalid("fds", "a non-empty array of file descriptors");
+  if (!a.ok()) return Napi::Value();
+  if (!SendWithFds(sock, data.Data(), data.Length(), fds.data(), fds.size())) ThrowErrno(info.Env(), "sendmsg(SCM_RIGHTS)", errno);
   return info.Env().Undefined();
 }
 
@@ -266,6 +295,7 @@ void RegisterFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("reapPidfd", Napi::Function::New(env, ReapPidfd));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("sendFd", Napi::Function::New(env, SendFd));
+  exports.Set("sendFds", Napi::Function::New(env, SendFds));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));

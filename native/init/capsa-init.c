@@ -50,6 +50,50 @@ static int read_full(int fd, void *buf, size_t len) {
   return 0;
 }
 
+/* Step 1's plan length, and for a parked capsa-init the fds it would have
+ * been spawned with (protocol.h). They arrive at the lowest free numbers,
+ * which may be among their targets: all are lifted above every target first. */
+static uint32_t recv_plan_length(void) {
+  uint32_t len = 0;
+  union {
+    char buf[CMSG_SPACE((3 + PARKED_MAX_EXTRA_FDS) * sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {&len, sizeof len};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  ssize_t n;
+  do n = recvmsg(sync_fd, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n <= 0) die(n < 0 ? errno : EPROTO, "read plan length");
+  if (msg.msg_flags & MSG_CTRUNC) die(EPROTO, "more fds came with the plan than a parked capsa-init takes");
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    int got[3 + PARKED_MAX_EXTRA_FDS];
+    int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    memcpy(got, CMSG_DATA(c), (size_t)count * sizeof(int));
+    if (count < 3) die(EPROTO, "a parked capsa-init got %d fds, not its stdio", count);
+    int lift = sync_fd + 1 + PARKED_MAX_EXTRA_FDS;
+    for (int i = 0; i < count; i++) {
+      int high = fcntl(got[i], F_DUPFD_CLOEXEC, lift);
+      if (high < 0) die(errno, "fcntl(F_DUPFD_CLOEXEC) of passed fd %d", i);
+      close(got[i]);
+      got[i] = high;
+    }
+    for (int i = 0; i < count; i++) {
+      int target = i < 3 ? i : sync_fd + 1 + (i - 3);
+      /* as close_inherited leaves them: stdio inheritable, the rest close-on-exec */
+      if (dup3(got[i], target, i < 3 ? 0 : O_CLOEXEC) < 0) die(errno, "dup3 of passed fd %d onto %d", i, target);
+      close(got[i]);
+    }
+  }
+  if ((size_t)n < sizeof len && read_full(sync_fd, (char *)&len + n, sizeof len - (size_t)n) < 0) die(EPROTO, "read plan length");
+  return len;
+}
+
 static void op_sync(struct reader *r) {
   uint32_t code = rd_u32(r);
   if (send_msg(MSG_SYNC, (int32_t)code, 0, NULL) < 0) _exit(1);
@@ -488,6 +532,9 @@ int main(int argc, char **argv) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   /* Die with the runtime while it still talks to us. */
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* A parked capsa-init waits here, before anything that depends on its work. */
+  uint32_t len = recv_plan_length();
+  if (len == 0 || len > (64u << 20)) die(EPROTO, "bad plan length %u", len);
   /* Node may have made the shared stdio descriptions non-blocking. */
   for (int fd = 0; fd < 3; fd++) {
     int fl = fcntl(fd, F_GETFL);
@@ -496,8 +543,6 @@ int main(int argc, char **argv) {
   host_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (host_proc_fd < 0) die(errno, "open /proc");
 
-  uint32_t len;
-  if (read_full(sync_fd, &len, sizeof len) < 0 || len == 0 || len > (64u << 20)) die(EPROTO, "read plan length");
   uint8_t *plan = malloc(len);
   if (!plan) die(ENOMEM, "plan buffer");
   if (read_full(sync_fd, plan, len) < 0) die(EPROTO, "read plan");

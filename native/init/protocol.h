@@ -14,7 +14,12 @@
  * the container.
  *
  *   step  who        what
- *   1     TS  -> P   u32 plan length, then the encoded plan (see below)
+ *   1     TS  -> P   u32 plan length, then the encoded plan (see below).
+ *                    A parked P (started ahead of its work on /dev/null
+ *                    stdio, no preserved fds) gets with the length, as
+ *                    SCM_RIGHTS, the fds a spawn would have given it: three
+ *                    for stdio (onto 0-2), then up to PARKED_MAX_EXTRA_FDS
+ *                    for the fds after the sync socket (onto sync+1, ...).
  *   2     P          OP_JOIN_CGROUP: writes "0" to each cgroup file TS chose
  *                    (v1 "tasks": moving itself skips the kernel's global
  *                    threadgroup lock, which costs 5-10 ms per write);
@@ -79,6 +84,9 @@
 
 #define PLAN_MAGIC "CPLN"
 #define PLAN_VERSION 1
+/* A parked capsa-init takes at most this many fds after the sync socket
+ * (a console socket, a seccomp agent's socket: see step 1). */
+#define PARKED_MAX_EXTRA_FDS 4
 
 enum msg_type {
   MSG_SYNC = 1,

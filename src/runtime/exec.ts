@@ -10,6 +10,7 @@ import { execCgroupMembership } from '../cgroups/exec-membership';
 import { addon } from '../sys/addon';
 import { hostLastCap, readProcStat } from '../sys/proc';
 import { startInit, type InitOptions } from './init-process';
+import type { InitPark } from './init-park';
 import { openLocked } from './lifecycle';
 import { writePidFile } from './pidfile';
 import { processStartTime } from './status';
@@ -115,7 +116,7 @@ function checkExecStatus(status: string, ignorePaused: boolean | undefined): voi
  * start() is called. A failure before the wait rejects here; one after it
  * (the container stopped or paused meanwhile, the execve) rejects start().
  */
-export function prepareExecProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}, reapFailed = false): Promise<PreparedExecResult> {
+export function prepareExecProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}, internals: Omit<ExecInternals, 'gate'> = {}): Promise<PreparedExecResult> {
   let open!: () => void;
   let refuse!: (e: Error) => void;
   const opened = new Promise<void>((resolve, reject) => { open = resolve; refuse = reject; });
@@ -136,7 +137,7 @@ export function prepareExecProcess(store: StateStore, id: string, proc: Process,
         });
       },
     };
-    const finished = execProcess(store, id, proc, opts, { gate, reapFailed });
+    const finished = execProcess(store, id, proc, opts, { ...internals, gate });
     finished.then(
       () => { if (!waiting) reject(new CapsaError('INTERNAL', 'the exec did not wait to be started')); },
       (e: unknown) => { if (!waiting) reject(e); },
@@ -154,10 +155,12 @@ export interface ExecInternals {
    * Unreaped, it would keep the container's cgroup populated.
    */
   reapFailed?: boolean;
+  /** Parked capsa-inits (RuntimeOptions.parkInit): this exec takes one, and another is parked after it. */
+  park?: InitPark;
 }
 
 export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}, internals: ExecInternals = {}): Promise<ExecResult> {
-  const { gate, reapFailed = false } = internals;
+  const { gate, reapFailed = false, park } = internals;
   let o = await openLocked(store, id);
   /** Set once this exec has ended either way (its lock released). */
   let over = false;
@@ -196,9 +199,10 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     });
     let pid = 0;
     let childStart: number | undefined;
+    const parked = preserveFds === 0 ? await park?.take() : undefined;
     const result = await startInit(ops, {
       preserveFds, stdio: opts.stdio ?? 'inherit', stepTimeoutMs: opts.stepTimeoutMs ?? 30_000,
-      extraFds, onDebug: opts.onDebug,
+      extraFds, onDebug: opts.onDebug, parked,
     }, {
       onSeccomp: agent.onSeccomp,
       onReady: (p) => o.cgroup?.addProcess(p),
@@ -250,5 +254,6 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     agent?.close();
     o.dir.unlock();
     over = true;
+    park?.fill();
   }
 }

@@ -12,6 +12,9 @@ import { addon } from '../sys/addon';
 import { initBinaryPath } from '../sys/paths';
 import { ChildExit } from './process-exit';
 
+/** How many fds after the sync socket a parked capsa-init takes (PARKED_MAX_EXTRA_FDS, protocol.h). */
+export const PARKED_MAX_EXTRA_FDS = 4;
+
 export interface InitHandlers {
   /** P is running in the host namespaces: put it in the container's cgroups. */
   onReady(pid: number): void | Promise<void>;
@@ -37,6 +40,11 @@ export interface InitOptions {
   /** One setting for all three, or one per fd. */
   stdio: [StdioOptions | number, StdioOptions | number, StdioOptions | number] | 'inherit' | 'ignore' | 'pipe';
   stepTimeoutMs: number;
+  /**
+   * A parked capsa-init to use instead of spawning one (taken from an
+   * InitPark; ours from here on). Used only without preserveFds.
+   */
+  parked?: InitProcess;
   /** Host fds handed to capsa-init right after the sync socket (fd 4+N, ...). */
   extraFds?: number[];
   /** Details capsa-init reports for a --debug log (MSG_DEBUG). */
@@ -143,55 +151,122 @@ function sealedInitFd(): number | undefined {
   try { return addon().sealedCopy(initBinaryPath()); } catch { return undefined; }
 }
 
+/** capsa-init as this process started it: its pid, a pidfd, our end of its sync socket, its reaper. */
+export interface InitProcess {
+  pid: number;
+  pidfd: number;
+  /** Our end of its sync socket (-1 once a parked one is dismissed). */
+  sock: number;
+  exit: ChildExit;
+}
+
+/** Spawns capsa-init with child fd i = fds[i] for every i, its sync socket at fds[syncIndex]. */
+async function spawnInit(fds: readonly number[], syncIndex: number): Promise<[number, number]> {
+  const all = [...fds];
+  const sealed = sealedInitFd();
+  // argv: the sync fd, the sealed copy's fd (-1: none), and how many fds we
+  // pass: capsa-init closes any above them (leaked to us by our caller).
+  const argv = ['capsa-init', String(syncIndex), '-1'];
+  let file = initBinaryPath();
+  if (sealed !== undefined) {
+    // Executed through the child's own fd table; capsa-init closes it first thing.
+    argv[2] = String(all.length);
+    file = `/proc/self/fd/${all.length}`;
+    all.push(sealed);
+  }
+  argv.push(String(all.length));
+  try {
+    // posix_spawn from the addon: Node's child_process costs the CLI ~10 ms
+    // to load, and its fork copies Node's page tables.
+    return await addon().spawnFds(file, argv, all);
+  } catch (e) {
+    throw new CapsaError('INIT', `cannot start capsa-init (${initBinaryPath()}): ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A capsa-init started ahead of its work (see InitPark): on /dev/null stdio,
+ * waiting for a plan, which will come with its real fds (protocol.h, step 1).
+ */
+export async function parkInit(): Promise<InitProcess> {
+  const nul = fs.openSync('/dev/null', 'r+');
+  const [sock, theirSock] = addon().socketPair();
+  try {
+    const [pid, pidfd] = await spawnInit([nul, nul, nul, theirSock], 3);
+    return { pid, pidfd, sock, exit: new ChildExit(pidfd) };
+  } catch (e) {
+    addon().closeFd(sock);
+    throw e;
+  } finally {
+    addon().closeFd(theirSock);
+    fs.closeSync(nul);
+  }
+}
+
+/** A parked capsa-init that will not be used: at EOF it exits, and its ChildExit reaps it. Once only. */
+export function dismissParked(p: InitProcess): void {
+  if (p.sock < 0) return;
+  addon().closeFd(p.sock);
+  p.sock = -1;
+}
+
+/**
+ * Hands a parked capsa-init the plan's length with the fds a spawn would
+ * have given it (undefined: a layout it cannot take, with preserved fds).
+ * False when it cannot take them, or is gone; it is dismissed then.
+ */
+function handOver(p: InitProcess, head: Buffer, fds: number[] | undefined): boolean {
+  if (fds && p.exit.running && fds.length <= 3 + PARKED_MAX_EXTRA_FDS) {
+    try {
+      addon().sendFds(p.sock, head, fds);
+      return true;
+    } catch { /* it died: spawn one */ }
+  }
+  dismissParked(p);
+  return false;
+}
+
 export async function startInit(ops: readonly Op[], opts: InitOptions, handlers: InitHandlers): Promise<InitResult> {
   const syncIndex = 3 + opts.preserveFds;
   const base: StdioSetting[] = typeof opts.stdio === 'string' ? [opts.stdio, opts.stdio, opts.stdio] : [...opts.stdio];
   const opened: number[] = []; // by fs.openSync
   const ours: (number | undefined)[] = []; // our ends of the 'pipe' slots
   const theirs: number[] = []; // capsa-init's ends, closed once it has them
-  const [sock, theirSock] = addon().socketPair();
-  theirs.push(theirSock);
-  let pid: number;
-  let pidfd: number;
+  const plan = encodePlan(ops);
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(plan.length);
+  let init: InitProcess | undefined;
+  let headSent = false;
   try {
     const fds: number[] = base.map((setting, i) => stdioFd(setting, i, opened, ours, theirs));
-    for (let fd = 3; fd < syncIndex; fd++) fds.push(fd);
-    fds.push(theirSock);
-    fds.push(...(opts.extraFds ?? []));
-    const sealed = sealedInitFd();
-    // argv: the sync fd, the sealed copy's fd (-1: none), and how many fds we
-    // pass: capsa-init closes any above them (leaked to us by our caller).
-    const argv = ['capsa-init', String(syncIndex), '-1'];
-    let file = initBinaryPath();
-    if (sealed !== undefined) {
-      // Executed through the child's own fd table; capsa-init closes it first thing.
-      argv[2] = String(fds.length);
-      file = `/proc/self/fd/${fds.length}`;
-      fds.push(sealed);
-    }
-    argv.push(String(fds.length));
-    try {
-      // posix_spawn from the addon: Node's child_process costs the CLI ~10 ms
-      // to load, and its fork copies Node's page tables.
-      [pid, pidfd] = await addon().spawnFds(file, argv, fds);
-    } catch (e) {
-      throw new CapsaError('INIT', `cannot start capsa-init (${initBinaryPath()}): ${(e as Error).message}`);
+    const extra = opts.extraFds ?? [];
+    if (opts.parked && handOver(opts.parked, head, opts.preserveFds === 0 ? [...fds, ...extra] : undefined)) [init, headSent] = [opts.parked, true];
+    if (!init) {
+      for (let fd = 3; fd < syncIndex; fd++) fds.push(fd);
+      const [sock, theirSock] = addon().socketPair();
+      theirs.push(theirSock);
+      try {
+        const [pid, pidfd] = await spawnInit([...fds, theirSock, ...extra], syncIndex);
+        init = { pid, pidfd, sock, exit: new ChildExit(pidfd) };
+      } catch (e) {
+        addon().closeFd(sock);
+        throw e;
+      }
     }
   } catch (e) {
-    for (const fd of [sock, ...ours]) if (fd !== undefined) addon().closeFd(fd);
+    for (const fd of ours) if (fd !== undefined) addon().closeFd(fd);
+    if (opts.parked && init !== opts.parked) dismissParked(opts.parked);
     throw e;
   } finally {
     for (const fd of theirs) addon().closeFd(fd);
     for (const fd of opened) fs.closeSync(fd);
   }
+  const { pid, pidfd, sock } = init;
   const stdio = pipeStreams(ours);
   // Reaps P when it exits (right after it reports C, or on a failure).
-  const pExit = new ChildExit(pidfd);
+  const pExit = init.exit;
 
   const warnings: string[] = [];
-  const plan = encodePlan(ops);
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(plan.length);
   let childPid = 0;
   let pending = Buffer.alloc(0);
 
@@ -317,7 +392,7 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
       if (eof) return onGone();
       watchId = addon().watchReadable(sock, onReadable);
     };
-    send(Buffer.concat([head, plan]));
+    send(headSent ? plan : Buffer.concat([head, plan]));
     watchId = addon().watchReadable(sock, onReadable);
     armTimer('start');
   });

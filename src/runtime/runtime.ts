@@ -10,6 +10,7 @@ import type { ExitStatus } from '../sys/addon';
 import type { CgroupStats } from '../cgroups/manager';
 import type { OomEvidence, OomKillWatch } from '../cgroups/oom-watch';
 import type { ContainerEvent } from './cgroup-operations';
+import type { InitPark } from './init-park';
 
 /** cgroup statistics of a container (cpu, memory, pids, blkio, hugetlb). */
 export type ContainerStats = CgroupStats;
@@ -24,6 +25,14 @@ export interface RuntimeOptions {
    * adopts it (an engine's shim), which must be the one to collect its status.
    */
   reapChildren?: boolean;
+  /**
+   * Keep one capsa-init started ahead for the next exec (default false), so
+   * an exec skips its spawn: worth it in a long-lived process that execs
+   * again and again (a shim, a suite's probes). It waits in the host, in
+   * this process's cgroup, until an exec takes it; close() ends it, and it
+   * dies with this process.
+   */
+  parkInit?: boolean;
   onWarning?: (msg: string) => void;
   onDebug?: (msg: string) => void;
 }
@@ -147,9 +156,20 @@ export class Runtime {
   readonly store: StateStore;
   private readonly opts: RuntimeOptions;
 
+  private readonly park?: InitPark;
+
   constructor(opts: RuntimeOptions = {}) {
     this.opts = opts;
     this.store = new StateStore(opts.root ?? DEFAULT_ROOT);
+    if (opts.parkInit) {
+      const { InitPark: Park } = require('./init-park') as typeof import('./init-park');
+      this.park = new Park();
+    }
+  }
+
+  /** Ends what this Runtime keeps ahead (a parked capsa-init); its containers are not touched. */
+  close(): void {
+    this.park?.close();
   }
 
   private warn = (m: string) => this.opts.onWarning?.(m);
@@ -167,7 +187,7 @@ export class Runtime {
   /** Starts a new process in a running container; wait() on the result for its exit. */
   async exec(id: string, proc: Process, opts: ExecOptions = {}): Promise<ExecProcess> {
     const { execProcess } = require('./exec') as typeof import('./exec');
-    const r = await execProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts }, { reapFailed: this.opts.reapChildren !== false });
+    const r = await execProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts }, { reapFailed: this.opts.reapChildren !== false, park: this.park });
     return new ExecProcess(r.pid, r.startTime, { stdio: r.stdio, ptyMaster: r.ptyMaster }, this.opts.reapChildren !== false);
   }
 
@@ -180,7 +200,7 @@ export class Runtime {
   async prepareExec(id: string, proc: Process, opts: ExecOptions = {}): Promise<PreparedExec> {
     const { prepareExecProcess } = require('./exec') as typeof import('./exec');
     const reap = this.opts.reapChildren !== false;
-    return new PreparedExec(await prepareExecProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts }, reap), reap);
+    return new PreparedExec(await prepareExecProcess(this.store, id, proc, { onDebug: this.opts.onDebug, ...opts }, { reapFailed: reap, park: this.park }), reap);
   }
 
   start(id: string): Promise<void> {

@@ -66,6 +66,7 @@ export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> 
     exiting = true;
     // The socket goes first: a `start` racing with this exit then makes a new shim instead of dialing a dying one.
     if (socketFile) fs.rmSync(socketFile, { force: true });
+    for (const rt of runtimes.values()) rt.close();
     // Not listener.close(): for a socket bound here libuv would unlink the
     // path again, which by then may be a new shim's for the same pod.
     await publisher.flush(5000);
@@ -81,7 +82,8 @@ export async function serve(flags: ShimFlags, adopted?: Adopted): Promise<void> 
       const key = `${root}\0${systemdCgroup}`;
       let rt = runtimes.get(key);
       if (!rt) {
-        rt = new Runtime({ root, systemdCgroup, onWarning: (m) => log('warning', m) });
+        // Execs come again and again (probes): each takes a capsa-init parked ahead.
+        rt = new Runtime({ root, systemdCgroup, parkInit: true, onWarning: (m) => log('warning', m) });
         runtimes.set(key, rt);
       }
       return rt;

@@ -23,6 +23,8 @@ export interface Addon {
   lgetxattr(path: string, name: string): Buffer | null;
   flock(fd: number, op: number): boolean;
   sendFd(sock: number, fd: number, name?: string): void;
+  /** A small message with fds attached (SCM_RIGHTS), sent whole. */
+  sendFds(sock: number, data: Buffer, fds: number[]): void;
   recvFd(sock: number): number;
   connectUnix(path: string): number;
   closeFd(fd: number): void;

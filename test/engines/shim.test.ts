@@ -319,6 +319,35 @@ void engineGroup<Ctx>('engines/shim', {
     } finally { await remove(id); fs.rmSync(profile, { force: true }); }
   });
 
+  test('execs take a capsa-init the shim parked ahead: after an exec one waits in the host as the shim\'s child (outside the task\'s cgroup, on /dev/null); the next exec, with a terminal, is done by it and another is parked; it ends with the shim', async () => {
+    const id = newId('parked');
+    const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);
+    const shim = readProcStat(row.pid)!.ppid;
+    const hostPidns = fs.readlinkSync('/proc/self/ns/pid');
+    const children = (pid: number) => {
+      try { return fs.readdirSync(`/proc/${pid}/task`).flatMap((t) => fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)); } catch { return []; }
+    };
+    const parked = () => children(shim).filter((pid) => {
+      try { return alive(pid) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'capsa-init' && fs.readlinkSync(`/proc/${pid}/ns/pid`) === hostPidns; } catch { return false; }
+    });
+    const taskProcs = () => fs.readFileSync(cgroupFile(row.pid, 'pids', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    let last: number | undefined;
+    try {
+      const e1 = await cd.ctr(['task', 'exec', '--exec-id', 'e1', id, '/bin/testinit', 'echo', 'one']);
+      assert.is(e1.stdout, 'one\n', describe(e1));
+      const first = await until('a capsa-init parked in the shim', () => parked()[0]);
+      assert.not.ok(taskProcs().includes(first), 'not in the task\'s cgroup');
+      for (const fd of [0, 1, 2]) assert.is(fs.readlinkSync(`/proc/${first}/fd/${fd}`), '/dev/null', `parked fd ${fd}`);
+      const t = await runInPty(shellLine('ctr', cd.ctrArgs(['task', 'exec', '-t', '--exec-id', 'e2', id, '/bin/testinit', 'tty'])), { timeoutMs: 30_000 });
+      assert.match(t.stdout, /stdin=1 stdout=1 stderr=1 ttyname=\/dev\/pts\/\d+/, describe(t));
+      // one not taken would wait on: only doing an exec ends it
+      await until('the parked capsa-init to have done the exec', () => (alive(first) ? undefined : true));
+      last = await until('another one parked', () => parked().find((pid) => pid !== first));
+    } finally { await remove(id); }
+    await until('the shim to exit', () => (alive(shim) ? undefined : true));
+    await until('the parked capsa-init to end with the shim', () => (alive(last!) ? undefined : true));
+  });
+
   test('pause / resume: the freezer state and ctr\'s view follow; task ps and task metrics', async () => {
     const id = newId('pause');
     const row = await detached(id, ['/bin/testinit', 'sleep', 'forever'], ['--memory-limit', String(96 << 20)]);

@@ -515,6 +515,76 @@ test('containers and exec\'d processes nobody waits for are reaped when they exi
   }
 });
 
+// ---- parkInit: a capsa-init started ahead for the next exec ----
+
+/** Our children that are parked capsa-inits: capsa-init, alive, in our own pid namespace (an exec's is in the container's). */
+function parkedInits(): number[] {
+  return ourCapsaInits().filter((pid) => alive(pid) && fs.readlinkSync(`/proc/${pid}/ns/pid`) === fs.readlinkSync('/proc/self/ns/pid'));
+}
+
+/** The fds a process sees, as `testinit fds` lists them, with socket and pipe inode numbers left out. */
+async function execFds(rt: Runtime, id: string): Promise<string> {
+  const p = await rt.exec(id, { args: ['/bin/testinit', 'fds'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const [out, status] = await Promise.all([readAll(p.io.stdio[1]), p.wait()]);
+  assert.equal(status, { exitCode: 0, signal: null });
+  return out.replace(/:\[\d+\]/g, ':[]');
+}
+
+test('parkInit: after an exec a capsa-init waits parked in the host on /dev/null; the next exec takes it (it does the exec and leaves) and its process sees the same fds as a spawned one; another is parked; close() ends it and it is reaped', async () => {
+  const parking = new Runtime({ root, parkInit: true });
+  const { id, c, dir } = await sleeper();
+  try {
+    await c.start();
+    assert.equal(parkedInits(), [], 'none before the first exec');
+    const spawned = await execFds(parking, id);
+    assert.match(spawned, /^0 -> \/dev\/null\n1 -> socket:\[\]\n2 -> \/dev\/null\n$/, spawned);
+    await untilTrue(() => parkedInits().length === 1, 'one capsa-init parked after the first exec');
+    const [parked] = parkedInits() as [number];
+    assert.not.ok((await c.pids()).includes(parked), 'not in the container\'s cgroup');
+    for (const fd of [0, 1, 2]) assert.is(fs.readlinkSync(`/proc/${parked}/fd/${fd}`), '/dev/null', `parked fd ${fd}`);
+    assert.is(statusField(parked, 'Seccomp'), '0');
+    assert.is(await execFds(parking, id), spawned, 'the parked capsa-init gave the process the exec\'s own stdio, and nothing more');
+    // A parked capsa-init that was not taken would wait on: only doing an exec ends it.
+    await untilTrue(() => !alive(parked), 'the parked capsa-init did the exec, and left');
+    await untilTrue(() => parkedInits().length === 1 && parkedInits()[0] !== parked, 'another one parked');
+    const next = parkedInits()[0]!;
+    parking.close();
+    await untilTrue(() => !ourChildren().includes(next), 'close() ended it, and it was reaped');
+    assert.is(await execFds(parking, id), spawned, 'a closed Runtime still execs (spawning)');
+    assert.equal(parkedInits(), [], 'and parks no more');
+  } finally {
+    parking.close();
+    await cleanUp(dir, c);
+  }
+});
+
+test('parkInit: a prepared exec takes the parked capsa-init too; one killed while parked is replaced, and the exec after it spawns its own', async () => {
+  const parking = new Runtime({ root, parkInit: true });
+  const { id, c, dir } = await sleeper();
+  try {
+    await c.start();
+    await execFds(parking, id);
+    await untilTrue(() => parkedInits().length === 1, 'one capsa-init parked');
+    const parked = parkedInits()[0]!;
+    const prepared = await parking.prepareExec(id, { args: ['/bin/testinit', 'echo', 'prepared'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: ['ignore', 'pipe', 'ignore'] });
+    await untilTrue(() => !alive(parked), 'the prepared exec was made by the parked capsa-init, which left');
+    const p = await prepared.start();
+    const [out, status] = await Promise.all([readAll(p.io.stdio[1]), p.wait()]);
+    assert.is(out, 'prepared\n');
+    assert.equal(status, { exitCode: 0, signal: null });
+    await untilTrue(() => parkedInits().length === 1, 'another one parked');
+    const victim = parkedInits()[0]!;
+    process.kill(victim, 'SIGKILL');
+    await untilTrue(() => !ourChildren().includes(victim), 'the killed one reaped');
+    const q = await parking.exec(id, { args: ['/bin/testinit', 'exit', '4'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: 'ignore' });
+    assert.equal(await q.wait(), { exitCode: 4, signal: null });
+    await untilTrue(() => parkedInits().length === 1, 'parked again after that exec');
+  } finally {
+    parking.close();
+    await cleanUp(dir, c);
+  }
+});
+
 test('reapChildren: false (the CLI\'s setting): an exec\'d process that exits stays a zombie for its adopter to reap, until wait() is called', async () => {
   const cliLike = new Runtime({ root, reapChildren: false });
   const id = newId();
