@@ -220,6 +220,16 @@ Napi::Value Dup(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// pendingBytes(fd): bytes waiting to be read in a pipe or FIFO (FIONREAD).
+Napi::Value PendingBytes(const Napi::CallbackInfo& info) {
+  Args a(info, "pendingBytes");
+  int fd = a.Fd(0, "fd");
+  if (!a.ok()) return Napi::Value();
+  int n = 0;
+  if (ioctl(fd, FIONREAD, &n) < 0) { ThrowErrno(info.Env(), "ioctl(FIONREAD)", errno); return Napi::Value(); }
+  return Napi::Number::New(info.Env(), n);
+}
+
 Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   Args a(info, "setWinsize");
   int fd = a.Fd(0, "fd");
@@ -301,6 +311,7 @@ void RegisterFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("dup", Napi::Function::New(env, Dup));
+  exports.Set("pendingBytes", Napi::Function::New(env, PendingBytes));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("readSome", Napi::Function::New(env, ReadSome));

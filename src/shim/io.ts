@@ -35,6 +35,8 @@ export interface IoContext {
   workDir: string;
   /** Told about children the shim starts (loggers), so the orphan reaper leaves them to libuv. */
   onChild?: (pid: number) => void;
+  /** Keep a writer on each output FIFO until outputTaken() (see there): for execs. */
+  holdOutput?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -111,6 +113,8 @@ export class ProcessIo {
   private handedOver: number[] = [];
   /** Held for the process's life (output FIFO readers). */
   private keepers: number[] = [];
+  /** Our own writers on the output FIFOs (IoContext.holdOutput), until outputTaken(). */
+  private held: number[] = [];
   private stdinKeeper?: number;
   private stdinReaderForTty?: number;
   private stdoutWriterForTty?: number;
@@ -149,6 +153,7 @@ export class ProcessIo {
       if (fifo(stdout)) {
         const o = fifoForOutput(fifo(stdout));
         this.keepers.push(o.keeper);
+        this.hold(o.writer);
         this.stdoutWriterForTty = o.writer;
       }
       if (fifo(stdin)) {
@@ -167,8 +172,13 @@ export class ProcessIo {
       if (!p) continue;
       const o = fifoForOutput(p);
       this.keepers.push(o.keeper);
+      this.hold(o.writer);
       this.give(slot, o.writer);
     }
+  }
+
+  private hold(writer: number): void {
+    if (this.ctx.holdOutput) this.held.push(addon().dup(writer));
   }
 
   private give(slot: 0 | 1 | 2, fd: number): void {
@@ -265,6 +275,27 @@ export class ProcessIo {
     try { addon().setWinsize(this.masterWrite, height, width); } catch { /* the pty is gone */ }
   }
 
+  /**
+   * The process has exited: resolves once the client has read what it left
+   * in the output FIFOs (a terminal's relay first passing it on), or after
+   * limitMs; then lets go of the writers held for it, so the client sees EOF.
+   * containerd's client opens its FIFO readers in the background, and drops
+   * one whose open(2) has not returned when it sees the exit. A reader that
+   * enters open(2) after every writer has gone waits for the next one, so
+   * an exec that prints and exits within a few ms of its start would
+   * otherwise lose its output (ctr task exec: nothing printed, exit 0).
+   */
+  async outputTaken(limitMs: number): Promise<void> {
+    const deadline = performance.now() + limitMs;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.relayDone, new Promise<void>((r) => { timer = setTimeout(r, limitMs); })]);
+    clearTimeout(timer);
+    const unread = () => this.keepers.some((fd) => { try { return addon().pendingBytes(fd) > 0; } catch { return false; } });
+    while (unread() && performance.now() < deadline) await new Promise<void>((r) => { setTimeout(r, 1); });
+    for (const fd of this.held) closeQuietly(fd);
+    this.held = [];
+  }
+
   /** Lets the output relay finish (at most waitMs), then closes everything we hold. */
   async close(waitMs = 2000): Promise<void> {
     if (this.closed) return;
@@ -275,9 +306,10 @@ export class ProcessIo {
       clearTimeout(timer);
     }
     for (const stop of this.relayStop) stop();
-    for (const fd of [...this.handedOver, ...this.keepers, this.stdinKeeper, this.stdinReaderForTty, this.stdoutWriterForTty, this.masterWrite]) closeQuietly(fd);
+    for (const fd of [...this.handedOver, ...this.keepers, ...this.held, this.stdinKeeper, this.stdinReaderForTty, this.stdoutWriterForTty, this.masterWrite]) closeQuietly(fd);
     this.handedOver = [];
     this.keepers = [];
+    this.held = [];
     this.stdinKeeper = this.stdinReaderForTty = this.stdoutWriterForTty = this.masterWrite = undefined;
     const logger = this.logger;
     if (logger && logger.exitCode === null && logger.signalCode === null) {

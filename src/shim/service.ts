@@ -16,7 +16,7 @@ import { decode, encode, type Msg, type Schema } from './proto/codec';
 import { Empty, ProcessDetails, task as T, TaskStatus, TYPE_URL, type AnyMsg, type MountMsg } from './proto/messages';
 import { metricsAny, readV2Files } from './proto/metrics';
 import { mountRootfs, rootfsInContainer, unmountRootfs } from './rootfs';
-import { exitStatusOf, Proc, Task, type Exit } from './task';
+import { exitStatusOf, now, Proc, Task, type Exit } from './task';
 import { Code, RpcError } from './ttrpc/frame';
 import type { CallContext, Method } from './ttrpc/server';
 
@@ -46,6 +46,8 @@ export interface ServiceOptions {
 const notFound = (what: string) => new RpcError(Code.NotFound, what);
 const precondition = (what: string) => new RpcError(Code.FailedPrecondition, what);
 const SIGKILL = 9;
+/** How long an exec's exit waits for its client to read the output it left (ProcessIo.outputTaken). */
+const OUTPUT_TAKEN_LIMIT_MS = 500;
 
 interface CreateRequest {
   id?: string; bundle?: string; rootfs?: MountMsg[]; terminal?: boolean; stdin?: string; stdout?: string; stderr?: string;
@@ -236,7 +238,9 @@ export class TaskService {
       p.started = true;
       this.o.trackProcess(p.pid);
       handle.wait().then(async (res) => {
-        const exit = p.setExited(exitStatusOf(res));
+        const exitedAt = now();
+        await p.io?.outputTaken(OUTPUT_TAKEN_LIMIT_MS);
+        const exit = p.setExited(exitStatusOf(res), exitedAt);
         await p.startGate;
         this.o.publisher.publish('TaskExit', { containerId: t.id, id: execId, pid: p.pid, exitStatus: exit.status, exitedAt: exit.at });
       }).catch((e) => this.o.log('error', `${t.id}/${execId}: ${(e as Error).message}`));
@@ -259,7 +263,7 @@ export class TaskService {
 
   /** The exec's stdio, opened once (by its preparation or by Start). */
   private async openIo(t: Task, p: Proc): Promise<ProcessIo> {
-    p.io ??= await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild });
+    p.io ??= await ProcessIo.open(p.ioRequest, { id: t.id, namespace: this.o.namespace, workDir: t.bundle, onChild: this.o.trackChild, holdOutput: true });
     return p.io;
   }
 

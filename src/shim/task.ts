@@ -54,9 +54,9 @@ export class Proc {
     this.exited = new Promise((r) => { this.resolveExit = r; });
   }
 
-  setExited(status: number): Exit {
+  setExited(status: number, at: TimestampMsg = now()): Exit {
     if (!this.exit) {
-      this.exit = { status, at: now() };
+      this.exit = { status, at };
       this.resolveExit(this.exit);
     }
     return this.exit;

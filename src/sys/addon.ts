@@ -32,6 +32,8 @@ export interface Addon {
   /** pipe2(O_CLOEXEC): [read end, non-blocking; write end]. */
   pipe(): [number, number];
   dup(fd: number): number;
+  /** Bytes waiting to be read in a pipe or FIFO (FIONREAD). */
+  pendingBytes(fd: number): number;
   setWinsize(fd: number, rows: number, cols: number): void;
   setChildSubreaper(on: boolean): void;
   /** posix_spawn, on a pool thread, with child fd i = fds[i]; signals reset. The fds must stay open until it settles. */

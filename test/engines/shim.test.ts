@@ -319,6 +319,18 @@ void engineGroup<Ctx>('engines/shim', {
     } finally { await remove(id); fs.rmSync(profile, { force: true }); }
   });
 
+  test('25 execs in a row that print and exit at once: ctr prints every one\'s output (the exit waits until ctr has read it)', async () => {
+    const id = newId('quickout');
+    await detached(id, ['/bin/testinit', 'sleep', 'forever']);
+    try {
+      for (let i = 0; i < 25; i++) {
+        const e = await cd.ctr(['task', 'exec', '--exec-id', `q${i}`, id, '/bin/testinit', 'echo', `exec ${i}`]);
+        assert.is(e.stdout, `exec ${i}\n`, describe(e));
+        assert.is(e.code, 0);
+      }
+    } finally { await remove(id); }
+  });
+
   test('execs take a capsa-init the shim parked ahead: after an exec one waits in the host as the shim\'s child (outside the task\'s cgroup, on /dev/null); the next exec, with a terminal, is done by it and another is parked; it ends with the shim', async () => {
     const id = newId('parked');
     const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);

@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 
 import { encodePlan } from '../../src/plan/encode';
 import { ERR, MSG, OPS, SYNC, type FieldType, type Op, type OpName } from '../../src/plan/schema';
+import { PARKED_MAX_EXTRA_FDS } from '../../src/runtime/init-process';
 import { REPO_ROOT } from '../helpers/rootfs';
 
 const HEADER = fs.readFileSync(path.join(REPO_ROOT, 'native/init/protocol.h'), 'utf8');
@@ -89,6 +90,12 @@ function check(plan: Buffer): string {
   const r = spawnSync(INIT, ['--check-plan'], { input: Buffer.concat([head, plan]), encoding: 'utf8' });
   return r.stdout.trim();
 }
+
+test('a parked capsa-init takes as many fds after the sync socket in protocol.h as init-process.ts may send it', () => {
+  const m = /#define PARKED_MAX_EXTRA_FDS (\d+)/.exec(HEADER);
+  assert.ok(m, 'PARKED_MAX_EXTRA_FDS in protocol.h');
+  assert.is(Number(m[1]), PARKED_MAX_EXTRA_FDS);
+});
 
 test('capsa-init accepts a plan holding every op the encoder can write', () => {
   const ops = everyOp();

@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -19,6 +20,7 @@ import { parseFlags } from '../../src/shim/flags';
 import { decode, encode } from '../../src/shim/proto/codec';
 import { events, ForwardRequest, RuncOptions, RuntimeOptions } from '../../src/shim/proto/messages';
 import { MetricsV2, metricsAny, readV2Files } from '../../src/shim/proto/metrics';
+import { ProcessIo } from '../../src/shim/io';
 import { mountArgs } from '../../src/shim/rootfs';
 import { realCgroupFs } from '../../src/cgroups/fsio';
 import { statsV2 } from '../../src/cgroups/stats';
@@ -188,6 +190,29 @@ test('Stats on cgroup v2: the v2 Metrics containerd\'s own v2 manager (container
   assert.equal(m.io, { usage: [{ major: 8, rbytes: 10, wbytes: 20, rios: 1, wios: 2 }] });
   assert.equal(m.hugetlb, [{ max: 4194304, pagesize: '2MB' }], 'hugetlb max is the limit file (zeros, like minor 0 above, are not encoded)');
   assert.equal(m.memoryEvents, { low: 1, high: 2, max: 3, oom: 4, oomKill: 5 });
+});
+
+test('exec stdio (holdOutput): a client whose FIFO reader opens only after the process wrote and closed its end still gets the output, then EOF once outputTaken() has seen it read', async () => {
+  const fifo = path.join(tmp, 'late-stdout');
+  const io = await ProcessIo.open({ stdout: fifo }, { id: 'late', namespace: 'ns', workDir: tmp, holdOutput: true });
+  try {
+    const writer = io.stdio[1];
+    assert.type(writer, 'number');
+    fs.writeSync(writer as number, 'printed before the client opened\n');
+    io.attach(); // the process has its fds: the shim's copy of its end is closed, as after Start
+    // What ctr does when its background open(2) is late: a blocking open for reading, then read to EOF.
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    reader.stdout.on('data', (d) => { out += d; });
+    const exited = new Promise<number | null>((r) => reader.on('close', r));
+    await io.outputTaken(10_000);
+    const timer = setTimeout(() => reader.kill('SIGKILL'), 10_000);
+    assert.is(await exited, 0, 'cat saw EOF once the held writer was let go');
+    clearTimeout(timer);
+    assert.is(out, 'printed before the client opened\n');
+  } finally {
+    await io.close(0);
+  }
 });
 
 test.run();
