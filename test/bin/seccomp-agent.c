@@ -8,8 +8,9 @@
  *
  * Usage: seccomp-agent SOCKET LOG NR ERRNO [killable]
  *   killable: after receiving a notification for NR, send the task SIGUSR1,
- *   wait (up to 3 s) until it sleeps uninterruptibly (state D), log "state=D"
- *   or "state=<last seen>", then answer. With
+ *   wait (up to 3 s) until it sleeps uninterruptibly (state D) still waiting
+ *   for the answer, log "state=D", or "state=L" when it left the wait (the
+ *   signal interrupted it) or "state=<last seen>", then answer. With
  *   SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV a non-fatal signal after the agent
  *   received the notification makes the task wait on, killable only (D);
  *   without the flag the signal ends its syscall (EINTR).
@@ -74,12 +75,16 @@ static char task_state(int pid) {
   return paren && paren[1] && paren[2] ? paren[2] : '?';
 }
 
-static char wait_killable(int pid) {
+/* Waits (up to 3 s) for the task to sleep uninterruptibly while it still
+ * waits for our answer: 'D'. 'L' when it left the wait first (a signal
+ * interrupted it); a D seen after that (on its way out) does not count. */
+static char wait_killable(int fd, __u64 id, int pid) {
   struct timespec step = {0, 2 * 1000 * 1000};
   char st = '?';
   for (int i = 0; i < 1500; i++) {
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0) return 'L';
     st = task_state(pid);
-    if (st == 'D') break;
+    if (st == 'D' && ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0) return 'D';
     nanosleep(&step, NULL);
   }
   return st;
@@ -95,7 +100,7 @@ static void answer(int fd, long nr, int err, int killable) {
   if (req.data.nr == nr) {
     if (killable) {
       kill((pid_t)req.pid, SIGUSR1);
-      char st = wait_killable((int)req.pid);
+      char st = wait_killable(fd, req.id, (int)req.pid);
       fprintf(logf, "state=%c\n", st);
       fflush(logf);
     }

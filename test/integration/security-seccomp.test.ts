@@ -270,6 +270,7 @@ test('seccomp notify: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: a signal after the
   try {
     assert.is(await runOk(all(nnp(true), notifyMkdir(plain), cmd('notified', '/tmp/capsa-notified'))), 'mkdir=EINTR\n');
     assert.not.ok(plain.lines().includes('state=D'), plain.lines().join('\n'));
+    assert.ok(plain.lines().includes('state=L'), `the signal ended the wait: ${plain.lines().join('\n')}`);
   } finally {
     await plain.stop();
   }
