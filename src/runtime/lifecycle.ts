@@ -184,12 +184,25 @@ export async function killContainer(store: StateStore, id: string, signal: numbe
       // runc exits 0 for kill --all of a stopped container (the shim relies on it).
       signalAll(o.cgroup, signal, o.status === 'paused');
       // Frozen tasks only act on a signal once thawed; runc thaws for SIGKILL.
-      if (o.status === 'paused' && signal === SIGKILL) o.cgroup?.thaw();
+      if (o.status === 'paused' && signal === SIGKILL) thawAfterKill(o);
       return;
     }
     if (o.status === 'stopped' || !signalProcess({ pid: o.record.pid, startTime: o.record.initStartTime }, signal)) throw new CapsaError('BAD_STATE', 'container not running');
   } finally {
     o.dir.unlock();
+  }
+}
+
+/**
+ * Lets frozen processes act on the SIGKILL just sent. Their cgroup may be
+ * gone already: cgroup.kill reaches frozen tasks, and systemd removes a
+ * scope's cgroup as soon as it is empty. Then nothing is left to thaw.
+ */
+function thawAfterKill(o: Opened): void {
+  try {
+    o.cgroup?.thaw();
+  } catch (e) {
+    if (!(e instanceof CapsaError && e.errno === 'ENOENT')) throw e;
   }
 }
 
@@ -201,7 +214,7 @@ async function killAndWait(o: Opened): Promise<void> {
   // that was terminated) must be reaped here, or they stay zombies.
   const ourChildren = o.record.pid ? [] : childrenIn(o.cgroup);
   signalAll(o.cgroup, SIGKILL, o.status === 'paused');
-  if (o.status === 'paused') o.cgroup?.thaw();
+  if (o.status === 'paused') thawAfterKill(o);
   if (!o.record.pid) {
     await Promise.all(ourChildren.map((child) => waitForExit(child, 30_000)));
     return;
