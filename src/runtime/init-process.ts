@@ -236,11 +236,10 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
   const head = Buffer.alloc(4);
   head.writeUInt32LE(plan.length);
   let init: InitProcess | undefined;
-  let headSent = false;
   try {
     const fds: number[] = base.map((setting, i) => stdioFd(setting, i, opened, ours, theirs));
     const extra = opts.extraFds ?? [];
-    if (opts.parked && handOver(opts.parked, head, opts.preserveFds === 0 ? [...fds, ...extra] : undefined)) [init, headSent] = [opts.parked, true];
+    if (opts.parked && handOver(opts.parked, head, opts.preserveFds === 0 ? [...fds, ...extra] : undefined)) init = opts.parked;
     if (!init) {
       for (let fd = 3; fd < syncIndex; fd++) fds.push(fd);
       const [sock, theirSock] = addon().socketPair();
@@ -262,6 +261,8 @@ export async function startInit(ops: readonly Op[], opts: InitOptions, handlers:
     for (const fd of opened) fs.closeSync(fd);
   }
   const { pid, pidfd, sock } = init;
+  /** A parked capsa-init got the plan's length with its fds (handOver). */
+  const headSent = init === opts.parked;
   const stdio = pipeStreams(ours);
   // Reaps P when it exits (right after it reports C, or on a failure).
   const pExit = init.exit;

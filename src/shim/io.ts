@@ -3,7 +3,9 @@
 // - none or fifo: paths of FIFOs the client made. The container gets the FIFO
 //   itself (no copy through the shim); the shim keeps a reader on each output
 //   FIFO (no EPIPE when the client goes away, as runc's shim) and a writer on
-//   stdin, closed by CloseIO so the process sees EOF only then.
+//   stdin, closed by CloseIO so the process sees EOF only then. For an exec
+//   it also holds a writer on each output FIFO until the client has read the
+//   output (outputTaken), so a late reader still finds it.
 // - file:///path: stdout and stderr appended to one file.
 // - binary:///path?k=v: a logger started with fds 3 (stdout), 4 (stderr),
 //   5 (ready: Create waits for a byte or EOF), env CONTAINER_ID/NAMESPACE only.
