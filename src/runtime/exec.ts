@@ -13,7 +13,7 @@ import { startInit, type InitOptions } from './init-process';
 import type { InitPark } from './init-park';
 import { openLocked } from './lifecycle';
 import { writePidFile } from './pidfile';
-import { processStartTime } from './status';
+import { deriveStatus, processStartTime } from './status';
 import { faultPoint } from './faults';
 import { signalProcess, waitForExit } from './process-exit';
 import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
@@ -155,13 +155,13 @@ export interface ExecInternals {
    * Unreaped, it would keep the container's cgroup populated.
    */
   reapFailed?: boolean;
-  /** Parked capsa-inits (RuntimeOptions.parkInit): this exec takes one, and another is parked after it. */
+  /** Parked capsa-inits (RuntimeOptions.parkInit): this exec takes one, and another is parked a while after it. */
   park?: InitPark;
 }
 
 export async function execProcess(store: StateStore, id: string, proc: Process, opts: ExecOptions = {}, internals: ExecInternals = {}): Promise<ExecResult> {
   const { gate, reapFailed = false, park } = internals;
-  let o = await openLocked(store, id);
+  const o = await openLocked(store, id);
   /** Set once this exec has ended either way (its lock released). */
   let over = false;
   let consoleFd: number | undefined;
@@ -211,18 +211,18 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       onChild: (p) => { pid = p; childStart = readProcStat(p)?.startTime; faultPoint('exec:child'); },
       onStartGate: gate && (async (p) => {
         // Nothing holds the container while the process waits: it is checked again when started.
-        const { pid: initPid, initStartTime } = o.record;
         o.dir.unlock();
         gate.reached(p);
         await gate.opened;
         // The process may have died meanwhile (its container stopped): then
         // startInit has failed and the lock is not ours to take again.
         if (over) return;
-        const again = await openLocked(store, id);
-        if (over) return again.dir.unlock();
-        o = again;
-        if (o.record.pid !== initPid || o.record.initStartTime !== initStartTime) throw new CapsaError('BAD_STATE', 'the container was replaced before the exec started');
-        checkExecStatus(o.status, opts.ignorePaused);
+        await o.dir.lock();
+        if (over) return o.dir.unlock();
+        // The record read before still tells: a container stopped, deleted
+        // or replaced meanwhile had this init die, so it derives 'stopped'.
+        // (No state.json read again on the Start of every prepared exec.)
+        checkExecStatus(deriveStatus(o.record, o.dir, o.cgroup), opts.ignorePaused);
       }),
     }).catch(async (e: unknown) => {
       // The process that failed (a command that does not exist, say) is
@@ -254,6 +254,6 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
     agent?.close();
     o.dir.unlock();
     over = true;
-    park?.fill();
+    park?.fillSoon();
   }
 }

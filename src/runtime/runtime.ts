@@ -29,8 +29,8 @@ export interface RuntimeOptions {
    * Keep one capsa-init started ahead for the next exec (default false), so
    * an exec skips its spawn: worth it in a long-lived process that execs
    * again and again (a shim, a suite's probes). It waits in the host, in
-   * this process's cgroup, until an exec takes it; close() ends it, and it
-   * dies with this process.
+   * this process's cgroup, until an exec takes it; the next one is parked
+   * 50 ms after that exec. close() ends it, and it dies with this process.
    */
   parkInit?: boolean;
   onWarning?: (msg: string) => void;

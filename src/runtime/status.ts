@@ -3,8 +3,7 @@
 import type { CgroupManager } from '../cgroups/manager';
 import type { State } from '../spec/types';
 import type { ContainerDir, StateRecord } from '../state/store';
-import { isAlive, readProcStat } from '../sys/proc';
-import * as fs from 'node:fs';
+import { isAlive, readProcStat, readSmallFile } from '../sys/proc';
 import { CapsaError } from '../errors';
 
 export type Status = State['status'];
@@ -14,7 +13,7 @@ function stillWaitingForStart(rec: StateRecord, dir: ContainerDir): boolean {
   // After `start` the process has exec'd the entrypoint even if the fifo was
   // not removed (a crashed start): the comm then is no longer capsa-init.
   try {
-    return fs.readFileSync(`/proc/${rec.pid}/comm`, 'latin1').trim() === 'capsa-init';
+    return readSmallFile(`/proc/${rec.pid}/comm`).trim() === 'capsa-init';
   } catch {
     return false;
   }

@@ -289,9 +289,11 @@ export class ProcessIo {
    */
   async outputTaken(limitMs: number): Promise<void> {
     const deadline = performance.now() + limitMs;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.relayDone, new Promise<void>((r) => { timer = setTimeout(r, limitMs); })]);
-    clearTimeout(timer);
+    if (this.relayStop.length) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.relayDone, new Promise<void>((r) => { timer = setTimeout(r, limitMs); })]);
+      clearTimeout(timer);
+    }
     const unread = () => this.keepers.some((fd) => { try { return addon().pendingBytes(fd) > 0; } catch { return false; } });
     while (unread() && performance.now() < deadline) await new Promise<void>((r) => { setTimeout(r, 1); });
     for (const fd of this.held) closeQuietly(fd);
