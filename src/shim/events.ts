@@ -13,7 +13,7 @@ const ATTEMPTS = 5;
 export interface Published { topic: string; name: EventName; event: Record<string, unknown> }
 
 export class EventPublisher {
-  private readonly queue: { body: Buffer; name: EventName }[] = [];
+  private readonly queue: { name: EventName; event: Record<string, unknown>; at: number; body?: Buffer }[] = [];
   private client?: TtrpcClient;
   private running = false;
   private dialing?: Promise<TtrpcClient>;
@@ -24,20 +24,30 @@ export class EventPublisher {
 
   constructor(private readonly ttrpcAddress: string, private readonly namespace: string, private readonly retryDelayMs = 1000) {}
 
+  /**
+   * Queues the event, stamped now. It is encoded and sent from the next turn
+   * of the event loop: an answer being made in this one (Wait's, when a
+   * process exits) goes out first.
+   */
   publish<N extends EventName>(name: N, event: Record<string, unknown>): void {
     this.onPublish({ topic: TOPICS[name], name, event });
     if (!this.ttrpcAddress) return;
-    const now = Date.now();
-    const body = encode(ForwardRequest, {
+    this.queue.push({ name, event, at: Date.now() });
+    if (this.running) return;
+    this.running = true;
+    setImmediate(() => void this.drain());
+  }
+
+  private envelope(item: (typeof this.queue)[number]): Buffer {
+    item.body ??= encode(ForwardRequest, {
       envelope: {
-        timestamp: { seconds: Math.floor(now / 1000), nanos: (now % 1000) * 1e6 },
+        timestamp: { seconds: Math.floor(item.at / 1000), nanos: (item.at % 1000) * 1e6 },
         namespace: this.namespace,
-        topic: TOPICS[name],
-        event: { typeUrl: EVENTS[name].name, value: encode(EVENTS[name], event) },
+        topic: TOPICS[item.name],
+        event: { typeUrl: EVENTS[item.name].name, value: encode(EVENTS[item.name], item.event) },
       },
     });
-    this.queue.push({ body, name });
-    if (!this.running) void this.drain();
+    return item.body;
   }
 
   private async drain(): Promise<void> {
@@ -46,11 +56,13 @@ export class EventPublisher {
       const item = this.queue[0]!;
       let sent = false;
       let lastError: unknown;
-      for (let attempt = 1; attempt <= ATTEMPTS && !sent; attempt++) {
+      let body: Buffer | undefined;
+      try { body = this.envelope(item); } catch (e) { lastError = e; }
+      for (let attempt = 1; body && attempt <= ATTEMPTS && !sent; attempt++) {
         try {
           const c = await this.connection();
           c.ref();
-          await c.call(SERVICE, 'Forward', item.body, { timeoutMs: 5000, metadata: { 'containerd-namespace-ttrpc': this.namespace } });
+          await c.call(SERVICE, 'Forward', body, { timeoutMs: 5000, metadata: { 'containerd-namespace-ttrpc': this.namespace } });
           sent = true;
         } catch (e) {
           lastError = e;
