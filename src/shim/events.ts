@@ -12,8 +12,11 @@ const ATTEMPTS = 5;
 
 export interface Published { topic: string; name: EventName; event: Record<string, unknown> }
 
+/** An event waiting to be sent: stamped when published, encoded when its turn comes. */
+interface Queued { name: EventName; event: Record<string, unknown>; at: number; body?: Buffer }
+
 export class EventPublisher {
-  private readonly queue: { name: EventName; event: Record<string, unknown>; at: number; body?: Buffer }[] = [];
+  private readonly queue: Queued[] = [];
   private client?: TtrpcClient;
   private running = false;
   private dialing?: Promise<TtrpcClient>;
@@ -38,7 +41,7 @@ export class EventPublisher {
     setImmediate(() => void this.drain());
   }
 
-  private envelope(item: (typeof this.queue)[number]): Buffer {
+  private envelope(item: Queued): Buffer {
     item.body ??= encode(ForwardRequest, {
       envelope: {
         timestamp: { seconds: Math.floor(item.at / 1000), nanos: (item.at % 1000) * 1e6 },
