@@ -131,6 +131,43 @@ test('events: Forward requests in publish order with namespace metadata, retried
 });
 
 
+test('events: stamped when published, sent from a later turn of the event loop; one that cannot be encoded is dropped (onDrop) and the next still goes out', async () => {
+  const sock = path.join(tmp, 'events-later.sock');
+  const got: { topic: string; ms: number }[] = [];
+  const server = new TtrpcServer();
+  server.register('containerd.services.events.ttrpc.v1.Events', {
+    Forward: (p) => {
+      const env = decode<{ envelope: { topic: string; timestamp: { seconds: bigint | number; nanos: number } } }>(ForwardRequest, p).envelope;
+      got.push({ topic: env.topic, ms: Number(env.timestamp.seconds) * 1000 + Math.floor(env.timestamp.nanos / 1e6) });
+      return Buffer.alloc(0);
+    },
+  });
+  const l = net.createServer((s) => server.serve(s));
+  await new Promise<void>((r) => l.listen(sock, r));
+  const pub = new EventPublisher(sock, 'ns1', 5);
+  const dropped: string[] = [];
+  pub.onDrop = (name, e) => dropped.push(`${name}: ${(e as Error).message}`);
+  try {
+    const before = Date.now();
+    pub.publish('TaskExit', { containerId: 'a', pid: 'not a number' });
+    pub.publish('TaskExit', { containerId: 'b', pid: 7 });
+    const after = Date.now();
+    // This turn goes on for 30 ms after publishing: nothing is encoded or
+    // sent in it, and the stamps are those of the publish calls.
+    while (Date.now() < after + 30) { /* the rest of the turn */ }
+    await pub.flush(5000);
+    assert.is(got.length, 1, 'the event that could not be encoded was not sent');
+    assert.is(got[0]!.topic, '/tasks/exit');
+    assert.ok(got[0]!.ms >= before && got[0]!.ms <= after, `stamped when published (${before}..${after}), not when sent: ${got[0]!.ms}`);
+    assert.is(dropped.length, 1);
+    assert.match(dropped[0]!, /^TaskExit: /);
+  } finally {
+    pub.close();
+    server.closeAll();
+    l.close();
+  }
+});
+
 test('events: dialEarly() connects to containerd before the first event, and the events then go over that one connection', async () => {
   const sock = path.join(tmp, 'events-early.sock');
   const got: string[] = [];
