@@ -15,7 +15,7 @@ import { openLocked } from './lifecycle';
 import { writePidFile } from './pidfile';
 import { deriveStatus, processStartTime } from './status';
 import { faultPoint } from './faults';
-import { signalProcess, waitForExit } from './process-exit';
+import { ChildExit, signalProcess, waitForExit } from './process-exit';
 import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
 import { hostTopology } from './topology';
 import { prepareSeccomp } from './seccomp-agent';
@@ -98,6 +98,13 @@ interface StartGate {
   opened: Promise<void>;
 }
 
+/** Resolves when p settles or ms have passed, whichever is first. */
+async function withinMs(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
+}
+
 function checkExecStatus(status: string, ignorePaused: boolean | undefined): void {
   switch (status) {
     // As runc: a created container's namespaces and cgroup exist already.
@@ -164,6 +171,8 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
   const o = await openLocked(store, id);
   /** Set once this exec has ended either way (its lock released). */
   let over = false;
+  /** Refused at the start gate because the container is paused: the process can only leave once thawed. */
+  let refusedFrozen = false;
   let consoleFd: number | undefined;
   let ptyPeer: number | undefined;
   let pidfdSock: number | undefined;
@@ -222,15 +231,24 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
         // The record read before still tells: a container stopped, deleted
         // or replaced meanwhile had this init die, so it derives 'stopped'.
         // (No state.json read again on the Start of every prepared exec.)
-        checkExecStatus(deriveStatus(o.record, o.dir, o.cgroup), opts.ignorePaused);
+        const status = deriveStatus(o.record, o.dir, o.cgroup);
+        refusedFrozen = status === 'paused' && !opts.ignorePaused;
+        checkExecStatus(status, opts.ignorePaused);
       }),
     }).catch(async (e: unknown) => {
       // The process that failed (a command that does not exist, say) is
       // exiting: report once it has left the container, as runc does. (A
       // fast caller — the compiled CLI — otherwise returns while it is still
-      // in the container's cgroup.) The library reaps it (a zombie would
-      // keep the cgroup populated); the CLI leaves it to its adopter.
-      if (pid && childStart !== undefined) await waitForExit({ pid, startTime: childStart }, 5_000, reapFailed).catch(() => {});
+      // in the container's cgroup.) The library reaps it whenever it exits,
+      // even after this wait gives up: a zombie in the container's pid
+      // namespace would keep the init from exiting, and a delete waiting.
+      // The CLI leaves it to its adopter. One refused because the container
+      // is paused is not waited for: it can only leave once thawed.
+      if (pid && childStart !== undefined) {
+        const h = { pid, startTime: childStart };
+        const exited = reapFailed ? new ChildExit(h).wait(false) : undefined;
+        if (!refusedFrozen) await (exited ? withinMs(exited, 5_000) : waitForExit(h, 5_000, false).catch(() => {}));
+      }
       throw e;
     });
     // Read when capsa-init reported the child: the process is still ours, unreaped.

@@ -112,9 +112,12 @@ export class ChildExit {
     addon().refWatch(this.watchId, false);
   }
 
-  /** The exit status (null when we could not reap it); the same for every call. */
-  wait(): Promise<ExitStatus | null> {
-    if (this.watchId) addon().refWatch(this.watchId, true);
+  /**
+   * The exit status (null when we could not reap it); the same for every
+   * call. With hold false the watch does not keep the event loop open.
+   */
+  wait(hold = true): Promise<ExitStatus | null> {
+    if (hold && this.watchId) addon().refWatch(this.watchId, true);
     return this.exited;
   }
 }

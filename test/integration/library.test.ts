@@ -395,6 +395,26 @@ test('exec and prepareExec of a command that does not exist: INIT errors; the fa
   }
 });
 
+test('prepareExec: the container paused when start() comes: start() rejects as an exec into a paused container does (BAD_STATE), and the waiting process leaves without running anything', async () => {
+  const { c, dir } = await sleeper();
+  try {
+    await c.start();
+    const proc = { args: ['/bin/testinit', 'echo', 'should not print'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+    const prepared = await c.prepareExec(proc, { stdio: ['ignore', 'pipe', 'ignore'] });
+    await c.pause();
+    await expectCapsaError(prepared.start(), 'BAD_STATE', 'paused');
+    await c.resume();
+    // Frozen, it could only leave once thawed; it is reaped then, not left a
+    // zombie in the container's pid namespace (which kept a later delete
+    // waiting for the init for 30 s).
+    await untilTrue(() => !ourChildren().includes(prepared.pid), 'the waiting process exited and was reaped');
+    assert.not.ok((await c.pids()).includes(prepared.pid), 'and left the cgroup');
+    assert.is(c.state().status, 'running', 'the container itself runs on');
+  } finally {
+    await cleanUp(dir, c);
+  }
+});
+
 test('prepareExec: the container stops while the exec waits: the waiting process dies with its pid namespace, still capsa-init, and start() rejects', async () => {
   const { c, dir } = await sleeper();
   try {
