@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 
 import { spec, type SpecBuilder } from '../../src/builder';
 import { CapsaError } from '../../src/errors';
-import { Runtime } from '../../src/runtime/runtime';
+import { Runtime, type Container } from '../../src/runtime/runtime';
 import { runOnce, type RunResult, type RunTimeoutError } from '../../src/runtime/oneshot';
 import { makeBundle } from '../helpers/bundle';
 import { capsaSuite } from '../helpers/capsa';
@@ -362,12 +362,16 @@ test('prepareExec: the process waits in the container as the process it will be 
   }
 });
 
+/** Starts the container and prepares an exec that would print if it ever ran. */
+async function startedWithPreparedEcho(c: Container) {
+  await c.start();
+  return c.prepareExec({ args: ['/bin/testinit', 'echo', 'should not print'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, { stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
 test('prepareExec: the container is not locked while the exec waits (pause and resume go through); cancel() makes the process leave without running anything', async () => {
   const { c, dir } = await sleeper();
   try {
-    await c.start();
-    const proc = { args: ['/bin/testinit', 'echo', 'should not print'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
-    const prepared = await c.prepareExec(proc, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const prepared = await startedWithPreparedEcho(c);
     await c.pause();
     await c.resume();
     assert.ok((await c.pids()).includes(prepared.pid));
@@ -398,9 +402,7 @@ test('exec and prepareExec of a command that does not exist: INIT errors; the fa
 test('prepareExec: the container paused when start() comes: start() rejects as an exec into a paused container does (BAD_STATE), and the waiting process leaves without running anything', async () => {
   const { c, dir } = await sleeper();
   try {
-    await c.start();
-    const proc = { args: ['/bin/testinit', 'echo', 'should not print'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
-    const prepared = await c.prepareExec(proc, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const prepared = await startedWithPreparedEcho(c);
     await c.pause();
     await expectCapsaError(prepared.start(), 'BAD_STATE', 'paused');
     await c.resume();
