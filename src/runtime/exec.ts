@@ -19,6 +19,7 @@ import { ChildExit, signalProcess, waitForExit } from './process-exit';
 import { connectPidfdSocket, sendPidfd } from './pidfd-socket';
 import { hostTopology } from './topology';
 import { prepareSeccomp } from './seccomp-agent';
+import { withinMs } from './within';
 
 export interface ExecOptions {
   consoleSocket?: string;
@@ -96,13 +97,6 @@ interface StartGate {
   reached(pid: number): void;
   /** Resolves to start the process, rejects to cancel it. */
   opened: Promise<void>;
-}
-
-/** Resolves when p settles or ms have passed, whichever is first. */
-async function withinMs(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.catch(() => {}), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
-  clearTimeout(timer);
 }
 
 function checkExecStatus(status: string, ignorePaused: boolean | undefined): void {
@@ -246,8 +240,8 @@ export async function execProcess(store: StateStore, id: string, proc: Process, 
       // is paused is not waited for: it can only leave once thawed.
       if (pid && childStart !== undefined) {
         const h = { pid, startTime: childStart };
-        const exited = reapFailed ? new ChildExit(h).wait(false) : undefined;
-        if (!refusedFrozen) await (exited ? withinMs(exited, 5_000) : waitForExit(h, 5_000, false).catch(() => {}));
+        const exited = reapFailed ? new ChildExit(h).wait(false) : waitForExit(h, 5_000, false).catch(() => null);
+        if (!refusedFrozen) await withinMs(exited, 5_000);
       }
       throw e;
     });

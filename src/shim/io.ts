@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import * as tty from 'node:tty';
 import { CapsaError } from '../errors';
 import { addon } from '../sys/addon';
+import { withinMs } from '../runtime/within';
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK, O_APPEND, O_CREAT } = fs.constants;
 
@@ -289,11 +290,7 @@ export class ProcessIo {
    */
   async outputTaken(limitMs: number): Promise<void> {
     const deadline = performance.now() + limitMs;
-    if (this.relayStop.length) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.relayDone, new Promise<void>((r) => { timer = setTimeout(r, limitMs); })]);
-      clearTimeout(timer);
-    }
+    if (this.relayStop.length) await withinMs(this.relayDone, limitMs);
     const unread = () => this.keepers.some((fd) => { try { return addon().pendingBytes(fd) > 0; } catch { return false; } });
     while (unread() && performance.now() < deadline) await new Promise<void>((r) => { setTimeout(r, 1); });
     for (const fd of this.held) closeQuietly(fd);
@@ -304,11 +301,7 @@ export class ProcessIo {
   async close(waitMs = 2000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (waitMs > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.relayDone, new Promise<void>((r) => { timer = setTimeout(r, waitMs); })]);
-      clearTimeout(timer);
-    }
+    if (waitMs > 0) await withinMs(this.relayDone, waitMs);
     for (const stop of this.relayStop) stop();
     for (const fd of [...this.handedOver, ...this.keepers, ...this.held, this.stdinKeeper, this.stdinReaderForTty, this.stdoutWriterForTty, this.masterWrite]) closeQuietly(fd);
     this.handedOver = [];

@@ -286,6 +286,33 @@ void engineGroup<Ctx>('engines/shim', {
     } finally { shim.close(); await remove(id); }
   });
 
+  test('a prepared exec whose task is paused (ctr task pause) before its Start: Start fails as runc\'s does (cannot exec in a paused container); after ctr task resume the waiting process has left and is reaped, and the task is removed as usual', async () => {
+    const id = newId('pausedstart');
+    const row = await detached(id, ['/bin/testinit', 'sleep', 'forever']);
+    const shim = await taskClient(cd, id);
+    const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify({ args: ['/bin/testinit', 'echo', 'never'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } })) };
+    try {
+      await shim.call('Exec', shim.T.ExecProcessRequest, shim.T.StartResponse, { id, execId: 'p1', spec });
+      const pid = await waitingExec(row.pid);
+      const paused = await cd.ctr(['task', 'pause', id]);
+      assert.is(paused.code, 0, describe(paused));
+      let refused = '';
+      try {
+        await shim.call('Start', shim.T.StartRequest, shim.T.StartResponse, { id, execId: 'p1' });
+      } catch (e) {
+        refused = (e as Error).message;
+      }
+      assert.match(refused, /cannot exec in a paused container/);
+      const resumed = await cd.ctr(['task', 'resume', id]);
+      assert.is(resumed.code, 0, describe(resumed));
+      // Gone from /proc: reaped, not a zombie left in the task's pid namespace.
+      await until('the waiting process to leave and be reaped', () => (fs.existsSync(`/proc/${pid}`) ? undefined : true));
+      await shim.call('Delete', shim.T.DeleteRequest, shim.T.DeleteResponse, { id, execId: 'p1' });
+      const deleted = await cd.ctr(['task', 'delete', '--force', id], { timeoutMs: 20_000 });
+      assert.is(deleted.code, 0, `the task is deleted (before the fix its init never finished exiting): ${describe(deleted)}`);
+    } finally { shim.close(); await remove(id); }
+  });
+
   test('under containerd\'s own default seccomp profile (ctr run --seccomp, no_new_privs as ctr sets it): the prepared exec waits with that filter loaded, and Start runs it', async () => {
     const id = newId('ctrseccomp');
     const row = await detached(id, ['/bin/testinit', 'sleep', 'forever'], ['--seccomp']);
